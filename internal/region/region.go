@@ -1,0 +1,203 @@
+// Package region keeps this process's table of mapped segments, so that a
+// primitive that only knows its own address (a Mutex that is a field of a
+// shared struct) can find the segment around it: to keep the mapping alive
+// while it sleeps, to learn that the segment is being closed, and to ask
+// whether a process attached to the segment has died.
+package region
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/xproc-go/xproc/internal/owner"
+)
+
+// Region is one mapping of a segment in this process.
+type Region struct {
+	lo, hi uintptr
+	// users counts operations that may touch the mapping while sleeping;
+	// closingBit is set once Close has begun.
+	users     atomic.Int64
+	drained   chan struct{}
+	drainOnce sync.Once
+	stop      context.Context
+	cancel    context.CancelFunc
+	attach    []atomic.Uint64
+	slot      int
+}
+
+const closingBit = 1 << 62
+
+var (
+	mu      sync.Mutex
+	regions atomic.Pointer[[]*Region] // sorted by lo; replaced, never mutated
+)
+
+// Register records a mapping of mem whose attach table is attach (nil if
+// none), and claims an attach slot for this process.
+func Register(mem []byte, attach []atomic.Uint64) *Region {
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Region{
+		lo: lo, hi: lo + uintptr(len(mem)),
+		drained: make(chan struct{}),
+		stop:    ctx, cancel: cancel,
+		attach: attach, slot: -1,
+	}
+	r.slot = r.claimSlot()
+	mu.Lock()
+	defer mu.Unlock()
+	var next []*Region
+	if cur := regions.Load(); cur != nil {
+		next = slices.Clone(*cur)
+	}
+	i, _ := slices.BinarySearchFunc(next, lo, func(r *Region, lo uintptr) int { return cmpAddr(r.lo, lo) })
+	next = slices.Insert(next, i, r)
+	regions.Store(&next)
+	return r
+}
+
+func cmpAddr(a, b uintptr) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Lookup returns the region containing p, or nil if p is not in a mapped
+// segment (ordinary Go memory, for instance).
+func Lookup[T any](p *T) *Region {
+	cur := regions.Load()
+	if cur == nil {
+		return nil
+	}
+	a := uintptr(unsafe.Pointer(p))
+	rs := *cur
+	i, found := slices.BinarySearchFunc(rs, a, func(r *Region, a uintptr) int { return cmpAddr(r.lo, a) })
+	if !found {
+		i--
+	}
+	if i < 0 || a >= rs[i].hi {
+		return nil
+	}
+	return rs[i]
+}
+
+// Enter marks the start of an operation that may sleep while touching the
+// mapping. It reports false if the region is closing; the caller must
+// then not touch the mapping. Every successful Enter needs a Leave. A nil
+// region is always enterable.
+func (r *Region) Enter() bool {
+	if r == nil {
+		return true
+	}
+	if r.users.Add(1)&closingBit != 0 {
+		r.Leave()
+		return false
+	}
+	return true
+}
+
+// Leave ends an operation begun by Enter.
+func (r *Region) Leave() {
+	if r == nil {
+		return
+	}
+	if r.users.Add(-1) == closingBit {
+		// Late Enters that failed also land here; close only once.
+		r.drainOnce.Do(func() { close(r.drained) })
+	}
+}
+
+// Stop returns a context that is done once Close has begun: sleeping
+// operations return when it is.
+func (r *Region) Stop() context.Context {
+	if r == nil {
+		return nil
+	}
+	return r.stop
+}
+
+// Close stops new operations, wakes the sleeping ones through Stop, waits
+// until they have left, releases this process's attach slot and forgets
+// the region. The caller unmaps afterwards.
+func (r *Region) Close() {
+	n := r.users.Add(closingBit)
+	r.cancel()
+	if n != closingBit {
+		<-r.drained
+	}
+	if r.slot >= 0 {
+		r.attach[r.slot].CompareAndSwap(uint64(owner.Self()), 0)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	next := slices.DeleteFunc(slices.Clone(*regions.Load()), func(x *Region) bool { return x == r })
+	regions.Store(&next)
+}
+
+// claimSlot records this process in the attach table. If the table is
+// full it first reaps entries of dead processes; if it is still full the
+// process is simply not recorded (see Attached).
+func (r *Region) claimSlot() int {
+	self := uint64(owner.Self())
+	for range 2 {
+		for i := range r.attach {
+			if r.attach[i].Load() == 0 && r.attach[i].CompareAndSwap(0, self) {
+				return i
+			}
+		}
+		if r.Reap() == 0 {
+			break
+		}
+	}
+	return -1
+}
+
+// Attached returns the identities in the attach table.
+func (r *Region) Attached() []owner.ID {
+	var ids []owner.ID
+	for i := range r.attach {
+		if id := owner.ID(r.attach[i].Load()); id != 0 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// DeadPeer returns a process recorded in the attach table that has died
+// without detaching, if there is one.
+func (r *Region) DeadPeer() (owner.ID, bool) {
+	if r == nil {
+		return 0, false
+	}
+	for i := range r.attach {
+		id := owner.ID(r.attach[i].Load())
+		if id != 0 && !owner.Alive(id) {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// Reap clears the attach entries of dead processes and returns how many
+// it cleared.
+func (r *Region) Reap() int {
+	if r == nil {
+		return 0
+	}
+	n := 0
+	for i := range r.attach {
+		id := r.attach[i].Load()
+		if id != 0 && !owner.Alive(owner.ID(id)) && r.attach[i].CompareAndSwap(id, 0) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,43 @@
+// Package spin provides the CPU pause used in the bounded spinning that
+// precedes every sleep in xproc: a spinning waiter must not starve the
+// sibling hyper-thread or flood the memory bus while it polls a word that
+// another process is about to change.
+package spin
+
+import "time"
+
+// Pause executes the processor's spin-wait hint n times (PAUSE on amd64,
+// YIELD on arm64, a plain loop elsewhere). Pause(0) returns at once.
+func Pause(n uint32) {
+	if n != 0 {
+		pause(n)
+	}
+}
+
+// Spinner bounds a spin phase by time. The zero Spinner is not usable; use
+// Start.
+type Spinner struct {
+	start time.Time
+	limit time.Duration
+	i     uint32
+}
+
+// Start begins a spin phase that lasts at most limit.
+func Start(limit time.Duration) Spinner {
+	return Spinner{start: time.Now(), limit: limit}
+}
+
+// Next pauses briefly and reports whether the caller may keep spinning.
+// The clock is read only every 32 calls so that spinning stays cheap.
+func (s *Spinner) Next() bool {
+	s.i++
+	Pause(pauseBurst)
+	if s.i%32 != 0 {
+		return true
+	}
+	return time.Since(s.start) < s.limit
+}
+
+// pauseBurst is how many pause hints one Next executes: a few dozen
+// nanoseconds on current x86 and arm64 cores.
+const pauseBurst = 8

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package testproc
+
+import "errors"
+
+func waitExitedNoReap(pid int) error {
+	return errors.New("testproc: waiting without reaping is not supported here")
+}

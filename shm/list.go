@@ -1,0 +1,129 @@
+package shm
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/xproc-go/xproc/internal/layout"
+	"github.com/xproc-go/xproc/internal/owner"
+)
+
+// Info describes a segment from its header, as read by Stat and List.
+type Info struct {
+	Name     string
+	Path     string
+	Kind     Kind
+	Type     string // element type name recorded by the creator
+	ElemSize uint64
+	Len      uint64
+	Shape    []uint64
+	DataSize uint64
+	FileSize int64
+	Created  time.Time
+	Creator  int // pid of the creating process
+	// CreatorAlive reports whether the creating process still runs.
+	CreatorAlive bool
+	// Attached lists the pids recorded in the attach table; Dead those of
+	// them that died without closing the segment.
+	Attached []int
+	Dead     []int
+	// Err is set by List for files that look like segments (right magic)
+	// but fail validation; the other fields are then unreliable.
+	Err error
+}
+
+// Stat reads the header of the named segment without mapping it.
+func Stat(name string, opts ...Option) (Info, error) {
+	path, err := Path(name, opts...)
+	if err != nil {
+		return Info{}, err
+	}
+	info, err := statFile(name, path)
+	if err != nil {
+		return Info{}, &Error{Op: "stat", Name: name, Err: err}
+	}
+	return info, nil
+}
+
+// List returns the segments in the segment directory, sorted by name.
+// Files without the segment magic are skipped; files with it that fail
+// validation are listed with Err set.
+func List(opts ...Option) ([]Info, error) {
+	dir := getOptions(opts).dir
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, &Error{Op: "list", Name: dir, Err: osErr(err)}
+	}
+	var out []Info
+	for _, e := range ents {
+		if ValidName(e.Name()) != nil || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := statFile(e.Name(), filepath.Join(dir, e.Name()))
+		switch {
+		case errors.Is(err, ErrBadMagic), errors.Is(err, ErrTruncated), errors.Is(err, ErrNotExist):
+			continue
+		case err != nil:
+			info = Info{Name: e.Name(), Path: filepath.Join(dir, e.Name()), Err: err}
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func statFile(name, path string) (Info, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Info{}, osErr(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Info{}, err
+	}
+	buf := make([]byte, layout.HeaderSize)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return Info{}, err
+	}
+	h, err := layout.Decode(buf[:n], fi.Size())
+	if err != nil {
+		return Info{}, err
+	}
+	var attached []owner.ID
+	for i := range layout.AttachSlots {
+		off := layout.AttachOffset + 8*i
+		if id := owner.ID(binary.LittleEndian.Uint64(buf[off:])); id != 0 {
+			attached = append(attached, id)
+		}
+	}
+	return infoFromHeader(name, path, &h, fi.Size(), attached), nil
+}
+
+func infoFromHeader(name, path string, h *layout.Header, fileSize int64, attached []owner.ID) Info {
+	info := Info{
+		Name: name, Path: path,
+		Kind: h.Kind, Type: h.Name(), ElemSize: h.ElemSize, Len: h.Len,
+		DataSize: h.DataSize, FileSize: fileSize,
+		Created:      time.Unix(0, h.Created),
+		Creator:      int(h.CreatorPid),
+		CreatorAlive: owner.Alive(owner.Make(int(h.CreatorPid), uint32(h.CreatorStart))),
+	}
+	if h.NDim > 0 {
+		info.Shape = append([]uint64(nil), h.Shape[:h.NDim]...)
+	}
+	for _, id := range attached {
+		info.Attached = append(info.Attached, id.Pid())
+		if !owner.Alive(id) {
+			info.Dead = append(info.Dead, id.Pid())
+		}
+	}
+	return info
+}

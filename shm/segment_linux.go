@@ -1,0 +1,215 @@
+package shm
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/edsrzf/mmap-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/xproc-go/xproc/internal/layout"
+	"github.com/xproc-go/xproc/internal/region"
+)
+
+// Create makes a new named segment holding spec and maps it. It fails with
+// ErrExist if the name is taken.
+//
+// The segment is built in an unnamed file (O_TMPFILE, or a hidden
+// temporary name where the file system lacks it), fully initialised —
+// header, Spec.Init, ready flag — and only then linked under its name. So
+// no process can ever open a half-made segment, and a creator killed
+// half-way leaves nothing behind. Linking fails if the name exists, which
+// makes creation exclusive.
+func Create(name string, spec Spec, opts ...Option) (*Segment, error) {
+	fail := func(err error) (*Segment, error) { return nil, &Error{Op: "create", Name: name, Err: err} }
+	path, err := Path(name, opts...)
+	if err != nil {
+		return fail(err)
+	}
+	h, err := spec.header()
+	if err != nil {
+		return fail(err)
+	}
+	o := getOptions(opts)
+	f, tmp, err := createTemp(o.dir, o.perm)
+	if err != nil {
+		return fail(osErr(err))
+	}
+	defer f.Close()
+	if tmp != "" {
+		defer os.Remove(tmp)
+	}
+	s, err := initFile(f, &h, spec.Init)
+	if err != nil {
+		return fail(err)
+	}
+	if err := publish(f, tmp, path); err != nil {
+		s.Close()
+		return fail(err)
+	}
+	s.name, s.path = name, path
+	return s, nil
+}
+
+// CreateAnonymous makes a segment with no name (memfd_create). It lives as
+// long as some process maps it or holds its file; hand File() to children
+// through exec.Cmd.ExtraFiles and map it there with OpenFile.
+func CreateAnonymous(spec Spec) (*Segment, error) {
+	fail := func(err error) (*Segment, error) { return nil, &Error{Op: "create", Err: err} }
+	h, err := spec.header()
+	if err != nil {
+		return fail(err)
+	}
+	fd, err := unix.MemfdCreate("xproc", unix.MFD_CLOEXEC)
+	if err != nil {
+		return fail(osErr(err))
+	}
+	f := os.NewFile(uintptr(fd), "memfd:xproc")
+	s, err := initFile(f, &h, spec.Init)
+	if err != nil {
+		f.Close()
+		return fail(err)
+	}
+	s.file = f
+	return s, nil
+}
+
+// Open maps the named segment after checking its header against spec:
+// kind always, element type and length when spec sets them. Every problem
+// with the file has its own error (ErrNotExist, ErrBadMagic, ErrVersion,
+// ErrChecksum, ErrTruncated, ErrBadSize, ErrCorrupt, ErrKind,
+// ErrTypeMismatch, ErrLenMismatch).
+func Open(name string, spec Spec, opts ...Option) (*Segment, error) {
+	fail := func(err error) (*Segment, error) { return nil, &Error{Op: "open", Name: name, Err: err} }
+	path, err := Path(name, opts...)
+	if err != nil {
+		return fail(err)
+	}
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return fail(fmt.Errorf("%w: is a symbolic link", ErrBadMagic))
+		}
+		return fail(osErr(err))
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	s, err := mapFile(f, &spec)
+	if err != nil {
+		return fail(err)
+	}
+	s.name, s.path = name, path
+	return s, nil
+}
+
+// OpenFile maps a segment from an open file, typically an anonymous
+// segment inherited from the parent: os.NewFile(3, "segment") for the
+// first of exec.Cmd.ExtraFiles. The header is checked as in Open. The
+// caller keeps ownership of f and may close it once OpenFile returns.
+func OpenFile(f *os.File, spec Spec) (*Segment, error) {
+	s, err := mapFile(f, &spec)
+	if err != nil {
+		return nil, &Error{Op: "open", Name: f.Name(), Err: err}
+	}
+	return s, nil
+}
+
+// createTemp opens an unnamed file in dir, or failing that a hidden,
+// randomly named one (returned as tmp, to be removed by the caller).
+func createTemp(dir string, perm os.FileMode) (f *os.File, tmp string, err error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(perm))
+	if err == nil {
+		return os.NewFile(uintptr(fd), dir), "", nil
+	}
+	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+		return nil, "", err
+	}
+	for range 8 {
+		var rnd [8]byte
+		rand.Read(rnd[:])
+		tmp = filepath.Join(dir, ".xproc-tmp-"+hex.EncodeToString(rnd[:]))
+		fd, err = unix.Open(tmp, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, uint32(perm))
+		if err == nil {
+			return os.NewFile(uintptr(fd), tmp), tmp, nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			break
+		}
+	}
+	return nil, "", err
+}
+
+// publish gives the initialised file its name, failing if it exists.
+func publish(f *os.File, tmp, path string) error {
+	var err error
+	if tmp != "" {
+		err = unix.Link(tmp, path)
+	} else {
+		proc := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+		err = unix.Linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+		if errors.Is(err, unix.ENOENT) {
+			// No /proc: linking by descriptor needs CAP_DAC_READ_SEARCH.
+			err = unix.Linkat(int(f.Fd()), "", unix.AT_FDCWD, path, unix.AT_EMPTY_PATH)
+		}
+	}
+	return osErr(err)
+}
+
+// initFile sizes f, maps it, writes the header, runs init and sets the
+// ready flag.
+func initFile(f *os.File, h *layout.Header, init func(*Segment) error) (*Segment, error) {
+	end := h.DataOffset + h.DataSize
+	if err := f.Truncate(int64(end)); err != nil {
+		return nil, osErr(err)
+	}
+	mem, err := mmap.MapRegion(f, int(end), mmap.RDWR, 0, 0)
+	if err != nil {
+		return nil, osErr(err)
+	}
+	h.Ready = 0
+	h.Encode(mem)
+	s := &Segment{hdr: *h, mem: mem, data: mem[h.DataOffset:end], unmap: mem.Unmap}
+	if init != nil {
+		if err := init(s); err != nil {
+			mem.Unmap()
+			return nil, err
+		}
+	}
+	readyWord(mem).Store(1)
+	s.hdr.Ready = 1
+	s.region = region.Register(mem, attachTable(mem))
+	return s, nil
+}
+
+// mapFile validates the header of f against spec and maps it.
+func mapFile(f *os.File, spec *Spec) (*Segment, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, osErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: not a regular file", ErrBadMagic)
+	}
+	buf := make([]byte, layout.HeaderSize)
+	n, _ := f.ReadAt(buf, 0)
+	h, err := layout.Decode(buf[:n], fi.Size())
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.check(&h); err != nil {
+		return nil, err
+	}
+	end := h.DataOffset + h.DataSize
+	mem, err := mmap.MapRegion(f, int(end), mmap.RDWR, 0, 0)
+	if err != nil {
+		return nil, osErr(err)
+	}
+	s := &Segment{hdr: h, mem: mem, data: mem[h.DataOffset:end], unmap: mem.Unmap}
+	s.region = region.Register(mem, attachTable(mem))
+	return s, nil
+}

@@ -1,0 +1,320 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/xproc-go/xproc/internal/futex"
+	"github.com/xproc-go/xproc/internal/race"
+	"github.com/xproc-go/xproc/internal/region"
+)
+
+// MaxParties is the largest number of parties a Barrier can have.
+const MaxParties = 1<<16 - 1
+
+// Barrier makes a fixed number of parties wait for each other, round after
+// round: Python's multiprocessing.Barrier. Init sets the number of parties
+// and an optional default timeout; it is 24 bytes with no pointers.
+//
+// Each Wait returns an arrival index, distinct within a round: 0 for the
+// first to arrive, Parties()-1 for the last. An optional action runs in the
+// last party to arrive, once per round, before anyone leaves.
+//
+// The barrier breaks, and every waiting and later Wait returns ErrBroken
+// until Reset, when: Abort is called; a Wait times out or its context
+// ends (Python's rule: one party giving up must not leave the others
+// stranded); the action fails; or a process that has the barrier's
+// segment open dies without closing it.
+//
+// # Owner death
+//
+// A waiting party checks every 100ms whether any process attached to the
+// segment that holds the barrier has died without closing it, and breaks
+// the barrier if so: survivors get ErrBroken instead of waiting for a party
+// that will never come. Reset forgets the dead. A Barrier in ordinary Go
+// memory (not in a segment) has no such check.
+type Barrier struct {
+	// state: low 32 bits, the generation (the futex word), bumped when a
+	// round is released, reset or broken. High 32 bits: arrivals in this
+	// round (bits 0..15), the low 15 bits of the generation that the last
+	// release started (bits 16..30; a waiter of generation g learns that
+	// its round passed, rather than broke, from finding g+1 there), and the
+	// broken flag (bit 31).
+	state    atomic.Uint64
+	parties  atomic.Uint32
+	sleepers atomic.Uint32
+	timeout  atomic.Int64 // default timeout in nanoseconds; 0: none
+}
+
+const (
+	barCountMask = 1<<16 - 1
+	barRelShift  = 16
+	barRelMask   = 1<<15 - 1
+	barBroken    = 1 << 31
+)
+
+type barState uint64
+
+func (s barState) gen() uint32      { return uint32(s) }
+func (s barState) count() uint32    { return uint32(s>>32) & barCountMask }
+func (s barState) released() uint32 { return uint32(s>>32) >> barRelShift & barRelMask }
+
+// passed reports whether round g ended by release.
+func (s barState) passed(g uint32) bool { return s.released() == (g+1)&barRelMask }
+func (s barState) broken() bool     { return uint32(s>>32)&barBroken != 0 }
+
+func makeBarState(gen, count, released uint32, broken bool) uint64 {
+	hi := count&barCountMask | (released&barRelMask)<<barRelShift
+	if broken {
+		hi |= barBroken
+	}
+	return uint64(hi)<<32 | uint64(gen)
+}
+
+// Init prepares b for parties parties (1..MaxParties) with a default
+// timeout for Wait (0 for none). Call it before b is shared.
+func (b *Barrier) Init(parties int, timeout time.Duration) error {
+	if err := checkBarrier(parties, timeout); err != nil {
+		return err
+	}
+	b.parties.Store(uint32(parties))
+	b.timeout.Store(int64(timeout))
+	b.state.Store(0)
+	return nil
+}
+
+func checkBarrier(parties int, timeout time.Duration) error {
+	if parties < 1 || parties > MaxParties {
+		return fmt.Errorf("xsync: barrier: %d parties (want 1..%d): %w", parties, MaxParties, ErrInvalid)
+	}
+	if timeout < 0 {
+		return fmt.Errorf("xsync: barrier: negative timeout: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// Parties returns the number of parties.
+func (b *Barrier) Parties() int { return int(b.parties.Load()) }
+
+// Waiting returns the number of parties waiting in the current round.
+func (b *Barrier) Waiting() int {
+	s := barState(b.state.Load())
+	if s.broken() {
+		return 0
+	}
+	return int(min(s.count(), b.parties.Load()))
+}
+
+// Broken reports whether the barrier is broken.
+func (b *Barrier) Broken() bool { return barState(b.state.Load()).broken() }
+
+// Wait waits for all parties, using the default timeout if there is one.
+// See WaitFunc.
+func (b *Barrier) Wait() (int, error) {
+	return b.WaitFunc(context.Background(), nil)
+}
+
+// WaitContext waits for all parties or until ctx is done. See WaitFunc.
+func (b *Barrier) WaitContext(ctx context.Context) (int, error) {
+	return b.WaitFunc(ctx, nil)
+}
+
+// WaitFunc waits until all parties have arrived and returns this party's
+// arrival index. If this party arrives last and action is not nil, action
+// runs before any party is released; if it fails (or panics), the barrier
+// breaks and every party gets ErrBroken (the last one together with the
+// action's error).
+//
+// If ctx ends or the default timeout passes first, the barrier breaks:
+// the error wraps ErrBroken and ctx.Err() (or ErrTimeout).
+func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error) {
+	parties := b.parties.Load()
+	if parties == 0 || parties > MaxParties {
+		return -1, fmt.Errorf("xsync: Barrier.Wait: barrier not initialised: %w", ErrInvalid)
+	}
+	if d := time.Duration(b.timeout.Load()); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d, ErrTimeout)
+		defer cancel()
+	}
+	w, err := startWait(ctx, b)
+	if err != nil {
+		return -1, err
+	}
+	defer w.done()
+	for {
+		s := barState(b.state.Load())
+		switch {
+		case s.broken():
+			return -1, brokenErr(nil)
+		case s.count() >= parties:
+			// The last party of this round is running the action; this
+			// caller belongs to the next round.
+			if err := b.waitGen(w, s.gen(), false); err != nil {
+				return -1, err
+			}
+			continue
+		}
+		idx := s.count()
+		if race.Enabled {
+			race.Release(b)
+		}
+		if !b.state.CompareAndSwap(uint64(s), makeBarState(s.gen(), idx+1, s.released(), false)) {
+			continue
+		}
+		if idx+1 == parties {
+			err = b.release(s.gen(), action)
+		} else {
+			err = b.waitGen(w, s.gen(), true)
+		}
+		if race.Enabled {
+			race.Acquire(b)
+		}
+		return int(idx), err
+	}
+}
+
+// release ends round g: it runs the action, then starts round g+1.
+func (b *Barrier) release(g uint32, action func() error) error {
+	if action != nil {
+		if err := runAction(action); err != nil {
+			b.breakGen(g)
+			return brokenErr(fmt.Errorf("action failed: %w", err))
+		}
+	}
+	for {
+		s := barState(b.state.Load())
+		if s.gen() != g {
+			return brokenErr(nil) // broken while the action ran
+		}
+		if b.state.CompareAndSwap(uint64(s), makeBarState(g+1, 0, g+1, false)) {
+			break
+		}
+	}
+	b.wake()
+	return nil
+}
+
+func runAction(action func() error) (err error) {
+	ok := false
+	defer func() {
+		if !ok {
+			err = errors.New("action panicked")
+		}
+	}()
+	err = action()
+	ok = true
+	return err
+}
+
+// waitGen waits until the generation moves on from g. If arrived, the
+// caller is a party of round g: it returns nil if the round was released
+// and ErrBroken if it was broken or reset. It breaks the round itself
+// when ctx ends or a process attached to the segment has died.
+//
+// The released field keeps 15 bits of the generation: a waiter would
+// mistake a broken round for a released one only if exactly a multiple of
+// 32768 rounds were reset or broken, and none released, while it slept.
+func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
+	outcome := func(s barState) error {
+		if !arrived || s.passed(g) {
+			return nil
+		}
+		return brokenErr(nil)
+	}
+	if spinUntil(func() bool { return barState(b.state.Load()).gen() != g }) {
+		return outcome(barState(b.state.Load()))
+	}
+	b.sleepers.Add(1)
+	defer b.sleepers.Add(^uint32(0))
+	word := futex.Low32(&b.state)
+	for {
+		if s := barState(b.state.Load()); s.gen() != g {
+			return outcome(s)
+		}
+		expired, err := w.sleep(word, g, checkInterval)
+		switch {
+		case err == ErrClosed:
+			return err
+		case err != nil:
+			if !arrived {
+				return err
+			}
+			b.breakGen(g)
+			if barState(b.state.Load()).passed(g) {
+				return nil // released before we could break it
+			}
+			if cause := context.Cause(w.ctx); cause == ErrTimeout {
+				return brokenErr(ErrTimeout)
+			}
+			return brokenErr(err)
+		case expired:
+			if pid, dead := w.reg.DeadPeer(); dead {
+				b.breakGen(g)
+				if !barState(b.state.Load()).passed(g) {
+					return brokenErr(fmt.Errorf("process %d died", pid.Pid()))
+				}
+			}
+		}
+	}
+}
+
+// breakGen breaks round g, unless it has already ended.
+func (b *Barrier) breakGen(g uint32) {
+	for {
+		s := barState(b.state.Load())
+		if s.gen() != g {
+			return
+		}
+		if b.state.CompareAndSwap(uint64(s), makeBarState(g+1, 0, s.released(), true)) {
+			b.wake()
+			return
+		}
+	}
+}
+
+// Abort breaks the barrier: waiting and future Waits fail with ErrBroken
+// until Reset.
+func (b *Barrier) Abort() {
+	for {
+		s := barState(b.state.Load())
+		if b.state.CompareAndSwap(uint64(s), makeBarState(s.gen()+1, 0, s.released(), true)) {
+			b.wake()
+			return
+		}
+	}
+}
+
+// Reset returns the barrier to its initial, unbroken state. Parties
+// waiting get ErrBroken. Processes that died while attached to the
+// barrier's segment are forgotten, so that replacements can take their
+// place.
+func (b *Barrier) Reset() {
+	for {
+		s := barState(b.state.Load())
+		if b.state.CompareAndSwap(uint64(s), makeBarState(s.gen()+1, 0, s.released(), false)) {
+			break
+		}
+	}
+	b.wake()
+	if reg := region.Lookup(b); reg.Enter() {
+		reg.Reap()
+		reg.Leave()
+	}
+}
+
+func (b *Barrier) wake() {
+	if b.sleepers.Load() != 0 {
+		futex.Wake(futex.Low32(&b.state), futex.All)
+	}
+}
+
+func brokenErr(cause error) error {
+	if cause == nil {
+		return fmt.Errorf("xsync: Barrier.Wait: %w", ErrBroken)
+	}
+	return fmt.Errorf("xsync: Barrier.Wait: %w: %w", ErrBroken, cause)
+}

@@ -1,0 +1,210 @@
+package sync_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xproc-go/xproc/internal/testproc"
+	xsync "github.com/xproc-go/xproc/sync"
+)
+
+// condShared follows CPython's test_notify: waiters release Sleeping,
+// holding the lock, just before waiting, and Woken once woken.
+type condShared struct {
+	Mu       xsync.Mutex
+	C        xsync.Cond
+	Sleeping xsync.Semaphore
+	Woken    xsync.Semaphore
+	State    int64 // guarded by Mu
+	Returned atomic.Int64
+}
+
+func init() {
+	testproc.Register("cond-wait", func(args []string) error {
+		sh, err := openShared[condShared](args[0])
+		if err != nil {
+			return err
+		}
+		ctx, cancel := timeoutCtx(testproc.Bound)
+		defer cancel()
+		sh.Mu.Lock()
+		if err := sh.Sleeping.Release(); err != nil {
+			return err
+		}
+		err = sh.C.WaitContext(ctx, &sh.Mu)
+		sh.Returned.Add(1)
+		sh.Mu.Unlock()
+		if err != nil {
+			return err
+		}
+		return sh.Woken.Release()
+	})
+	testproc.Register("cond-set-state", func(args []string) error {
+		sh, err := openShared[condShared](args[0])
+		if err != nil {
+			return err
+		}
+		for i := range 5 {
+			if err := testproc.Await("step"); err != nil {
+				return err
+			}
+			sh.Mu.Lock()
+			sh.State = int64(i + 1)
+			sh.C.Signal()
+			sh.Mu.Unlock()
+		}
+		return nil
+	})
+}
+
+// startWaiters starts n waiter processes and returns once all of them are
+// registered with the condition: each released Sleeping while holding Mu,
+// so once the parent has n units and the lock, all n are inside Wait.
+func startWaiters(t *testing.T, name string, sh *condShared, n int) []*testproc.Child {
+	var kids []*testproc.Child
+	for range n {
+		kids = append(kids, testproc.Start(t, "cond-wait", name))
+	}
+	ctx, cancel := timeoutCtx(testproc.Bound)
+	defer cancel()
+	for range n {
+		require.NoError(t, sh.Sleeping.AcquireContext(ctx))
+	}
+	sh.Mu.Lock()
+	sh.Mu.Unlock()
+	return kids
+}
+
+func acquireN(t *testing.T, s *xsync.Semaphore, n int) {
+	t.Helper()
+	ctx, cancel := timeoutCtx(testproc.Bound)
+	defer cancel()
+	for range n {
+		require.NoError(t, s.AcquireContext(ctx))
+	}
+}
+
+func TestCondNotify(t *testing.T) {
+	name, sh := createShared[condShared](t)
+	kids := startWaiters(t, name, sh, 3)
+	assert.Equal(t, 3, sh.C.Waiting())
+
+	// notify wakes exactly one waiter: one token is issued, so at most one
+	// Wait can return; wait for it to report.
+	sh.Mu.Lock()
+	sh.C.Signal()
+	sh.Mu.Unlock()
+	assert.Equal(t, 2, sh.C.Waiting())
+	acquireN(t, &sh.Woken, 1)
+	assert.Equal(t, int64(1), sh.Returned.Load())
+	assert.Equal(t, 2, sh.C.Waiting())
+
+	// notify(n) wakes n.
+	more := startWaiters(t, name, sh, 2) // 4 waiting
+	assert.Equal(t, 4, sh.C.Waiting())
+	sh.Mu.Lock()
+	sh.C.Notify(3)
+	sh.Mu.Unlock()
+	assert.Equal(t, 1, sh.C.Waiting())
+	acquireN(t, &sh.Woken, 3)
+	assert.Equal(t, int64(4), sh.Returned.Load())
+
+	// notify_all wakes the rest.
+	sh.Mu.Lock()
+	sh.C.Broadcast()
+	sh.Mu.Unlock()
+	acquireN(t, &sh.Woken, 1)
+	for _, k := range append(kids, more...) {
+		k.Wait()
+	}
+	assert.Equal(t, int64(5), sh.Returned.Load())
+	assert.Equal(t, 0, sh.C.Waiting())
+}
+
+func TestCondNotifyWithoutWaiters(t *testing.T) {
+	var mu xsync.Mutex
+	var c xsync.Cond
+	// Notifications with nobody waiting are not saved for later waiters.
+	c.Signal()
+	c.Notify(5)
+	c.Broadcast()
+	mu.Lock()
+	const d = 100 * time.Millisecond
+	ctx, cancel := timeoutCtx(d)
+	defer cancel()
+	start := time.Now()
+	assert.ErrorIs(t, c.WaitContext(ctx, &mu), context.DeadlineExceeded, "wait with timeout returns false")
+	assert.GreaterOrEqual(t, time.Since(start), d)
+	assert.True(t, mu.Locked(), "the lock is held again after a timed-out wait")
+	assert.Equal(t, 0, c.Waiting())
+	mu.Unlock()
+}
+
+func TestCondWaitRequiresLock(t *testing.T) {
+	var mu xsync.Mutex
+	var c xsync.Cond
+	assert.ErrorIs(t, c.Wait(&mu), xsync.ErrNotOwner)
+}
+
+func TestCondWaitFor(t *testing.T) {
+	name, sh := createShared[condShared](t)
+	c := testproc.Start(t, "cond-set-state", name)
+	ctx, cancel := timeoutCtx(testproc.Bound)
+	defer cancel()
+	sh.Mu.Lock()
+	// The predicate becomes true when another process updates the state
+	// under notify.
+	steps := 0
+	ok, err := sh.C.WaitFor(ctx, &sh.Mu, func() bool {
+		if sh.State == 5 {
+			return true
+		}
+		if int(sh.State) == steps {
+			steps++
+			c.Send("step")
+		}
+		return false
+	})
+	require.NoError(t, err)
+	assert.True(t, ok)
+	sh.Mu.Unlock()
+	c.Wait()
+
+	// A predicate that never holds returns false after about the timeout.
+	sh.Mu.Lock()
+	const d = 100 * time.Millisecond
+	ctx, cancel = timeoutCtx(d)
+	defer cancel()
+	start := time.Now()
+	ok, err = sh.C.WaitFor(ctx, &sh.Mu, func() bool { return sh.State == 6 })
+	assert.False(t, ok)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.GreaterOrEqual(t, time.Since(start), d)
+	sh.Mu.Unlock()
+}
+
+func TestNamedCond(t *testing.T) {
+	name := testproc.Name(t)
+	c, err := xsync.CreateCond(name)
+	require.NoError(t, err)
+	defer c.Close()
+	o, err := xsync.OpenCond(name)
+	require.NoError(t, err)
+	defer o.Close()
+	done := make(chan error, 1)
+	c.Lock()
+	go func() {
+		o.Lock()
+		o.Signal()
+		o.Unlock()
+		done <- nil
+	}()
+	require.NoError(t, c.Wait())
+	c.Unlock()
+	<-done
+}

@@ -1,0 +1,34 @@
+package sync
+
+import (
+	"errors"
+
+	"github.com/xproc-go/xproc/shm"
+)
+
+// Errors returned by this package, possibly wrapped; compare with
+// errors.Is. A blocking call whose context ends returns ctx.Err() itself.
+var (
+	// ErrOwnerDead is returned with the lock held when its previous holder
+	// died holding it. The data the lock guards may be inconsistent; the
+	// new holder should repair or discard it, then unlock as usual.
+	ErrOwnerDead = errors.New("xsync: previous owner died holding the lock")
+	// ErrNotOwner is returned when a lock is released by a caller that
+	// does not hold it.
+	ErrNotOwner = errors.New("xsync: lock not held by caller")
+	// ErrOverRelease is returned when a bounded semaphore would be
+	// released above its initial value.
+	ErrOverRelease = errors.New("xsync: semaphore released too many times")
+	// ErrBroken is returned by Barrier waits when the barrier is broken:
+	// aborted, reset, timed out, or a party died or gave up.
+	ErrBroken = errors.New("xsync: barrier is broken")
+	// ErrTimeout is returned (together with ErrBroken) when a barrier's
+	// default timeout expires.
+	ErrTimeout = errors.New("xsync: timeout")
+	// ErrInvalid is returned for invalid arguments and for primitives used
+	// before Init where Init is required.
+	ErrInvalid = errors.New("xsync: invalid argument")
+	// ErrClosed is returned by calls blocked on a primitive whose segment
+	// is closed under them. It is shm.ErrClosed.
+	ErrClosed = shm.ErrClosed
+)

@@ -1,0 +1,157 @@
+package sync
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/xproc-go/xproc/internal/futex"
+	"github.com/xproc-go/xproc/internal/owner"
+	"github.com/xproc-go/xproc/internal/race"
+)
+
+// Mutex is a mutual exclusion lock shared between processes: Python's
+// multiprocessing.Lock. Its zero value is unlocked, and it is 8 bytes
+// with no pointers, so it can be a field of a struct in shared memory
+// (see package value) or stand alone in a segment (CreateMutex).
+//
+// The lock belongs to a process, not a goroutine: like sync.Mutex, it may
+// be unlocked by another goroutine of the process that locked it, or by
+// another process.
+//
+// # Owner death
+//
+// The lock word holds the holder's identity (pid and start time). A
+// process that waits for the lock checks every 100ms whether the holder is
+// still alive; if it has died (killed, crashed, exited), the waiter takes
+// the lock over. LockContext then returns ErrOwnerDead with the lock held,
+// like EOWNERDEAD from a robust pthread mutex: the data it guards may be
+// half-updated. Lock, which cannot return an error, takes the lock over
+// silently. TryLock never takes a lock from a dead holder.
+//
+// A Mutex must not be copied after first use.
+type Mutex struct {
+	// state is 0 when unlocked. Otherwise its bits 0..29 and 32..63 hold
+	// the owner's identity, and bit 31 (mutexWaiters) is set when a waiter
+	// may be asleep, so that Unlock knows to wake one. The low 32 bits
+	// are the futex word.
+	state atomic.Uint64
+}
+
+const (
+	mutexWaiters = 1 << 31
+	mutexOwner   = ^uint64(mutexWaiters)
+)
+
+// Lock locks m, waiting as long as it takes. If the holder died, Lock
+// takes the lock over (use LockContext to be told). It panics if m's
+// segment is closed while it waits.
+func (m *Mutex) Lock() {
+	// Fast path: unlocked → owned by us, with no waiters.
+	if m.state.CompareAndSwap(0, uint64(owner.Self())) {
+		race.Acquire(m)
+		return
+	}
+	m.lockBlocking()
+}
+
+// lockBlocking is Lock's slow path, kept apart so that Lock inlines.
+func (m *Mutex) lockBlocking() {
+	if err := m.lockSlow(context.Background()); err != nil && err != ErrOwnerDead {
+		panic("xsync: Lock: " + err.Error())
+	}
+}
+
+// TryLock locks m if it is unlocked and reports whether it did.
+func (m *Mutex) TryLock() bool {
+	if m.state.CompareAndSwap(0, uint64(owner.Self())) {
+		race.Acquire(m)
+		return true
+	}
+	return false
+}
+
+// LockContext locks m, giving up when ctx is done. It returns nil, or
+// ErrOwnerDead with the lock held, or ctx.Err() (or ErrClosed) without it.
+// If m is free the lock is taken even if ctx is already done.
+func (m *Mutex) LockContext(ctx context.Context) error {
+	if m.state.CompareAndSwap(0, uint64(owner.Self())) {
+		if race.Enabled {
+			race.Acquire(m)
+		}
+		return nil
+	}
+	return m.lockSlow(ctx)
+}
+
+func (m *Mutex) lockSlow(ctx context.Context) error {
+	self := uint64(owner.Self())
+	// The holder is usually running on another core: spin briefly.
+	if spinUntil(func() bool { return m.state.Load() == 0 && m.state.CompareAndSwap(0, self) }) {
+		race.Acquire(m)
+		return nil
+	}
+	w, err := startWait(ctx, m)
+	if err != nil {
+		return err
+	}
+	defer w.done()
+	word := futex.Low32(&m.state)
+	for {
+		v := m.state.Load()
+		if v == 0 {
+			// Take it with the waiters bit set: others may still sleep,
+			// and our Unlock must wake one of them.
+			if m.state.CompareAndSwap(0, self|mutexWaiters) {
+				race.Acquire(m)
+				return nil
+			}
+			continue
+		}
+		if v&mutexWaiters == 0 {
+			// Announce a sleeper before sleeping; Unlock swaps the word
+			// to 0 and wakes one if it saw the bit.
+			if !m.state.CompareAndSwap(v, v|mutexWaiters) {
+				continue
+			}
+			v |= mutexWaiters
+		}
+		expired, err := w.sleep(word, uint32(v), checkInterval)
+		if err != nil {
+			return err
+		}
+		if expired && !owner.Alive(owner.ID(v&mutexOwner)) {
+			// The holder died: the word can no longer change under us
+			// except by another waiter taking it over first.
+			if m.state.CompareAndSwap(v, self|mutexWaiters) {
+				race.Acquire(m)
+				return ErrOwnerDead
+			}
+		}
+	}
+}
+
+// Unlock unlocks m. It panics if m is not locked, like sync.Mutex.
+func (m *Mutex) Unlock() {
+	if race.Enabled {
+		race.Release(m)
+	}
+	// old-1 has the waiters bit iff old had it or old was 0 (the pid
+	// part of a held lock is never 0, so subtracting cannot borrow).
+	if old := m.state.Swap(0); (old-1)&mutexWaiters != 0 {
+		m.unlockSlow(old)
+	}
+}
+
+//go:noinline
+func (m *Mutex) unlockSlow(old uint64) {
+	if old == 0 {
+		panic("xsync: unlock of unlocked mutex")
+	}
+	futex.Wake(futex.Low32(&m.state), 1)
+}
+
+// Locked reports whether m is locked at this instant, by anyone.
+func (m *Mutex) Locked() bool { return m.state.Load() != 0 }
+
+// holder returns the identity of the locking process, or 0.
+func (m *Mutex) holder() owner.ID { return owner.ID(m.state.Load() & mutexOwner) }
