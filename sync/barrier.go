@@ -64,7 +64,7 @@ func (s barState) released() uint32 { return uint32(s>>32) >> barRelShift & barR
 
 // passed reports whether round g ended by release.
 func (s barState) passed(g uint32) bool { return s.released() == (g+1)&barRelMask }
-func (s barState) broken() bool     { return uint32(s>>32)&barBroken != 0 }
+func (s barState) broken() bool         { return uint32(s>>32)&barBroken != 0 }
 
 func makeBarState(gen, count, released uint32, broken bool) uint64 {
 	hi := count&barCountMask | (released&barRelMask)<<barRelShift
