@@ -231,11 +231,12 @@ func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 	b.sleepers.Add(1)
 	defer b.sleepers.Add(^uint32(0))
 	word := futex.Low32(&b.state)
+	lastCheck := time.Now()
 	for {
 		if s := barState(b.state.Load()); s.gen() != g {
 			return outcome(s)
 		}
-		expired, err := w.sleep(word, g, checkInterval)
+		err := w.sleep(word, g)
 		switch {
 		case err == ErrClosed:
 			return err
@@ -251,7 +252,8 @@ func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 				return brokenErr(ErrTimeout)
 			}
 			return brokenErr(err)
-		case expired:
+		case time.Since(lastCheck) >= checkInterval:
+			lastCheck = time.Now()
 			if pid, dead := w.reg.DeadPeer(); dead {
 				b.breakGen(g)
 				if !barState(b.state.Load()).passed(g) {

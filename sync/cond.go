@@ -107,7 +107,7 @@ func (c *Cond) sleep(w waiter, g uint32) (bool, error) {
 		if cur != g && c.takeToken() {
 			return true, nil
 		}
-		if _, err := w.sleep(&c.gen, cur, checkInterval); err != nil {
+		if err := w.sleep(&c.gen, cur); err != nil {
 			return false, err
 		}
 	}

@@ -67,7 +67,7 @@ func (e *Event) WaitContext(ctx context.Context) error {
 	e.waiters.Add(1)
 	defer e.waiters.Add(^uint32(0))
 	for e.state.Load() == 0 {
-		if _, err := w.sleep(&e.state, 0, checkInterval); err != nil && e.state.Load() == 0 {
+		if err := w.sleep(&e.state, 0); err != nil && e.state.Load() == 0 {
 			return err
 		}
 	}

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { testproc.Main(m) }
 
 // createShared makes a raw segment holding a zero T for the test; children
 // map it with openShared.
-func createShared[T any](t *testing.T) (string, *T) {
+func createShared[T any](t testing.TB) (string, *T) {
 	t.Helper()
 	name := testproc.Name(t)
 	ty, err := shm.TypeOf[T]()
@@ -97,3 +97,10 @@ func hasLine(out, line string) bool {
 }
 
 var _ = os.Getpid
+
+var (
+	shmErrKind        = shm.ErrKind
+	shmErrExist       = shm.ErrExist
+	shmErrNotExist    = shm.ErrNotExist
+	shmErrInvalidName = shm.ErrInvalidName
+)

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/xproc-go/xproc/internal/futex"
 	"github.com/xproc-go/xproc/internal/owner"
@@ -96,6 +97,8 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	}
 	defer w.done()
 	word := futex.Low32(&m.state)
+	var seen uint64     // the lock word we have been waiting on...
+	var since time.Time // ...since this time
 	for {
 		v := m.state.Load()
 		if v == 0 {
@@ -115,14 +118,17 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			}
 			v |= mutexWaiters
 		}
-		expired, err := w.sleep(word, uint32(v), checkInterval)
-		if err != nil {
+		if v != seen {
+			seen, since = v, time.Now()
+		}
+		if err := w.sleep(word, uint32(v)); err != nil {
 			return err
 		}
-		if expired && !owner.Alive(owner.ID(v&mutexOwner)) {
-			// The holder died: the word can no longer change under us
-			// except by another waiter taking it over first.
-			if m.state.CompareAndSwap(v, self|mutexWaiters) {
+		if m.state.Load() == v && time.Since(since) >= checkInterval {
+			since = time.Now()
+			if !owner.Alive(owner.ID(v&mutexOwner)) && m.state.CompareAndSwap(v, self|mutexWaiters) {
+				// The holder died: the word could no longer change
+				// except by another waiter taking it over first.
 				race.Acquire(m)
 				return ErrOwnerDead
 			}

@@ -94,7 +94,7 @@ func (s *Semaphore) AcquireContext(ctx context.Context) error {
 	s.waiters.Add(1)
 	defer s.waiters.Add(^uint32(0))
 	for !s.TryAcquire() {
-		if _, err := w.sleep(&s.count, 0, checkInterval); err != nil {
+		if err := w.sleep(&s.count, 0); err != nil {
 			// A unit may have arrived with the cancellation; keep the
 			// rule that an available unit is taken.
 			if s.TryAcquire() {

@@ -10,19 +10,21 @@ import (
 	"github.com/xproc-go/xproc/internal/spin"
 )
 
-// Tuning shared by all primitives. Variables so that tests and benchmarks
-// can measure the sleeping path on its own.
+// Tuning shared by all primitives.
 var (
 	// spinLimit bounds the spinning before a waiter sleeps in the kernel.
 	// It covers a peer that is running on another core and about to
 	// release: far cheaper than a sleep and a wake-up (several µs each).
+	// A variable so that tests and benchmarks can measure sleeping alone.
 	spinLimit = 20 * time.Microsecond
-	// checkInterval bounds each kernel sleep. A sleeper then re-checks
-	// its condition and the liveness of the processes it waits for, so a
-	// waker killed between changing a word and waking nobody, or an owner
-	// killed holding a lock, delays others by at most this much.
-	checkInterval = 100 * time.Millisecond
 )
+
+// checkInterval is how often a sleeper checks the liveness of the
+// processes it waits for (a lock's holder, a barrier's parties). Sleepers
+// are woken at least this often (futex.Tick) to re-check their condition,
+// so a waker killed between changing a word and waking nobody delays
+// others by at most this much too.
+const checkInterval = 100 * time.Millisecond
 
 // waiter carries what a blocking call needs across its sleeps.
 type waiter struct {
@@ -43,19 +45,17 @@ func startWait[T any](ctx context.Context, p *T) (waiter, error) {
 
 func (w waiter) done() { w.reg.Leave() }
 
-// sleep blocks while word holds val, for at most d. It reports whether d
-// passed; it fails with ctx.Err() or ErrClosed. It may return early for
+// sleep blocks while word holds val, until a wake-up, for at most about
+// futex.Tick. It fails with ctx.Err() or ErrClosed. It may return early for
 // no reason, so callers loop.
-func (w waiter) sleep(word *atomic.Uint32, val uint32, d time.Duration) (expired bool, err error) {
-	switch err := futex.Park(w.ctx, w.reg.Stop(), word, val, d); err {
+func (w waiter) sleep(word *atomic.Uint32, val uint32) error {
+	switch err := futex.Park(w.ctx, w.reg.Stop(), word, val); err {
 	case nil:
-		return false, nil
-	case futex.ErrTimeout:
-		return true, nil
+		return nil
 	case futex.ErrStopped:
-		return false, ErrClosed
+		return ErrClosed
 	default:
-		return false, err
+		return err
 	}
 }
 

@@ -1,28 +1,39 @@
 // Package futex puts goroutines to sleep on a 32-bit word in shared memory
 // until another process changes it and wakes them.
 //
-// On Linux this is FUTEX_WAIT / FUTEX_WAKE without FUTEX_PRIVATE_FLAG, so a
-// wake in one process reaches sleepers in every process that maps the word.
-// Elsewhere, Wait polls with a short sleep: correct, slower, and only useful
-// in one process, since segments are not supported there.
+// On Linux this is the futex system call without FUTEX_PRIVATE_FLAG, so a
+// wake in one process reaches sleepers in every process that maps the
+// word. Elsewhere, Wait polls with a short sleep: correct, slower, and only
+// useful in one process, since segments are not supported there.
 //
-// A goroutine inside FUTEX_WAIT holds an OS thread. Park therefore queues
-// the goroutines of one process that wait on the same word in-process and
-// lets at most one of them at a time sleep in the kernel: a thousand
-// goroutines blocked on one lock cost one thread, not a thousand.
+// Park adds what a library needs on top:
+//
+//   - A goroutine inside FUTEX_WAIT holds an OS thread. Park queues the
+//     goroutines of one process that wait on the same word in-process and
+//     lets one of them at a time sleep in the kernel: a thousand goroutines
+//     blocked on one lock cost one thread, not a thousand.
+//   - A sleeper must notice things no one wakes it for: a waker killed
+//     between changing a word and waking, an owner that died, a deadline.
+//     Rather than arming a kernel timer on every sleep (which costs about
+//     as much as the rest of the slow path), a ticker in each process
+//     wakes that process's sleepers every Tick while there are any. Kernel
+//     sleeps use FUTEX_WAIT_BITSET with a bit derived from the pid, so the
+//     ticker (and context cancellation) wake this process's sleepers and,
+//     at worst, those of the few processes sharing the bit.
 package futex
 
 import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 )
 
-// ErrTimeout is returned by Wait and Park when the timeout passed.
+// ErrTimeout is returned by Wait when the timeout passed.
 var ErrTimeout = errors.New("futex: timeout")
 
 // ErrStopped is returned by Park when its stop context was done.
@@ -30,6 +41,13 @@ var ErrStopped = errors.New("futex: stopped")
 
 // All wakes every sleeper.
 const All = math.MaxInt32
+
+// Tick is the longest a parked goroutine sleeps without being woken to
+// re-check its condition.
+var Tick = 100 * time.Millisecond
+
+// ownBit is this process's wake bit.
+var ownBit = uint32(1) << (uint(os.Getpid()) % 32)
 
 // Low32 returns the futex word of a 64-bit lock word: its low 32 bits,
 // which on the little-endian machines xproc supports live at the same
@@ -39,31 +57,33 @@ func Low32(p *atomic.Uint64) *atomic.Uint32 {
 }
 
 // gate limits how many goroutines of this process sleep in the kernel on
-// one word. slot holds a token while a goroutine owns the right to sleep.
+// one word: slot holds a token while a goroutine owns the right to sleep.
+// Every waiter re-checks its condition when it gets the slot, so one is
+// enough: a wake-all is passed on from the sleeper to the queued
+// goroutines as each leaves.
 type gate struct {
 	slot chan struct{}
 	refs int
 }
 
-// maxSleepers is the number of goroutines per process and word allowed in
-// the kernel at once. Every waiter re-checks its condition when it gets the
-// slot, so one is enough: a wake-all is passed on from sleeper to queued
-// goroutine as each leaves.
-const maxSleepers = 1
-
 var gates = struct {
 	sync.Mutex
-	m map[*atomic.Uint32]*gate
+	m       map[*atomic.Uint32]*gate
+	ticking bool
 }{m: make(map[*atomic.Uint32]*gate)}
 
 func acquireGate(addr *atomic.Uint32) *gate {
 	gates.Lock()
 	g := gates.m[addr]
 	if g == nil {
-		g = &gate{slot: make(chan struct{}, maxSleepers)}
+		g = &gate{slot: make(chan struct{}, 1)}
 		gates.m[addr] = g
 	}
 	g.refs++
+	if !gates.ticking {
+		gates.ticking = true
+		go tick()
+	}
 	gates.Unlock()
 	return g
 }
@@ -77,29 +97,60 @@ func releaseGate(addr *atomic.Uint32, g *gate) {
 	gates.Unlock()
 }
 
-// Park blocks while addr holds val, until a wake, until timeout has passed
-// (a negative timeout means no limit), or until ctx or stop is done; either
-// may be nil. Like the futex call it wraps, it may also return for no
-// reason: callers re-check their condition in a loop.
+// tick wakes this process's sleepers every Tick while there are any.
+func tick() {
+	t := time.NewTicker(Tick)
+	defer t.Stop()
+	for range t.C {
+		if WakeRange(0, math.MaxUint) == 0 {
+			gates.Lock()
+			if len(gates.m) == 0 {
+				gates.ticking = false
+				gates.Unlock()
+				return
+			}
+			gates.Unlock()
+		}
+	}
+}
+
+// WakeRange wakes this process's goroutines parked on words with
+// addresses in [lo, hi) and returns how many words it woke. Closing a
+// segment uses it to wake the sleepers inside.
+func WakeRange(lo, hi uintptr) int {
+	gates.Lock()
+	var words []*atomic.Uint32
+	for addr := range gates.m {
+		if a := uintptr(unsafe.Pointer(addr)); lo <= a && a < hi {
+			words = append(words, addr)
+		}
+	}
+	gates.Unlock()
+	for _, w := range words {
+		wakeOwn(w)
+	}
+	return len(words)
+}
+
+// Park blocks while addr holds val, until a wake, until ctx or stop is
+// done (either may be nil), or for at most about Tick. Like the futex call
+// it wraps, it may return for no reason: callers re-check their condition
+// in a loop.
 //
-// It returns nil after a wake or a change of the word, ErrTimeout after the
-// timeout, ctx.Err() when ctx is done, and ErrStopped when stop is done.
-// Park does not touch addr once stop is done, provided the caller keeps the
-// mapping alive until Park returns.
-func Park(ctx, stop context.Context, addr *atomic.Uint32, val uint32, timeout time.Duration) error {
+// It returns nil after a wake, a change of the word or a tick, ctx.Err()
+// when ctx is done, and ErrStopped when stop is done. Park does not touch
+// addr once stop is done, provided the caller keeps the mapping alive
+// until Park returns.
+func Park(ctx, stop context.Context, addr *atomic.Uint32, val uint32) error {
 	if addr.Load() != val {
 		return nil
-	}
-	var deadline time.Time
-	if timeout >= 0 {
-		deadline = time.Now().Add(timeout)
 	}
 	g := acquireGate(addr)
 	defer releaseGate(addr, g)
 	select {
 	case g.slot <- struct{}{}:
 	default:
-		if err := queue(ctx, stop, g, timeout); err != nil {
+		if err := queue(ctx, stop, g); err != nil {
 			return err
 		}
 	}
@@ -108,48 +159,25 @@ func Park(ctx, stop context.Context, addr *atomic.Uint32, val uint32, timeout ti
 	if err := doneErr(ctx, stop); err != nil {
 		return err
 	}
-	if addr.Load() != val {
-		return nil
-	}
-	// Cancellation must reach a goroutine asleep in the kernel: wake every
-	// sleeper on the word. The others re-check and sleep again.
-	wake := func() { Wake(addr, All) }
 	if ctx != nil && ctx.Done() != nil {
-		defer context.AfterFunc(ctx, wake)()
-	}
-	if stop != nil && stop.Done() != nil {
-		defer context.AfterFunc(stop, wake)()
-	}
-	if err := doneErr(ctx, stop); err != nil {
-		return err
-	}
-	left := time.Duration(-1)
-	if timeout >= 0 {
-		if left = time.Until(deadline); left <= 0 {
-			return ErrTimeout
+		// Cancellation must reach a goroutine asleep in the kernel.
+		defer context.AfterFunc(ctx, func() { wakeOwn(addr) })()
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
-	err := Wait(addr, val, left)
-	if derr := doneErr(ctx, stop); derr != nil {
-		return derr
-	}
-	return err
+	waitOwn(addr, val)
+	return doneErr(ctx, stop)
 }
 
 // queue waits in-process for the right to sleep in the kernel.
-func queue(ctx, stop context.Context, g *gate, timeout time.Duration) error {
+func queue(ctx, stop context.Context, g *gate) error {
 	var ctxDone, stopDone <-chan struct{}
 	if ctx != nil {
 		ctxDone = ctx.Done()
 	}
 	if stop != nil {
 		stopDone = stop.Done()
-	}
-	var expired <-chan time.Time
-	if timeout >= 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
 	}
 	select {
 	case g.slot <- struct{}{}:
@@ -158,8 +186,6 @@ func queue(ctx, stop context.Context, g *gate, timeout time.Duration) error {
 		return ctx.Err()
 	case <-stopDone:
 		return ErrStopped
-	case <-expired:
-		return ErrTimeout
 	}
 }
 

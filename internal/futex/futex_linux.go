@@ -11,8 +11,10 @@ import (
 // Shared (not private) futex operations: the word may be mapped by other
 // processes at other addresses; the kernel keys it by the backing page.
 const (
-	opWait = 0 // FUTEX_WAIT
-	opWake = 1 // FUTEX_WAKE
+	opWait       = 0 // FUTEX_WAIT
+	opWake       = 1 // FUTEX_WAKE: wakes sleepers whatever their bitset
+	opWaitBitset = 9 // FUTEX_WAIT_BITSET
+	opWakeBitset = 10
 )
 
 // Supported reports whether Wait sleeps in the kernel rather than polling.
@@ -48,4 +50,15 @@ func Wake(addr *atomic.Uint32, n int) int {
 		return 0
 	}
 	return int(r)
+}
+
+// waitOwn sleeps, with no timeout, while *addr == val, tagged with this
+// process's wake bit.
+func waitOwn(addr *atomic.Uint32, val uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWaitBitset, uintptr(val), 0, 0, uintptr(ownBit))
+}
+
+// wakeOwn wakes the sleepers on addr tagged with this process's bit.
+func wakeOwn(addr *atomic.Uint32) {
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWakeBitset, All, 0, 0, uintptr(ownBit))
 }

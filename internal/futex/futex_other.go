@@ -17,20 +17,13 @@ const pollInterval = 200 * time.Microsecond
 // negative: no limit) unless *addr already differs from val. Callers loop,
 // so a change is seen within one interval; Wake cannot shorten it.
 func Wait(addr *atomic.Uint32, val uint32, timeout time.Duration) error {
-	var deadline time.Time
-	if timeout >= 0 {
-		deadline = time.Now().Add(timeout)
-	}
 	if addr.Load() != val {
 		return nil
 	}
 	d := pollInterval
-	if timeout >= 0 {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return ErrTimeout
-		}
-		d = min(d, left)
+	if timeout >= 0 && timeout < d {
+		time.Sleep(timeout)
+		return ErrTimeout
 	}
 	time.Sleep(d)
 	return nil
@@ -38,3 +31,7 @@ func Wait(addr *atomic.Uint32, val uint32, timeout time.Duration) error {
 
 // Wake is a no-op: polling waiters see the change on their own.
 func Wake(addr *atomic.Uint32, n int) int { return 0 }
+
+func waitOwn(addr *atomic.Uint32, val uint32) { Wait(addr, val, -1) }
+
+func wakeOwn(addr *atomic.Uint32) {}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/xproc-go/xproc/internal/futex"
 	"github.com/xproc-go/xproc/internal/owner"
 )
 
@@ -131,6 +132,9 @@ func (r *Region) Close() {
 	n := r.users.Add(closingBit)
 	r.cancel()
 	if n != closingBit {
+		// Sleepers see the stop context when they next wake: now, or at
+		// the next futex tick if one was just about to fall asleep.
+		futex.WakeRange(r.lo, r.hi)
 		<-r.drained
 	}
 	if r.slot >= 0 {

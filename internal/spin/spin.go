@@ -30,6 +30,9 @@ func Start(limit time.Duration) Spinner {
 // Next pauses briefly and reports whether the caller may keep spinning.
 // The clock is read only every 32 calls so that spinning stays cheap.
 func (s *Spinner) Next() bool {
+	if s.limit <= 0 {
+		return false
+	}
 	s.i++
 	Pause(pauseBurst)
 	if s.i%32 != 0 {
