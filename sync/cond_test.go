@@ -76,6 +76,7 @@ func startWaiters(t *testing.T, name string, sh *condShared, n int) []*testproc.
 		require.NoError(t, sh.Sleeping.AcquireContext(ctx))
 	}
 	sh.Mu.Lock()
+	//lint:ignore SA2001 taking the lock proves the waiters are inside Wait
 	sh.Mu.Unlock()
 	return kids
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -86,15 +85,6 @@ func timeoutCtx(d time.Duration) (context.Context, context.CancelFunc) {
 }
 
 func childErr(format string, args ...any) error { return fmt.Errorf(format, args...) }
-
-func hasLine(out, line string) bool {
-	for _, l := range strings.Split(out, "\n") {
-		if l == line {
-			return true
-		}
-	}
-	return false
-}
 
 var _ = os.Getpid
 

@@ -64,6 +64,7 @@ func TestMutexBasics(t *testing.T) {
 	m.Unlock()
 	assert.False(t, m.Locked())
 	m.Lock()
+	//lint:ignore SA2001 only the locking is tested here
 	m.Unlock()
 	// A free lock is taken even with a finished context.
 	cancel()

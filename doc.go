@@ -1,0 +1,56 @@
+// Package xproc lets separately exec'd Go processes on one machine share
+// typed memory and synchronise, the way Python's multiprocessing lets
+// forked processes do: without a broker process, without serialising, and
+// fast enough that the memory bus, not the library, is the limit.
+//
+// The work is done by its packages:
+//
+//	shm     segments: named or anonymous shared files with a validated header
+//	sync    process-shared Mutex, ReentrantMutex, Semaphore, Event, Cond, Barrier
+//	value   Value[T]: one T in shared memory, with a lock and lock-free atomics
+//	array   Array[T]: n Ts in shared memory, for locked or hogwild access
+//
+// Import sync under an alias: xsync "github.com/xproc-go/xproc/sync".
+//
+// # From Python's multiprocessing
+//
+//	Python                              Go (xproc)
+//	----------------------------------  ------------------------------------------------
+//	Lock()                              xsync.Mutex (field) / xsync.CreateMutex(name)
+//	lock.acquire() / release()          Lock() / Unlock()
+//	lock.acquire(False)                 TryLock()
+//	lock.acquire(timeout=t)             LockContext(ctx) with context.WithTimeout
+//	RLock()                             xsync.ReentrantMutex / xsync.CreateReentrantMutex
+//	Semaphore(n)                        Semaphore.Init(n, false) / xsync.CreateSemaphore(name, n, false)
+//	BoundedSemaphore(n)                 Semaphore.Init(n, true)  / xsync.CreateSemaphore(name, n, true)
+//	sem.acquire(timeout=t)              AcquireContext(ctx)
+//	sem.release()                       Release() (ErrOverRelease when bounded)
+//	sem.get_value()                     Value()
+//	Event()                             xsync.Event / xsync.CreateEvent(name)
+//	ev.set() / clear() / is_set()       Set() / Clear() / IsSet()
+//	ev.wait(timeout=t)                  WaitContext(ctx)
+//	Condition(lock)                     xsync.Cond used with an xsync.Mutex / xsync.CreateCond(name)
+//	cond.wait(timeout=t)                WaitContext(ctx, &mu)
+//	cond.wait_for(pred, timeout=t)      WaitFor(ctx, &mu, pred)
+//	cond.notify(n) / notify_all()       Notify(n) / Signal() / Broadcast()
+//	Barrier(n, action, timeout)         Barrier.Init(n, timeout) / xsync.CreateBarrier(name, n, timeout)
+//	barrier.wait()                      Wait() / WaitFunc(ctx, action)
+//	barrier.abort() / reset()           Abort() / Reset()
+//	BrokenBarrierError                  xsync.ErrBroken
+//	Value('d', 0.0)                     value.Create[float64](name, 0)
+//	v.value (locked)                    v.Load() / v.Store(x) / v.Update(func(*T))
+//	v.get_lock()                        v.Lock()
+//	RawValue / Value(lock=False)        v.Ptr()
+//	Array('d', 10)                      array.Create[float64](name, 10)
+//	a[i], a[i] = x                      a.Get(i), a.Set(i, x)
+//	RawArray / Array(lock=False)        a.Slice()
+//	shared_memory.SharedMemory(name)    shm.Create / shm.Open
+//	(a killed lock holder)              ErrOwnerDead for the next holder
+//
+// # Caveats
+//
+// Linux only for now (amd64 and arm64 are tested); other systems build,
+// and segment operations return shm.ErrNotSupported. All processes must
+// share a PID namespace. See the package documentation of shm and sync for
+// what survives a killed process.
+package xproc

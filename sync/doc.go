@@ -1,0 +1,71 @@
+// Package sync provides synchronisation primitives shared between
+// processes: what Python's multiprocessing calls Lock, RLock, Semaphore,
+// BoundedSemaphore, Event, Condition and Barrier. Import it under an alias:
+//
+//	import xsync "github.com/xproc-go/xproc/sync"
+//
+// # Basics
+//
+// Every primitive is a small, fixed-size struct with no pointers, so it can
+// live in shared memory in two ways:
+//
+//   - as a field of a struct in a segment that several processes map, for
+//     example a value.Value[T] with T = struct{ Mu xsync.Mutex; N int64 }.
+//     The zero value is ready (Semaphore and Barrier need Init first);
+//   - standing alone in a segment of its own, by name: CreateMutex(name)
+//     in one process and OpenMutex(name) in the others, each returning a
+//     handle with Close and Unlink.
+//
+// A primitive in ordinary Go memory also works, between goroutines.
+//
+// Every blocking call has a context form (LockContext, AcquireContext,
+// WaitContext, ...) that returns ctx.Err() promptly when ctx ends. The
+// forms without a context wait as long as it takes. If what a call waits
+// for is already there, it succeeds even when ctx has already ended, so an
+// expired context makes a non-blocking attempt.
+//
+// Waiting is cheap in both directions. The uncontended paths are one
+// atomic instruction, without a system call: Mutex.Lock and Unlock cost the
+// same as sync.Mutex's. A waiter first spins for up to 20µs (a peer running
+// on another core usually answers within that), then sleeps in the kernel
+// (a futex shared between processes), and a waker makes a system call only
+// if someone sleeps. Of the goroutines of one process that wait on the same
+// primitive, only one at a time sleeps in the kernel; the others queue in
+// the Go scheduler, so a thousand blocked goroutines do not become a
+// thousand OS threads.
+//
+// # Process death
+//
+// A process can be killed at any instruction. No primitive lets that make
+// the others wait forever where it can tell:
+//
+//   - Mutex and ReentrantMutex record their holder (pid and start time, so
+//     a recycled pid is not mistaken for it). A waiter checks every 100ms
+//     whether the holder still lives and takes the lock over from a dead
+//     one, returning ErrOwnerDead with the lock held.
+//   - Barrier breaks, with ErrBroken for every party, when a process that
+//     has the barrier's segment open dies without closing it.
+//   - Event, Semaphore and Cond have no owner: a process that dies before
+//     setting, releasing or notifying cannot be told from a slow one. Use
+//     the context forms with a deadline where that matters; the death of a
+//     waiter never harms other waiters (except that a Cond waiter killed
+//     while waiting may absorb one Signal).
+//   - A waker killed between changing a word and waking the sleepers
+//     delays them by at most 100ms: every sleeper re-checks at that
+//     interval.
+//
+// # Caveats
+//
+// Owner checks read /proc, so all processes must be in the same PID
+// namespace (the usual case: same container or host).
+//
+// Closing a handle while calls are blocked on it wakes them: the context
+// forms return ErrClosed, the others panic. Memory of a closed handle
+// must not be used; a call racing with Close may fault.
+//
+// ReentrantMutex identifies goroutines through the runtime's stack trace
+// header, which costs about a microsecond per call.
+//
+// Only Linux is supported for sharing between processes. Elsewhere the
+// primitives work between goroutines, waiting by polling.
+package sync
