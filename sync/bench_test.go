@@ -8,188 +8,54 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/xproc-go/xproc/internal/futex"
+	"github.com/xproc-go/xproc/internal/bench"
 	"github.com/xproc-go/xproc/internal/testproc"
 	xsync "github.com/xproc-go/xproc/sync"
 )
 
-// Cross-process benchmarks: the parent and one re-executed child share a
-// benchShared. Both meet at Start before the timer starts and at Stop
-// when done, so process start-up is not measured. Every benchmark checks
+// Cross-process benchmarks: the parent and one re-executed child share
+// a bench.Shared and run one of bench.Workloads, the same code "xproc
+// bench" runs. Process start-up is not timed, and every benchmark checks
 // its result (counts, round trips) before reporting.
-
-type benchShared struct {
-	Start, Stop xsync.Barrier
-	Mu          xsync.Mutex
-	Bare        bareMutex
-	Count       int64
-	A, B        xsync.Event
-	FA, FB      atomic.Uint32
-	Bar         xsync.Barrier
-	Rounds      atomic.Int64
-}
-
-// bareMutex is the textbook futex mutex (Drepper's "mutex 3", no spinning,
-// no owner): the floor xsync.Mutex is compared with.
-type bareMutex struct{ v atomic.Uint32 }
-
-func (m *bareMutex) Lock() {
-	if m.v.CompareAndSwap(0, 1) {
-		return
-	}
-	for m.v.Swap(2) != 0 {
-		futex.Wait(&m.v, 2, -1)
-	}
-}
-
-func (m *bareMutex) Unlock() {
-	if m.v.Swap(0) == 2 {
-		futex.Wake(&m.v, 1)
-	}
-}
-
-// peerWork is what each side of a two-process benchmark does, n times.
-var peerWork = map[string][2]func(sh *benchShared, n int){
-	"mutex":      {mutexLoop, mutexLoop},
-	"bare-mutex": {bareLoop, bareLoop},
-	"event-pingpong": {
-		func(sh *benchShared, n int) { eventPing(sh, n, nil) },
-		eventPong,
-	},
-	"futex-pingpong": {
-		func(sh *benchShared, n int) { futexPing(sh, n, nil) },
-		futexPong,
-	},
-	"barrier": {barrierLoop, barrierLoop},
-}
-
-func mutexLoop(sh *benchShared, n int) {
-	for range n {
-		sh.Mu.Lock()
-		sh.Count++
-		sh.Mu.Unlock()
-	}
-}
-
-func bareLoop(sh *benchShared, n int) {
-	for range n {
-		sh.Bare.Lock()
-		sh.Count++
-		sh.Bare.Unlock()
-	}
-}
-
-func eventPing(sh *benchShared, n int, lat []time.Duration) {
-	for i := range n {
-		t0 := time.Now()
-		sh.A.Set()
-		sh.B.Wait()
-		sh.B.Clear()
-		if lat != nil {
-			lat[i%len(lat)] = time.Since(t0)
-		}
-	}
-}
-
-func eventPong(sh *benchShared, n int) {
-	for range n {
-		sh.A.Wait()
-		sh.A.Clear()
-		sh.B.Set()
-		sh.Rounds.Add(1)
-	}
-}
-
-func futexPing(sh *benchShared, n int, lat []time.Duration) {
-	for i := range n {
-		t0 := time.Now()
-		sh.FA.Store(1)
-		futex.Wake(&sh.FA, 1)
-		for sh.FB.Load() == 0 {
-			futex.Wait(&sh.FB, 0, -1)
-		}
-		sh.FB.Store(0)
-		if lat != nil {
-			lat[i%len(lat)] = time.Since(t0)
-		}
-	}
-}
-
-func futexPong(sh *benchShared, n int) {
-	for range n {
-		for sh.FA.Load() == 0 {
-			futex.Wait(&sh.FA, 0, -1)
-		}
-		sh.FA.Store(0)
-		sh.FB.Store(1)
-		futex.Wake(&sh.FB, 1)
-		sh.Rounds.Add(1)
-	}
-}
-
-func barrierLoop(sh *benchShared, n int) {
-	for range n {
-		if _, err := sh.Bar.Wait(); err != nil {
-			panic(err)
-		}
-		sh.Rounds.Add(1)
-	}
-}
 
 func init() {
 	testproc.Register("bench-peer", func(args []string) error {
-		sh, err := openShared[benchShared](args[0])
+		sh, err := openShared[bench.Shared](args[0])
 		if err != nil {
 			return err
 		}
-		work := peerWork[args[1]][1]
-		n := atoi(args[2])
 		spin, err := time.ParseDuration(args[3])
 		if err != nil {
 			return err
 		}
 		defer xsync.SetSpin(spin)()
-		if _, err := sh.Start.Wait(); err != nil {
-			return err
-		}
-		work(sh, n)
-		_, err = sh.Stop.Wait()
-		return err
+		return bench.Peer(sh, args[1], atoi(args[2]))
 	})
 }
 
-// runPeers runs work in this process and its peer in a child, n times
+// runPeers runs workload kind in this process and in a child, b.N times
 // each, timing only the work. spin is the spin limit both sides use.
-func runPeers(b *testing.B, kind string, spin time.Duration, ping func(sh *benchShared, n int)) *benchShared {
+func runPeers(b *testing.B, kind string, spin time.Duration, lat []time.Duration) {
 	b.Helper()
 	b.StopTimer()
-	name, sh := createShared[benchShared](b)
-	for _, bar := range []*xsync.Barrier{&sh.Start, &sh.Stop, &sh.Bar} {
-		if err := bar.Init(2, 0); err != nil {
-			b.Fatal(err)
-		}
+	name, sh := createShared[bench.Shared](b)
+	if err := sh.Init(); err != nil {
+		b.Fatal(err)
 	}
 	defer xsync.SetSpin(spin)()
 	child := testproc.Start(b, "bench-peer", name, kind, strconv.Itoa(b.N), spin.String())
-	if ping == nil {
-		ping = peerWork[kind][0]
-	}
-	if _, err := sh.Start.Wait(); err != nil {
+	if err := bench.Run(sh, kind, b.N, lat, b); err != nil {
 		b.Fatal(err)
 	}
-	b.StartTimer()
-	ping(sh, b.N)
-	if _, err := sh.Stop.Wait(); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
 	child.Wait()
-	return sh
+	reportRate(b, float64(bench.Workloads[kind].Ops(b.N)), "Mops/s")
+	if lat != nil {
+		reportMedian(b, lat)
+	}
 }
 
 func reportRate(b *testing.B, ops float64, unit string) {
@@ -222,16 +88,8 @@ func BenchmarkMutexUncontended(b *testing.B) {
 // the same two processes, and sync.Mutex between two goroutines of one
 // process. Reports total Mops/s.
 func BenchmarkMutexTwoProcesses(b *testing.B) {
-	for _, kind := range []string{"mutex", "bare-mutex"} {
-		name := map[string]string{"mutex": "xsync", "bare-mutex": "bare-futex"}[kind]
-		b.Run(name, func(b *testing.B) {
-			sh := runPeers(b, kind, defaultSpin, nil)
-			if sh.Count != int64(2*b.N) {
-				b.Fatalf("count %d, want %d", sh.Count, 2*b.N)
-			}
-			reportRate(b, float64(2*b.N), "Mops/s")
-		})
-	}
+	b.Run("xsync", func(b *testing.B) { runPeers(b, "mutex", defaultSpin, nil) })
+	b.Run("bare-futex", func(b *testing.B) { runPeers(b, "bare-mutex", defaultSpin, nil) })
 	b.Run("sync-goroutines", func(b *testing.B) {
 		var mu sync.Mutex
 		var count int64
@@ -264,19 +122,13 @@ func BenchmarkPingPong(b *testing.B) {
 	for _, c := range []struct {
 		name, kind string
 		spin       time.Duration
-		ping       func(sh *benchShared, n int, lat []time.Duration)
 	}{
-		{"xsync-event-spinning", "event-pingpong", defaultSpin, eventPing},
-		{"xsync-event-sleeping", "event-pingpong", 0, eventPing},
-		{"bare-futex-sleeping", "futex-pingpong", 0, futexPing},
+		{"xsync-event-spinning", "event-pingpong", defaultSpin},
+		{"xsync-event-sleeping", "event-pingpong", 0},
+		{"bare-futex-sleeping", "futex-pingpong", 0},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			lat := make([]time.Duration, min(b.N, 1<<20))
-			sh := runPeers(b, c.kind, c.spin, func(sh *benchShared, n int) { c.ping(sh, n, lat) })
-			if got := sh.Rounds.Load(); got != int64(b.N) {
-				b.Fatalf("%d round trips, want %d", got, b.N)
-			}
-			reportMedian(b, lat)
+			runPeers(b, c.kind, c.spin, make([]time.Duration, min(b.N, 1<<20)))
 		})
 	}
 	b.Run("unix-socket", func(b *testing.B) { benchFDPingPong(b, "socket") })
@@ -381,15 +233,9 @@ func benchFDPingPong(b *testing.B, kind string) {
 
 // BenchmarkBarrierTwoProcesses: rounds of a two-party barrier between two
 // processes, against the same barrier between two goroutines and a
-// channel rendezvous between two goroutines. Reports rounds per second.
+// channel rendezvous between two goroutines. Reports rounds (Mops/s).
 func BenchmarkBarrierTwoProcesses(b *testing.B) {
-	b.Run("xsync-processes", func(b *testing.B) {
-		sh := runPeers(b, "barrier", defaultSpin, nil)
-		if got := sh.Rounds.Load(); got != int64(2*b.N) {
-			b.Fatalf("%d passes, want %d", got, 2*b.N)
-		}
-		reportRate(b, float64(b.N), "Mrounds/s")
-	})
+	b.Run("xsync-processes", func(b *testing.B) { runPeers(b, "barrier", defaultSpin, nil) })
 	b.Run("xsync-goroutines", func(b *testing.B) {
 		var bar xsync.Barrier
 		if err := bar.Init(2, 0); err != nil {
@@ -408,7 +254,7 @@ func BenchmarkBarrierTwoProcesses(b *testing.B) {
 			}
 		}
 		<-done
-		reportRate(b, float64(b.N), "Mrounds/s")
+		reportRate(b, float64(b.N), "Mops/s")
 	})
 	b.Run("channels-goroutines", func(b *testing.B) {
 		x, y := make(chan struct{}), make(chan struct{})
@@ -422,7 +268,7 @@ func BenchmarkBarrierTwoProcesses(b *testing.B) {
 			<-x
 			y <- struct{}{}
 		}
-		reportRate(b, float64(b.N), "Mrounds/s")
+		reportRate(b, float64(b.N), "Mops/s")
 	})
 }
 
