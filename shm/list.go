@@ -3,6 +3,7 @@ package shm
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -40,9 +41,9 @@ type Info struct {
 
 // Stat reads the header of the named segment without mapping it.
 func Stat(name string, opts ...Option) (Info, error) {
-	path, err := Path(name, opts...)
+	path, err := segmentPath(name, opts)
 	if err != nil {
-		return Info{}, err
+		return Info{}, &Error{Op: "stat", Name: name, Err: err}
 	}
 	info, err := statFile(name, path)
 	if err != nil {
@@ -65,9 +66,12 @@ func List(opts ...Option) ([]Info, error) {
 		if ValidName(e.Name()) != nil || !e.Type().IsRegular() {
 			continue
 		}
+		if fi, err := e.Info(); err != nil || fi.Size() < int64(len(layout.Magic)) {
+			continue // too short to say it is a segment
+		}
 		info, err := statFile(e.Name(), filepath.Join(dir, e.Name()))
 		switch {
-		case errors.Is(err, ErrBadMagic), errors.Is(err, ErrTruncated), errors.Is(err, ErrNotExist):
+		case errors.Is(err, ErrBadMagic), errors.Is(err, ErrNotExist):
 			continue
 		case err != nil:
 			info = Info{Name: e.Name(), Path: filepath.Join(dir, e.Name()), Err: err}
@@ -79,14 +83,19 @@ func List(opts ...Option) ([]Info, error) {
 }
 
 func statFile(name, path string) (Info, error) {
-	f, err := os.Open(path)
+	// Not os.Open: it follows symbolic links (which Open refuses) and
+	// blocks forever on a FIFO put at the name.
+	f, err := openNoFollow(path, os.O_RDONLY)
 	if err != nil {
-		return Info{}, osErr(err)
+		return Info{}, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return Info{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return Info{}, fmt.Errorf("%w: not a regular file", ErrBadMagic)
 	}
 	buf := make([]byte, layout.HeaderSize)
 	n, err := f.ReadAt(buf, 0)

@@ -73,8 +73,19 @@ func getOptions(opts []Option) options {
 
 // Path returns the file path of the named segment, after validating name.
 func Path(name string, opts ...Option) (string, error) {
-	if err := ValidName(name); err != nil {
+	path, err := segmentPath(name, opts)
+	if err != nil {
 		return "", &Error{Op: "path", Name: name, Err: err}
+	}
+	return path, nil
+}
+
+// segmentPath is Path with an unwrapped error, for the operations that
+// wrap it in an *Error of their own ("create", "open", "unlink", "stat"),
+// rather than in a second one that says "path".
+func segmentPath(name string, opts []Option) (string, error) {
+	if err := ValidName(name); err != nil {
+		return "", err
 	}
 	return filepath.Join(getOptions(opts).dir, name), nil
 }

@@ -163,9 +163,9 @@ func (s *Segment) Unlink() error {
 
 // Remove unlinks the named segment.
 func Remove(name string, opts ...Option) error {
-	path, err := Path(name, opts...)
+	path, err := segmentPath(name, opts)
 	if err != nil {
-		return err
+		return &Error{Op: "unlink", Name: name, Err: err}
 	}
 	if err := os.Remove(path); err != nil {
 		return &Error{Op: "unlink", Name: name, Err: osErr(err)}
@@ -180,7 +180,9 @@ func (spec *Spec) header() (layout.Header, error) {
 		return h, fmt.Errorf("%w: kind %v", ErrInvalid, spec.Kind)
 	}
 	t := spec.Type
-	if t.Size == 0 || t.Align == 0 || t.Align&(t.Align-1) != 0 || t.Size%t.Align != 0 {
+	// Alignment is capped as layout.Decode caps it (at the header page
+	// size), so that Create never writes a header that Open refuses.
+	if t.Size == 0 || t.Align == 0 || t.Align > layout.HeaderSize || t.Align&(t.Align-1) != 0 || t.Size%t.Align != 0 {
 		return h, fmt.Errorf("%w: element size %d, alignment %d", ErrInvalid, t.Size, t.Align)
 	}
 	if spec.Len == 0 {

@@ -27,7 +27,7 @@ import (
 // makes creation exclusive.
 func Create(name string, spec Spec, opts ...Option) (*Segment, error) {
 	fail := func(err error) (*Segment, error) { return nil, &Error{Op: "create", Name: name, Err: err} }
-	path, err := Path(name, opts...)
+	path, err := segmentPath(name, opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -86,18 +86,14 @@ func CreateAnonymous(spec Spec) (*Segment, error) {
 // ErrTypeMismatch, ErrLenMismatch).
 func Open(name string, spec Spec, opts ...Option) (*Segment, error) {
 	fail := func(err error) (*Segment, error) { return nil, &Error{Op: "open", Name: name, Err: err} }
-	path, err := Path(name, opts...)
+	path, err := segmentPath(name, opts)
 	if err != nil {
 		return fail(err)
 	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	f, err := openNoFollow(path, unix.O_RDWR)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return fail(fmt.Errorf("%w: is a symbolic link", ErrBadMagic))
-		}
-		return fail(osErr(err))
+		return fail(err)
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	s, err := mapFile(f, &spec)
 	if err != nil {
@@ -117,6 +113,25 @@ func OpenFile(f *os.File, spec Spec) (*Segment, error) {
 		return nil, &Error{Op: "open", Name: f.Name(), Err: err}
 	}
 	return s, nil
+}
+
+// openNoFollow opens the segment file at path with flag (O_RDONLY or
+// O_RDWR) for Open and Stat. It never follows a symbolic link at the name,
+// never blocks (O_NONBLOCK: opening a FIFO for reading would otherwise
+// wait for a writer forever) and reports a symbolic link or a directory
+// as ErrBadMagic, not a segment, as mapFile and statFile report any other
+// file that is not regular.
+func openNoFollow(path string, flag int) (*os.File, error) {
+	fd, err := unix.Open(path, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	switch {
+	case err == nil:
+		return os.NewFile(uintptr(fd), path), nil
+	case errors.Is(err, unix.ELOOP):
+		return nil, fmt.Errorf("%w: is a symbolic link", ErrBadMagic)
+	case errors.Is(err, unix.EISDIR):
+		return nil, fmt.Errorf("%w: is a directory", ErrBadMagic)
+	}
+	return nil, osErr(err)
 }
 
 // createTemp opens an unnamed file in dir, or failing that a hidden,

@@ -44,12 +44,14 @@ func Slice[T any](s *Segment, off, n uint64) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n == 0 {
-		return []T{}, nil
-	}
+	// The offset is checked even for n == 0, as View checks it: a
+	// misaligned or out-of-range offset is a caller bug either way.
 	size := uint64(len(s.data))
 	if off%t.Align != 0 || off > size || (size-off)/t.Size < n {
 		return nil, fmt.Errorf("%w: %d × %s at offset %d of %d data bytes", ErrInvalid, n, t.Name, off, size)
+	}
+	if n == 0 {
+		return []T{}, nil
 	}
 	return unsafe.Slice((*T)(unsafe.Pointer(&s.data[off])), n), nil
 }

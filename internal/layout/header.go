@@ -142,11 +142,13 @@ func (h *Header) Encode(b []byte) {
 // of fileSize bytes. b must be a private copy (see the package comment).
 func Decode(b []byte, fileSize int64) (Header, error) {
 	var h Header
+	// Magic first, so that any file that is not a segment, short or not,
+	// is reported as such.
+	if len(b) >= len(Magic) && !bytes.Equal(b[:len(Magic)], []byte(Magic)) {
+		return h, ErrBadMagic
+	}
 	if len(b) < HeaderSize || fileSize < HeaderSize {
 		return h, ErrTruncated
-	}
-	if !bytes.Equal(b[:len(Magic)], []byte(Magic)) {
-		return h, ErrBadMagic
 	}
 	if _, err := binary.Decode(b[:encodedSize], binary.LittleEndian, &h); err != nil {
 		return h, ErrTruncated
@@ -193,6 +195,9 @@ func (h *Header) validate(b []byte) error {
 	case h.ElemSize == 0 || h.ElemAlign == 0 || h.ElemAlign > HeaderSize ||
 		h.ElemAlign&(h.ElemAlign-1) != 0 || h.ElemSize%h.ElemAlign != 0:
 		return corrupt("element size %d, alignment %d", h.ElemSize, h.ElemAlign)
+	}
+	if h.Len == 0 {
+		return corrupt("zero elements")
 	}
 	hi, need := bits.Mul64(h.Len, h.ElemSize)
 	if hi != 0 || need > h.DataSize {

@@ -59,7 +59,8 @@ func StartTime(pid int) (uint64, error) {
 	return start, err
 }
 
-// Alive reports whether the process named by id is still running. A
+// Alive reports whether the process named by id is still running. An ID
+// whose pid bits are 0 (the zero ID included) names no process. A
 // process is dead if its pid no longer exists, if it is a zombie (killed or
 // exited but not yet reaped by its parent), or if the pid now belongs to a
 // process with a different start time. When /proc cannot tell (for example
@@ -67,7 +68,11 @@ func StartTime(pid int) (uint64, error) {
 // whether the pid exists, and errs on the side of "alive": a lock is never
 // taken from a process that might be running.
 func Alive(id ID) bool {
-	if id == 0 {
+	if id.Pid() == 0 {
+		// Pid 0 names no user process, and the pidExists fallback must
+		// never see it: kill(0, 0) signals our own process group and so
+		// always succeeds. A corrupt word (epoch bits set, pid bits 0)
+		// would otherwise look alive forever and its waiters hang.
 		return false
 	}
 	if id == self {
