@@ -1,0 +1,422 @@
+package array
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"os"
+
+	"github.com/xproc-go/xproc/internal/atomicx"
+	"github.com/xproc-go/xproc/shm"
+	xsync "github.com/xproc-go/xproc/sync"
+)
+
+// Errors returned by this package (wrapped in a *shm.Error naming the
+// operation and segment), besides those of package shm. Compare with
+// errors.Is.
+var (
+	// ErrInvalidLen is returned for a length or shape that no array can
+	// have: zero, negative, or (as ErrTooLarge, which also matches
+	// ErrInvalidLen) too many bytes. The message says which.
+	ErrInvalidLen = errors.New("invalid array length")
+	// ErrTooLarge is returned for an array of more than MaxBytes bytes,
+	// or whose size in bytes overflows.
+	ErrTooLarge = errors.New("array too large")
+)
+
+// MaxBytes is the largest size in bytes of an array's elements (1 TiB
+// less the lock's cache line, and at most math.MaxInt).
+const MaxBytes = min(1<<40-64, math.MaxInt)
+
+// MaxDims is the largest number of dimensions a shape may have.
+const MaxDims = 4
+
+// lockSize is the size of an xsync.Mutex.
+const lockSize = 8
+
+// lockOffset returns where the lock of an array of n bytes of elements
+// sits in the data area: n rounded up to a multiple of 64, so that the
+// lock never shares a cache line with an element. The segment records it
+// in Params[0].
+func lockOffset(n uint64) uint64 { return (n + 63) &^ 63 }
+
+// Array is a fixed-length array of T in shared memory, with a lock. Its
+// methods are safe for concurrent use by goroutines and processes, except
+// that none of them may be used after (or during) Close.
+type Array[T any] struct {
+	seg   *shm.Segment
+	s     []T
+	mu    *xsync.Mutex
+	kind  atomicx.Kind
+	shape []int
+}
+
+// spec describes an array of T with the given shape (nil for a plain
+// one of n elements), checking n and the shape.
+func spec[T any](n int, shape []int) (shm.Spec, error) {
+	t, err := shm.TypeOf[T]()
+	if err != nil {
+		return shm.Spec{}, err
+	}
+	var dims []uint64
+	if shape != nil {
+		if len(shape) == 0 || len(shape) > MaxDims {
+			return shm.Spec{}, fmt.Errorf("%w: shape %v (want 1 to %d dimensions)", ErrInvalidLen, shape, MaxDims)
+		}
+		n = 1
+		for _, d := range shape {
+			if d <= 0 {
+				return shm.Spec{}, fmt.Errorf("%w: shape %v has a dimension < 1", ErrInvalidLen, shape)
+			}
+			hi, lo := bits.Mul64(uint64(n), uint64(d))
+			if hi != 0 || lo > MaxBytes {
+				return shm.Spec{}, fmt.Errorf("%w: %w: shape %v", ErrInvalidLen, ErrTooLarge, shape)
+			}
+			n = int(lo)
+			dims = append(dims, uint64(d))
+		}
+	}
+	switch {
+	case n == 0:
+		return shm.Spec{}, fmt.Errorf("%w: length 0 (an array has at least 1 element)", ErrInvalidLen)
+	case n < 0:
+		return shm.Spec{}, fmt.Errorf("%w: negative length %d", ErrInvalidLen, n)
+	}
+	hi, size := bits.Mul64(uint64(n), t.Size)
+	if hi != 0 || size > MaxBytes {
+		return shm.Spec{}, fmt.Errorf("%w: %w: %d elements of %d bytes (at most %d bytes)", ErrInvalidLen, ErrTooLarge, n, t.Size, uint64(MaxBytes))
+	}
+	off := lockOffset(size)
+	sp := shm.Spec{Kind: shm.KindArray, Type: t, Len: uint64(n), Shape: dims, DataSize: off + lockSize}
+	sp.Params[0] = off
+	return sp, nil
+}
+
+// Create makes a new named array of n zero elements. It fails with
+// shm.ErrExist if the name is taken, ErrInvalidLen if n < 1 or the array
+// would be too large, and shm.ErrUnsupportedType, naming the field, if T
+// cannot live in shared memory. opts choose the directory and permissions
+// (shm.Dir, shm.Perm).
+func Create[T any](name string, n int, opts ...shm.Option) (*Array[T], error) {
+	return create[T](name, false, n, nil, nil, opts)
+}
+
+// CreateFrom makes a new named array holding a copy of src.
+func CreateFrom[T any](name string, src []T, opts ...shm.Option) (*Array[T], error) {
+	return create(name, false, len(src), nil, src, opts)
+}
+
+// CreateShape makes a new named array of zero elements with the given
+// shape: 1 to MaxDims dimensions, each at least 1, holding their product
+// of elements in row-major order (the last index varies fastest, as in C
+// and numpy). See Index.
+func CreateShape[T any](name string, shape []int, opts ...shm.Option) (*Array[T], error) {
+	if shape == nil {
+		shape = []int{}
+	}
+	return create[T](name, false, 0, shape, nil, opts)
+}
+
+// CreateAnonymous makes an array of n zero elements in a segment with no
+// name. Hand a.Segment().File() to a child process through
+// exec.Cmd.ExtraFiles; the child maps it with OpenFile.
+func CreateAnonymous[T any](n int) (*Array[T], error) {
+	return create[T]("", true, n, nil, nil, nil)
+}
+
+// CreateAnonymousFrom makes an array holding a copy of src in a segment
+// with no name.
+func CreateAnonymousFrom[T any](src []T) (*Array[T], error) {
+	return create("", true, len(src), nil, src, nil)
+}
+
+// CreateAnonymousShape makes an array of zero elements with the given
+// shape in a segment with no name.
+func CreateAnonymousShape[T any](shape []int) (*Array[T], error) {
+	if shape == nil {
+		shape = []int{}
+	}
+	return create[T]("", true, 0, shape, nil, nil)
+}
+
+// create makes a named or an anonymous array.
+func create[T any](name string, anonymous bool, n int, shape []int, src []T, opts []shm.Option) (*Array[T], error) {
+	sp, err := spec[T](n, shape)
+	if err != nil {
+		return nil, &shm.Error{Op: "create", Name: name, Err: err}
+	}
+	if src != nil {
+		sp.Init = func(s *shm.Segment) error {
+			dst, err := shm.Slice[T](s, 0, uint64(len(src)))
+			copy(dst, src)
+			return err
+		}
+	}
+	var seg *shm.Segment
+	if anonymous {
+		seg, err = shm.CreateAnonymous(sp)
+	} else {
+		seg, err = shm.Create(name, sp, opts...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return wrap[T](seg, "create", name)
+}
+
+// Open maps the named array made by Create (or CreateFrom, CreateShape).
+// If n is not 0 the array must have n elements; with n = 0 any length is
+// accepted (see Len). It fails with shm.ErrNotExist if there is no such
+// segment, shm.ErrKind if it holds something other than an array,
+// shm.ErrTypeMismatch if its elements are not Ts, shm.ErrLenMismatch if
+// it has another length, ErrInvalidLen if n < 0, and shm.ErrCorrupt if the
+// lock is not where it must be.
+func Open[T any](name string, n int, opts ...shm.Option) (*Array[T], error) {
+	sp, err := openSpec[T](n)
+	if err != nil {
+		return nil, &shm.Error{Op: "open", Name: name, Err: err}
+	}
+	seg, err := shm.Open(name, sp, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return wrap[T](seg, "open", name)
+}
+
+// OpenFile maps an array from an open segment file, typically one made by
+// CreateAnonymous and inherited by this process: os.NewFile(3, "array")
+// for the first of exec.Cmd.ExtraFiles. n and the checks are as for Open.
+// The caller keeps f and may close it once OpenFile returns.
+func OpenFile[T any](f *os.File, n int) (*Array[T], error) {
+	sp, err := openSpec[T](n)
+	if err != nil {
+		return nil, &shm.Error{Op: "open", Name: f.Name(), Err: err}
+	}
+	seg, err := shm.OpenFile(f, sp)
+	if err != nil {
+		return nil, err
+	}
+	return wrap[T](seg, "open", f.Name())
+}
+
+func openSpec[T any](n int) (shm.Spec, error) {
+	if n < 0 {
+		return shm.Spec{}, fmt.Errorf("%w: negative length %d", ErrInvalidLen, n)
+	}
+	t, err := shm.TypeOf[T]()
+	if err != nil {
+		return shm.Spec{}, err
+	}
+	return shm.Spec{Kind: shm.KindArray, Type: t, Len: uint64(n)}, nil
+}
+
+// wrap checks the array-specific parts of seg's header and builds the
+// Array, closing seg on failure. shm has already checked kind, type and
+// length, and that the elements fit in the data area.
+func wrap[T any](seg *shm.Segment, op, name string) (*Array[T], error) {
+	a, err := build[T](seg)
+	if err != nil {
+		seg.Close()
+		return nil, &shm.Error{Op: op, Name: name, Err: err}
+	}
+	return a, nil
+}
+
+func build[T any](seg *shm.Segment) (*Array[T], error) {
+	n, size := seg.Len(), seg.Type().Size
+	hi, bytes := bits.Mul64(n, size)
+	switch {
+	case n == 0:
+		return nil, fmt.Errorf("%w: an array of length 0", shm.ErrCorrupt)
+	case hi != 0 || bytes > MaxBytes:
+		// Possible on a 32-bit machine, for an array made on a 64-bit one.
+		return nil, fmt.Errorf("%w: %d elements of %d bytes (at most %d bytes)", ErrTooLarge, n, size, uint64(MaxBytes))
+	}
+	off := lockOffset(bytes)
+	params := seg.Params()
+	if params[0] != off {
+		return nil, fmt.Errorf("%w: lock at offset %d (Params[0]), want %d", shm.ErrCorrupt, params[0], off)
+	}
+	for i, p := range params[1:] {
+		if p != 0 {
+			return nil, fmt.Errorf("%w: Params[%d] is %d, want 0", shm.ErrCorrupt, i+1, p)
+		}
+	}
+	if d := uint64(len(seg.Data())); d != off+lockSize {
+		return nil, fmt.Errorf("%w: data size %d, want %d", shm.ErrCorrupt, d, off+lockSize)
+	}
+	s, err := shm.Slice[T](seg, 0, n)
+	if err != nil {
+		return nil, err
+	}
+	mu, err := shm.View[xsync.Mutex](seg, off)
+	if err != nil {
+		return nil, err
+	}
+	a := &Array[T]{seg: seg, s: s[:n:n], mu: mu, kind: atomicx.KindOf[T]()}
+	// The header has checked that the dimensions multiply to n, so each
+	// is at least 1 and at most n.
+	for _, d := range seg.Shape() {
+		a.shape = append(a.shape, int(d))
+	}
+	return a, nil
+}
+
+// Len returns the number of elements.
+func (a *Array[T]) Len() int { return len(a.s) }
+
+// Shape returns the dimensions the array was created with by CreateShape,
+// or nil.
+func (a *Array[T]) Shape() []int {
+	if a.shape == nil {
+		return nil
+	}
+	return append([]int(nil), a.shape...)
+}
+
+// Index returns the position in the array (as for Get or Slice) of the
+// element at the given multi-dimensional index, in row-major order. It
+// panics, as an index out of range does, unless the array has a shape of
+// len(idx) dimensions and each index is within its dimension.
+func (a *Array[T]) Index(idx ...int) int {
+	if len(idx) != len(a.shape) {
+		panic(fmt.Sprintf("array: Index with %d indices on an array of shape %v", len(idx), a.shape))
+	}
+	i := 0
+	for k, d := range a.shape {
+		x := idx[k]
+		if x < 0 || x >= d {
+			panic(fmt.Sprintf("array: index %v out of range for shape %v", idx, a.shape))
+		}
+		i = i*d + x
+	}
+	return i
+}
+
+// Get returns element i, read under the lock. It panics if i is out of
+// range, like indexing a slice.
+func (a *Array[T]) Get(i int) T {
+	p := &a.s[i]
+	a.mu.Lock()
+	x := *p
+	a.mu.Unlock()
+	return x
+}
+
+// Set sets element i to x under the lock. It panics if i is out of range,
+// like indexing a slice.
+func (a *Array[T]) Set(i int, x T) {
+	p := &a.s[i]
+	a.mu.Lock()
+	*p = x
+	a.mu.Unlock()
+}
+
+// ReadAt copies elements from position off on into dst, under the lock,
+// and returns the number copied: copy(dst, a.Slice()[off:]) made atomic.
+// It panics if off is out of range [0, Len()], like slicing a slice.
+func (a *Array[T]) ReadAt(dst []T, off int) int {
+	s := a.s[off:]
+	a.mu.Lock()
+	n := copy(dst, s)
+	a.mu.Unlock()
+	return n
+}
+
+// WriteAt copies src into the array from position off on, under the lock,
+// and returns the number of elements copied: copy(a.Slice()[off:], src)
+// made atomic. It panics if off is out of range [0, Len()].
+func (a *Array[T]) WriteAt(src []T, off int) int {
+	s := a.s[off:]
+	a.mu.Lock()
+	n := copy(s, src)
+	a.mu.Unlock()
+	return n
+}
+
+// Update calls f with the whole array while holding the lock, for a
+// read-modify-write of any number of elements. f must not keep the slice,
+// nor call methods of a that take the lock (Get, Set, ReadAt, WriteAt,
+// Update): the lock is not reentrant. If f panics the lock is released.
+func (a *Array[T]) Update(f func(s []T)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f(a.s)
+}
+
+// Mutex returns the lock that Get, Set, ReadAt, WriteAt and Update take:
+// Python's get_lock().
+func (a *Array[T]) Mutex() *xsync.Mutex { return a.mu }
+
+// Slice returns the elements themselves, in shared memory, for raw access
+// without the lock: Python's RawArray, or Array(lock=False). Writes
+// through it are seen by every process (immediately, on the machines Go
+// runs on, but with no ordering or atomicity beyond that of single
+// aligned words), which is what hogwild-style algorithms want. The slice
+// is valid until Close; its capacity is its length.
+func (a *Array[T]) Slice() []T { return a.s }
+
+// Add atomically adds delta to element i, without the lock, and returns
+// the new value. It panics if i is out of range, or unless T's underlying
+// type is an integer or a float type. On floats it is a compare-and-swap
+// loop.
+//
+// Atomic operations do not take the lock, so they do not exclude the
+// locked methods: use one discipline per element.
+func (a *Array[T]) Add(i int, delta T) T {
+	n, ok := atomicx.Add(a.kind, &a.s[i], delta)
+	if !ok {
+		panic(atomicx.Unsupported[T]("array", "Add"))
+	}
+	return n
+}
+
+// CompareAndSwap atomically sets element i to new if it is old, without
+// the lock, and reports whether it did. Floats are compared bit for bit
+// (so -0 is not 0, and a NaN matches itself). It panics if i is out of
+// range, or unless T's underlying type is an integer or a float type.
+func (a *Array[T]) CompareAndSwap(i int, old, new T) bool {
+	swapped, ok := atomicx.CompareAndSwap(a.kind, &a.s[i], old, new)
+	if !ok {
+		panic(atomicx.Unsupported[T]("array", "CompareAndSwap"))
+	}
+	return swapped
+}
+
+// AtomicLoad atomically loads element i, without the lock. It panics if i
+// is out of range, or unless T's underlying type is an integer or a float
+// type.
+func (a *Array[T]) AtomicLoad(i int) T {
+	x, ok := atomicx.Load(a.kind, &a.s[i])
+	if !ok {
+		panic(atomicx.Unsupported[T]("array", "AtomicLoad"))
+	}
+	return x
+}
+
+// AtomicStore atomically stores x into element i, without the lock. It
+// panics if i is out of range, or unless T's underlying type is an integer
+// or a float type.
+func (a *Array[T]) AtomicStore(i int, x T) {
+	if !atomicx.Store(a.kind, &a.s[i], x) {
+		panic(atomicx.Unsupported[T]("array", "AtomicStore"))
+	}
+}
+
+// Name returns the segment name, or "" for an anonymous array.
+func (a *Array[T]) Name() string { return a.seg.Name() }
+
+// Segment returns the segment that holds the array, for its File (to hand
+// an anonymous array to a child), Path or Info.
+func (a *Array[T]) Segment() *shm.Segment { return a.seg }
+
+// Close unmaps the array. The slice from Slice, and the Mutex, must not
+// be used afterwards: using them faults. The segment itself stays until
+// Unlink. Close is idempotent.
+func (a *Array[T]) Close() error { return a.seg.Close() }
+
+// Unlink removes the array's name, so that no process can Open it any
+// more. Processes that have it open keep using it; the memory is freed
+// when the last one closes it.
+func (a *Array[T]) Unlink() error { return a.seg.Unlink() }

@@ -1,0 +1,261 @@
+package value
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/xproc-go/xproc/internal/atomicx"
+	"github.com/xproc-go/xproc/shm"
+	xsync "github.com/xproc-go/xproc/sync"
+)
+
+// Value is one T in shared memory, with a lock beside it. Its methods are
+// safe for concurrent use by goroutines and processes, except that none of
+// them may be used after (or during) Close.
+type Value[T any] struct {
+	seg  *shm.Segment
+	p    *T
+	mu   *xsync.Mutex
+	kind atomicx.Kind
+}
+
+// lockOffset returns where the lock of a Value of elemSize bytes sits in
+// the segment's data area: elemSize rounded up to a multiple of 64, so
+// that the lock never shares a cache line with the value. The segment
+// records it in Params[0].
+func lockOffset(elemSize uint64) uint64 { return (elemSize + 63) &^ 63 }
+
+// lockSize is the size of an xsync.Mutex.
+const lockSize = 8
+
+func spec[T any](op, name string) (shm.Spec, error) {
+	t, err := shm.TypeOf[T]()
+	if err != nil {
+		return shm.Spec{}, &shm.Error{Op: op, Name: name, Err: err}
+	}
+	off := lockOffset(t.Size)
+	sp := shm.Spec{Kind: shm.KindValue, Type: t, Len: 1, DataSize: off + lockSize}
+	sp.Params[0] = off
+	return sp, nil
+}
+
+// Create makes a new named Value holding init. It fails with shm.ErrExist
+// if the name is taken, and with shm.ErrUnsupportedType, naming the
+// field, if T cannot live in shared memory. opts choose the directory and
+// permissions (shm.Dir, shm.Perm).
+//
+// A T with xsync primitives as fields is usually created from its zero
+// value, T{}; primitives that need Init (Semaphore, Barrier) are then
+// initialised through Ptr before the name is handed to other processes.
+func Create[T any](name string, init T, opts ...shm.Option) (*Value[T], error) {
+	sp, err := spec[T]("create", name)
+	if err != nil {
+		return nil, err
+	}
+	sp.Init = func(s *shm.Segment) error { return initValue(s, &init) }
+	seg, err := shm.Create(name, sp, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return wrap[T](seg, "create", name)
+}
+
+// CreateAnonymous makes a Value holding init in a segment with no name.
+// Hand v.Segment().File() to a child process through
+// exec.Cmd.ExtraFiles; the child maps it with OpenFile.
+func CreateAnonymous[T any](init T) (*Value[T], error) {
+	sp, err := spec[T]("create", "")
+	if err != nil {
+		return nil, err
+	}
+	sp.Init = func(s *shm.Segment) error { return initValue(s, &init) }
+	seg, err := shm.CreateAnonymous(sp)
+	if err != nil {
+		return nil, err
+	}
+	return wrap[T](seg, "create", "")
+}
+
+func initValue[T any](s *shm.Segment, init *T) error {
+	p, err := shm.View[T](s, 0)
+	if err != nil {
+		return err
+	}
+	*p = *init
+	return nil
+}
+
+// Open maps the named Value made by Create. It fails with shm.ErrNotExist
+// if there is none, shm.ErrKind if the segment holds something other than
+// a Value, shm.ErrTypeMismatch if it holds a Value of another type, and
+// shm.ErrCorrupt if the lock is not where it must be.
+func Open[T any](name string, opts ...shm.Option) (*Value[T], error) {
+	sp, err := spec[T]("open", name)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := shm.Open(name, sp, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return wrap[T](seg, "open", name)
+}
+
+// OpenFile maps a Value from an open segment file, typically one made by
+// CreateAnonymous and inherited by this process:
+// os.NewFile(3, "value") for the first of exec.Cmd.ExtraFiles. It checks
+// the segment as Open does. The caller keeps f and may close it once
+// OpenFile returns.
+func OpenFile[T any](f *os.File) (*Value[T], error) {
+	sp, err := spec[T]("open", f.Name())
+	if err != nil {
+		return nil, err
+	}
+	seg, err := shm.OpenFile(f, sp)
+	if err != nil {
+		return nil, err
+	}
+	return wrap[T](seg, "open", f.Name())
+}
+
+// wrap checks the Value-specific parts of seg's header and builds the
+// Value, closing seg on failure. shm has already checked kind, type and
+// length.
+func wrap[T any](seg *shm.Segment, op, name string) (*Value[T], error) {
+	v, err := build[T](seg)
+	if err != nil {
+		seg.Close()
+		return nil, &shm.Error{Op: op, Name: name, Err: err}
+	}
+	return v, nil
+}
+
+func build[T any](seg *shm.Segment) (*Value[T], error) {
+	off := lockOffset(seg.Type().Size)
+	params := seg.Params()
+	if params[0] != off {
+		return nil, fmt.Errorf("%w: lock at offset %d (Params[0]), want %d", shm.ErrCorrupt, params[0], off)
+	}
+	for i, p := range params[1:] {
+		if p != 0 {
+			return nil, fmt.Errorf("%w: Params[%d] is %d, want 0", shm.ErrCorrupt, i+1, p)
+		}
+	}
+	if n := uint64(len(seg.Data())); n != off+lockSize {
+		return nil, fmt.Errorf("%w: data size %d, want %d", shm.ErrCorrupt, n, off+lockSize)
+	}
+	if seg.Shape() != nil {
+		return nil, fmt.Errorf("%w: a value has no shape, found %v", shm.ErrCorrupt, seg.Shape())
+	}
+	p, err := shm.View[T](seg, 0)
+	if err != nil {
+		return nil, err
+	}
+	mu, err := shm.View[xsync.Mutex](seg, off)
+	if err != nil {
+		return nil, err
+	}
+	return &Value[T]{seg: seg, p: p, mu: mu, kind: atomicx.KindOf[T]()}, nil
+}
+
+// Load returns the value, read under the lock.
+func (v *Value[T]) Load() T {
+	v.mu.Lock()
+	x := *v.p
+	v.mu.Unlock()
+	return x
+}
+
+// Store sets the value under the lock.
+func (v *Value[T]) Store(x T) {
+	v.mu.Lock()
+	*v.p = x
+	v.mu.Unlock()
+}
+
+// Update calls f with a pointer to the value while holding the lock: an
+// atomic read-modify-write, Python's
+//
+//	with v.get_lock():
+//	    v.value += 1
+//
+// f must not keep the pointer, nor call methods of v that take the lock
+// (Load, Store, Update): the lock is not reentrant. If f panics the lock
+// is released.
+func (v *Value[T]) Update(f func(p *T)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f(v.p)
+}
+
+// Mutex returns the lock that Load, Store and Update take: Python's
+// get_lock(). Hold it to make several operations on Ptr() one atomic
+// step, or wait with it on an xsync.Cond.
+func (v *Value[T]) Mutex() *xsync.Mutex { return v.mu }
+
+// Ptr returns a pointer to the value in shared memory, for raw access
+// without the lock: Python's RawValue, or Value(lock=False). Reads and
+// writes through it are not synchronised with other processes; see the
+// package documentation. The pointer is valid until Close.
+func (v *Value[T]) Ptr() *T { return v.p }
+
+// Add atomically adds delta to the value, without the lock, and returns
+// the new value. It panics unless T's underlying type is an integer or a
+// float type. On floats it is a compare-and-swap loop.
+//
+// Atomic operations do not take the lock, so they do not exclude Load,
+// Store and Update (which do): use one discipline per value.
+func (v *Value[T]) Add(delta T) T {
+	n, ok := atomicx.Add(v.kind, v.p, delta)
+	if !ok {
+		panic(atomicx.Unsupported[T]("value", "Add"))
+	}
+	return n
+}
+
+// CompareAndSwap atomically sets the value to new if it is old, without
+// the lock, and reports whether it did. Floats are compared bit for bit
+// (so -0 is not 0, and a NaN matches itself). It panics unless T's
+// underlying type is an integer or a float type.
+func (v *Value[T]) CompareAndSwap(old, new T) bool {
+	swapped, ok := atomicx.CompareAndSwap(v.kind, v.p, old, new)
+	if !ok {
+		panic(atomicx.Unsupported[T]("value", "CompareAndSwap"))
+	}
+	return swapped
+}
+
+// AtomicLoad atomically loads the value, without the lock. It panics
+// unless T's underlying type is an integer or a float type.
+func (v *Value[T]) AtomicLoad() T {
+	x, ok := atomicx.Load(v.kind, v.p)
+	if !ok {
+		panic(atomicx.Unsupported[T]("value", "AtomicLoad"))
+	}
+	return x
+}
+
+// AtomicStore atomically stores x, without the lock. It panics unless T's
+// underlying type is an integer or a float type.
+func (v *Value[T]) AtomicStore(x T) {
+	if !atomicx.Store(v.kind, v.p, x) {
+		panic(atomicx.Unsupported[T]("value", "AtomicStore"))
+	}
+}
+
+// Name returns the segment name, or "" for an anonymous Value.
+func (v *Value[T]) Name() string { return v.seg.Name() }
+
+// Segment returns the segment that holds the value, for its File (to hand
+// an anonymous Value to a child), Path or Info.
+func (v *Value[T]) Segment() *shm.Segment { return v.seg }
+
+// Close unmaps the value. Pointers from Ptr, and the Mutex, must not be
+// used afterwards: using them faults. The segment itself stays until
+// Unlink. Close is idempotent.
+func (v *Value[T]) Close() error { return v.seg.Close() }
+
+// Unlink removes the value's name, so that no process can Open it any
+// more. Processes that have it open keep using it; the memory is freed
+// when the last one closes it.
+func (v *Value[T]) Unlink() error { return v.seg.Unlink() }
