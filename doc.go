@@ -39,7 +39,7 @@
 //	BrokenBarrierError                  xsync.ErrBroken
 //	Value('d', 0.0)                     value.Create[float64](name, 0)
 //	v.value (locked)                    v.Load() / v.Store(x) / v.Update(func(*T))
-//	v.get_lock()                        v.Lock()
+//	v.get_lock()                        v.Mutex()
 //	RawValue / Value(lock=False)        v.Ptr()
 //	Array('d', 10)                      array.Create[float64](name, 10)
 //	a[i], a[i] = x                      a.Get(i), a.Set(i, x)

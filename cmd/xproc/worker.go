@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 )
 
@@ -48,3 +49,7 @@ func startWorker(job string, args ...string) (*exec.Cmd, error) {
 	cmd.Stderr = os.Stderr
 	return cmd, cmd.Start()
 }
+
+func maxProcs() int { return runtime.GOMAXPROCS(0) }
+
+func numCPU() int { return runtime.NumCPU() }
