@@ -2,12 +2,12 @@ package sync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/xproc-go/xproc/internal/futex"
+	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/internal/race"
 	"github.com/xproc-go/xproc/internal/region"
 )
@@ -26,16 +26,23 @@ const MaxParties = 1<<16 - 1
 // The barrier breaks, and every waiting and later Wait returns ErrBroken
 // until Reset, when: Abort is called; a Wait times out or its context
 // ends (Python's rule: one party giving up must not leave the others
-// stranded); the action fails; or a process that has the barrier's
-// segment open dies without closing it.
+// stranded); the action fails or panics; a waiting party's segment is
+// closed under it; or a process attached to the barrier's segment dies
+// while parties wait.
 //
 // # Owner death
 //
-// A waiting party checks every 100ms whether any process attached to the
-// segment that holds the barrier has died without closing it, and breaks
-// the barrier if so: survivors get ErrBroken instead of waiting for a party
-// that will never come. Reset forgets the dead. A Barrier in ordinary Go
-// memory (not in a segment) has no such check.
+// A party that has to sleep notes which processes attached to the
+// barrier's segment are alive, and checks every 100ms whether one of them
+// has died. If one has (killed, crashed, or exited without closing the
+// segment), it breaks the barrier: survivors get ErrBroken instead of
+// waiting for a party that will never come. Processes already gone when
+// the party arrived are not counted, and Reset forgets the dead. Every
+// process attached to the segment is presumed a party; one that is not
+// (a monitor, say) breaks waiting rounds if it dies. Processes beyond the
+// attach table's 448 entries are not tracked. A Barrier in ordinary Go
+// memory (not in a segment) has no such check. Do not Close a barrier's
+// handle from inside its action: Close waits for the action's Wait.
 type Barrier struct {
 	// state: low 32 bits, the generation (the futex word), bumped when a
 	// round is released, reset or broken. High 32 bits: arrivals in this
@@ -129,7 +136,11 @@ func (b *Barrier) WaitContext(ctx context.Context) (int, error) {
 // action's error).
 //
 // If ctx ends or the default timeout passes first, the barrier breaks:
-// the error wraps ErrBroken and ctx.Err() (or ErrTimeout).
+// the error wraps ErrBroken and ctx.Err() (or ErrTimeout). A caller that
+// had not yet arrived (the previous round's action was still running)
+// leaves without breaking anything and gets ctx.Err() (or ErrTimeout).
+// If the barrier's segment is closed under a waiting party, the round
+// breaks for the others and the party gets ErrClosed.
 func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error) {
 	parties := b.parties.Load()
 	if parties == 0 || parties > MaxParties {
@@ -180,8 +191,7 @@ func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error
 // release ends round g: it runs the action, then starts round g+1.
 func (b *Barrier) release(g uint32, action func() error) error {
 	if action != nil {
-		if err := runAction(action); err != nil {
-			b.breakGen(g)
+		if err := b.runAction(g, action); err != nil {
 			return brokenErr(fmt.Errorf("action failed: %w", err))
 		}
 	}
@@ -198,15 +208,20 @@ func (b *Barrier) release(g uint32, action func() error) error {
 	return nil
 }
 
-func runAction(action func() error) (err error) {
-	ok := false
+// runAction runs the last party's action for round g. If it fails or
+// panics the round breaks, so the other parties are not left waiting; a
+// panic then carries on up the caller's stack.
+func (b *Barrier) runAction(g uint32, action func() error) error {
 	defer func() {
-		if !ok {
-			err = errors.New("action panicked")
+		if r := recover(); r != nil {
+			b.breakGen(g)
+			panic(r)
 		}
 	}()
-	err = action()
-	ok = true
+	err := action()
+	if err != nil {
+		b.breakGen(g)
+	}
 	return err
 }
 
@@ -232,6 +247,13 @@ func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 	defer b.sleepers.Add(^uint32(0))
 	word := futex.Low32(&b.state)
 	lastCheck := time.Now()
+	// The processes alive now, among those attached to the segment: the
+	// death of one of them while we wait breaks the round. Processes that
+	// were already gone (exited without closing, say) do not.
+	var peers []owner.ID
+	if arrived {
+		peers = w.reg.LivePeers()
+	}
 	for {
 		if s := barState(b.state.Load()); s.gen() != g {
 			return outcome(s)
@@ -239,9 +261,17 @@ func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 		err := w.sleep(word, g)
 		switch {
 		case err == ErrClosed:
+			if arrived {
+				// A party that leaves breaks the round (the mapping is
+				// still ours until the caller's done).
+				b.breakGen(g)
+			}
 			return err
 		case err != nil:
 			if !arrived {
+				if context.Cause(w.ctx) == ErrTimeout {
+					return ErrTimeout
+				}
 				return err
 			}
 			b.breakGen(g)
@@ -254,7 +284,7 @@ func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 			return brokenErr(err)
 		case time.Since(lastCheck) >= checkInterval:
 			lastCheck = time.Now()
-			if pid, dead := w.reg.DeadPeer(); dead {
+			if pid, dead := owner.AnyDead(peers); dead {
 				b.breakGen(g)
 				if !barState(b.state.Load()).passed(g) {
 					return brokenErr(fmt.Errorf("process %d died", pid.Pid()))

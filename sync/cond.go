@@ -10,6 +10,7 @@ import (
 	"github.com/xproc-go/xproc/internal/futex"
 	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/internal/race"
+	"github.com/xproc-go/xproc/internal/region"
 )
 
 // Cond is a condition variable shared between processes: Python's
@@ -28,9 +29,11 @@ import (
 // # Owner death
 //
 // If the holder of the mutex dies, Wait's re-lock returns ErrOwnerDead as
-// Mutex.LockContext does. A waiter killed while waiting is still counted
-// and may absorb one later Signal; use Broadcast, or waits with a
-// deadline, where waiters may die.
+// Mutex.LockContext does. A notifier killed half-way through a Notify
+// delays the waiters it released until the next Notify. A waiter killed
+// while waiting stays counted (Waiting includes it) and a later Signal
+// may be spent on it; use Broadcast, or waits with a deadline, where
+// waiters may die.
 type Cond struct {
 	gen      atomic.Uint32 // bumped by each notify that releases someone; the futex word
 	sleepers atomic.Uint32 // callers in the sleeping path, any process
@@ -49,8 +52,9 @@ func (c *Cond) Wait(m *Mutex) error {
 }
 
 // WaitContext unlocks m, waits until notified or until ctx is done, and
-// locks m again before returning, in every case (the re-lock itself does
-// not give up). It returns nil when notified, ctx.Err() when ctx ended
+// locks m again before returning (the re-lock itself does not give up),
+// in every case but one: if c's segment is closed under the waiter, it
+// returns ErrClosed, holding m again only if m is not in that segment. It returns nil when notified, ctx.Err() when ctx ended
 // first, ErrOwnerDead if the re-lock took m from a dead holder, and
 // ErrNotOwner, without waiting, if m is not held by this process.
 //
@@ -75,6 +79,14 @@ func (c *Cond) WaitContext(ctx context.Context, m *Mutex) error {
 	m.Unlock()
 	notified, werr := c.sleep(w, g)
 	if werr == ErrClosed {
+		// Our segment is closing (it stays mapped until w.done). Withdraw
+		// from the count, which other processes still see, and re-lock m
+		// unless it is in this same segment: then it is going away too,
+		// and the caller does not hold it.
+		c.cancel(g)
+		if region.Lookup(m) != w.reg {
+			m.LockContext(context.Background())
+		}
 		return werr
 	}
 	lerr := m.LockContext(context.Background())
@@ -166,6 +178,12 @@ func (c *Cond) Notify(n int) {
 		v := c.counts.Load()
 		waiting, tokens := uint32(v), uint32(v>>32)
 		if waiting == 0 {
+			if tokens != 0 {
+				// Everyone registered holds a token already, but a
+				// notifier may have died between handing out tokens and
+				// bumping gen: bump it so that they can take them.
+				break
+			}
 			return
 		}
 		k := uint32(min(n, int(waiting)))
@@ -194,6 +212,9 @@ func (c *Cond) Waiting() int { return int(uint32(c.counts.Load())) }
 func (c *Cond) WaitFor(ctx context.Context, m *Mutex, pred func() bool) (bool, error) {
 	for !pred() {
 		if err := c.WaitContext(ctx, m); err != nil {
+			if err == ErrClosed {
+				return false, err
+			}
 			ok := pred()
 			if ok && !errors.Is(err, ErrOwnerDead) {
 				return true, nil

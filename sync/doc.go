@@ -43,25 +43,29 @@
 //     a recycled pid is not mistaken for it). A waiter checks every 100ms
 //     whether the holder still lives and takes the lock over from a dead
 //     one, returning ErrOwnerDead with the lock held.
-//   - Barrier breaks, with ErrBroken for every party, when a process that
-//     has the barrier's segment open dies without closing it.
+//   - Barrier breaks, with ErrBroken for every party, when a process
+//     attached to the barrier's segment dies while parties wait.
 //   - Event, Semaphore and Cond have no owner: a process that dies before
 //     setting, releasing or notifying cannot be told from a slow one. Use
 //     the context forms with a deadline where that matters; the death of a
 //     waiter never harms other waiters (except that a Cond waiter killed
-//     while waiting may absorb one Signal).
+//     while waiting stays counted, and a Signal may be spent on it).
 //   - A waker killed between changing a word and waking the sleepers
 //     delays them by at most 100ms: every sleeper re-checks at that
-//     interval.
+//     interval. (For Cond, a notifier killed half-way delays the waiters
+//     it released until the next notification.)
+//   - Counts of sleepers left by a process killed while sleeping only cost
+//     wakers a needless system call.
 //
 // # Caveats
 //
 // Owner checks read /proc, so all processes must be in the same PID
 // namespace (the usual case: same container or host).
 //
-// Closing a handle while calls are blocked on it wakes them: the context
-// forms return ErrClosed, the others panic. Memory of a closed handle
-// must not be used; a call racing with Close may fault.
+// Closing a handle while calls are blocked on it wakes them (within
+// 100ms): the context forms return ErrClosed, the others panic. Memory of
+// a closed handle must not be used; a non-blocking call racing with Close
+// may fault.
 //
 // ReentrantMutex identifies goroutines through the runtime's stack trace
 // header, which costs about a microsecond per call.

@@ -20,26 +20,37 @@ import (
 // setting the flag and waking sleepers delays them by at most 100ms:
 // sleepers re-check the flag at that interval.
 type Event struct {
-	state   atomic.Uint32 // 1 when set; the futex word
+	// state: bit 0 is the flag; bits 1..31 count Sets (wrapping), so
+	// that a waiter sees a Set even if a Clear follows it at once. The
+	// futex word.
+	state   atomic.Uint32
 	waiters atomic.Uint32 // callers in the sleeping path, any process
 }
 
-// Set sets the flag and wakes every waiter.
+const eventSet = 1
+
+// Set sets the flag and wakes every waiter: every caller waiting when Set
+// is called returns, even if Clear follows at once.
 func (e *Event) Set() {
 	if race.Enabled {
 		race.Release(e)
 	}
-	e.state.Store(1)
+	for {
+		old := e.state.Load()
+		if e.state.CompareAndSwap(old, (old+2)|eventSet) {
+			break
+		}
+	}
 	if e.waiters.Load() != 0 {
 		futex.Wake(&e.state, futex.All)
 	}
 }
 
 // Clear clears the flag. Waits started afterwards block until the next Set.
-func (e *Event) Clear() { e.state.Store(0) }
+func (e *Event) Clear() { e.state.And(^uint32(eventSet)) }
 
 // IsSet reports whether the flag is set at this instant.
-func (e *Event) IsSet() bool { return e.state.Load() != 0 }
+func (e *Event) IsSet() bool { return e.state.Load()&eventSet != 0 }
 
 // Wait blocks until the flag is set. It panics if e's segment is closed
 // while it waits.
@@ -49,11 +60,12 @@ func (e *Event) Wait() {
 	}
 }
 
-// WaitContext blocks until the flag is set (returning nil) or ctx is done
-// (returning ctx.Err()). If the flag is set it returns nil even if ctx is
-// done.
+// WaitContext blocks until the flag is set, or a Set happens, (returning
+// nil) or ctx is done (returning ctx.Err()). If the flag is set it returns
+// nil even if ctx is done.
 func (e *Event) WaitContext(ctx context.Context) error {
-	if e.state.Load() != 0 || spinUntil(e.IsSet) {
+	v := e.state.Load()
+	if v&eventSet != 0 {
 		if race.Enabled {
 			race.Acquire(e)
 		}
@@ -64,11 +76,15 @@ func (e *Event) WaitContext(ctx context.Context) error {
 		return err
 	}
 	defer w.done()
-	e.waiters.Add(1)
-	defer e.waiters.Add(^uint32(0))
-	for e.state.Load() == 0 {
-		if err := w.sleep(&e.state, 0); err != nil && e.state.Load() == 0 {
-			return err
+	// With the flag clear, only a Set changes the word.
+	changed := func() bool { return e.state.Load() != v }
+	if !spinUntil(changed) {
+		e.waiters.Add(1)
+		defer e.waiters.Add(^uint32(0))
+		for !changed() {
+			if err := w.sleep(&e.state, v); err != nil && !changed() {
+				return err
+			}
 		}
 	}
 	if race.Enabled {

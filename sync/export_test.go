@@ -6,22 +6,26 @@ import "time"
 
 // Asleep reports whether some caller is in the sleeping path of p (past
 // its spinning), for tests that must act only once a call has blocked.
-func Asleep(p any) bool {
+func Asleep(p any) bool { return Sleepers(p) != 0 }
+
+// Sleepers returns how many callers are in the sleeping path of p; for a
+// mutex, 1 if any is.
+func Sleepers(p any) int {
 	switch p := p.(type) {
 	case *Mutex:
-		return p.state.Load()&mutexWaiters != 0
+		return int(p.state.Load() >> 31 & 1)
 	case *ReentrantMutex:
-		return p.mu.state.Load()&mutexWaiters != 0
+		return Sleepers(&p.mu)
 	case *Semaphore:
-		return p.waiters.Load() != 0
+		return int(p.waiters.Load())
 	case *Event:
-		return p.waiters.Load() != 0
+		return int(p.waiters.Load())
 	case *Cond:
-		return p.sleepers.Load() != 0
+		return int(p.sleepers.Load())
 	case *Barrier:
-		return p.sleepers.Load() != 0
+		return int(p.sleepers.Load())
 	}
-	panic("Asleep: unknown primitive")
+	panic("Sleepers: unknown primitive")
 }
 
 // SetSpin sets the spin limit and returns a function restoring it.
@@ -33,3 +37,23 @@ func SetSpin(d time.Duration) (restore func()) {
 
 // SpinLimit returns the current spin limit.
 func SpinLimit() time.Duration { return spinLimit }
+
+// Goid returns the calling goroutine's id.
+func Goid() uint64 { return goid() }
+
+// ForgeHolder makes r look held by process id, goroutine gid, depth 1,
+// as a lock whose holder died is left.
+func ForgeHolder(r *ReentrantMutex, id uint64, gid uint64) {
+	r.mu.state.Store(id)
+	r.proc.Store(id)
+	r.gid.Store(gid)
+	r.depth.Store(1)
+}
+
+// HalfNotify does the first half of Notify(n), handing out tokens without
+// bumping the generation: what a notifier killed between the two leaves.
+func HalfNotify(c *Cond, n uint32) {
+	v := c.counts.Load()
+	k := min(n, uint32(v))
+	c.counts.Store(uint64(uint32(v>>32)+k)<<32 | uint64(uint32(v)-k))
+}

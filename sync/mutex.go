@@ -86,16 +86,16 @@ func (m *Mutex) LockContext(ctx context.Context) error {
 
 func (m *Mutex) lockSlow(ctx context.Context) error {
 	self := uint64(owner.Self())
-	// The holder is usually running on another core: spin briefly.
-	if spinUntil(func() bool { return m.state.Load() == 0 && m.state.CompareAndSwap(0, self) }) {
-		race.Acquire(m)
-		return nil
-	}
 	w, err := startWait(ctx, m)
 	if err != nil {
 		return err
 	}
 	defer w.done()
+	// The holder is usually running on another core: spin briefly.
+	if spinUntil(func() bool { return m.state.Load() == 0 && m.state.CompareAndSwap(0, self) }) {
+		race.Acquire(m)
+		return nil
+	}
 	word := futex.Low32(&m.state)
 	var seen uint64     // the lock word we have been waiting on...
 	var since time.Time // ...since this time
@@ -122,6 +122,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			seen, since = v, time.Now()
 		}
 		if err := w.sleep(word, uint32(v)); err != nil {
+			m.passWake(word)
 			return err
 		}
 		if m.state.Load() == v && time.Since(since) >= checkInterval {
@@ -132,6 +133,22 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 				race.Acquire(m)
 				return ErrOwnerDead
 			}
+		}
+	}
+}
+
+// passWake is called by a waiter that gives up after sleeping: it may
+// have been woken by an Unlock meant for another sleeper. Wake one if the
+// lock is free; otherwise make sure its holder will wake one.
+func (m *Mutex) passWake(word *atomic.Uint32) {
+	for {
+		v := m.state.Load()
+		if v == 0 {
+			futex.Wake(word, 1)
+			return
+		}
+		if v&mutexWaiters != 0 || m.state.CompareAndSwap(v, v|mutexWaiters) {
+			return
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 // ReentrantMutex is a lock that its holder may lock again: Python's
 // multiprocessing.RLock. It is released after as many Unlocks as Locks.
-// Its zero value is unlocked; it is 24 bytes with no pointers.
+// Its zero value is unlocked; it is 32 bytes with no pointers.
 //
 // # Owner
 //
@@ -27,9 +27,13 @@ import (
 // the lock over with ErrOwnerDead and a depth of one.
 type ReentrantMutex struct {
 	mu Mutex
-	// gid is the holding goroutine's id; it is set after mu is taken and
-	// cleared before mu is released, so that a goroutine that reads its
-	// own id here while mu is held by its process is the holder.
+	// proc and gid name the holding process and goroutine. Both are set
+	// after mu is taken and cleared before it is released, so a goroutine
+	// that finds its own process and id here while mu is held by its
+	// process is the holder. proc matters when mu was taken over from a
+	// dead process: until the new holder writes its own, the words still
+	// name the dead one, whose identity no live goroutine can match.
+	proc  atomic.Uint64
 	gid   atomic.Uint64
 	depth atomic.Uint32
 	_     uint32
@@ -53,8 +57,7 @@ func (r *ReentrantMutex) TryLock() bool {
 	if !r.mu.TryLock() {
 		return false
 	}
-	r.gid.Store(g)
-	r.depth.Store(1)
+	r.own(g)
 	return true
 }
 
@@ -70,8 +73,7 @@ func (r *ReentrantMutex) LockContext(ctx context.Context) error {
 	if err != nil && !errors.Is(err, ErrOwnerDead) {
 		return err
 	}
-	r.gid.Store(g)
-	r.depth.Store(1)
+	r.own(g)
 	return err
 }
 
@@ -86,6 +88,7 @@ func (r *ReentrantMutex) Unlock() error {
 		return nil
 	}
 	r.gid.Store(0)
+	r.proc.Store(0)
 	r.mu.Unlock()
 	return nil
 }
@@ -105,6 +108,15 @@ func (r *ReentrantMutex) Depth() int {
 	return int(r.depth.Load())
 }
 
+// own records goroutine g of this process, which has just taken mu, as
+// the holder.
+func (r *ReentrantMutex) own(g uint64) {
+	r.depth.Store(1)
+	r.gid.Store(g)
+	r.proc.Store(uint64(owner.Self()))
+}
+
 func (r *ReentrantMutex) heldBy(g uint64) bool {
-	return r.mu.holder() == owner.Self() && r.gid.Load() == g
+	self := owner.Self()
+	return r.mu.holder() == self && r.proc.Load() == uint64(self) && r.gid.Load() == g
 }

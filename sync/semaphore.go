@@ -81,14 +81,14 @@ func (s *Semaphore) AcquireContext(ctx context.Context) error {
 	if s.TryAcquire() {
 		return nil
 	}
-	if spinUntil(s.TryAcquire) {
-		return nil
-	}
 	w, err := startWait(ctx, s)
 	if err != nil {
 		return err
 	}
 	defer w.done()
+	if spinUntil(s.TryAcquire) {
+		return nil
+	}
 	// Count ourselves before the last check, so that a Release that
 	// follows it sees a waiter and wakes.
 	s.waiters.Add(1)
@@ -99,6 +99,11 @@ func (s *Semaphore) AcquireContext(ctx context.Context) error {
 			// rule that an available unit is taken.
 			if s.TryAcquire() {
 				return nil
+			}
+			// We may have been woken for a unit we now leave behind:
+			// pass the wake-up on to another sleeper.
+			if s.count.Load() != 0 && s.waiters.Load() > 1 {
+				futex.Wake(&s.count, 1)
 			}
 			return err
 		}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -16,8 +17,17 @@ var (
 	// It covers a peer that is running on another core and about to
 	// release: far cheaper than a sleep and a wake-up (several µs each).
 	// A variable so that tests and benchmarks can measure sleeping alone.
-	spinLimit = 20 * time.Microsecond
+	spinLimit = defaultSpin()
 )
+
+// defaultSpin is 20µs, or nothing on a single CPU, where the peer cannot
+// run while we spin.
+func defaultSpin() time.Duration {
+	if runtime.NumCPU() == 1 {
+		return 0
+	}
+	return 20 * time.Microsecond
+}
 
 // checkInterval is how often a sleeper checks the liveness of the
 // processes it waits for (a lock's holder, a barrier's parties). Sleepers
@@ -32,9 +42,12 @@ type waiter struct {
 	reg *region.Region
 }
 
-// startWait prepares to sleep on a word of the primitive at p. If p lives
-// in a segment, the segment is kept mapped until done is called, and a
-// Close of the segment wakes the sleeper with ErrClosed.
+// startWait begins the slow path of a blocking call on the primitive at p,
+// before any spinning. If p lives in a segment, the segment stays mapped
+// until done is called, and a Close of the segment wakes the caller with
+// ErrClosed. Calls that do not wait (fast paths, Unlock, Release, Set,
+// Notify, ...) are not guarded: like any use of a closed handle, racing
+// them with Close is a bug that may fault.
 func startWait[T any](ctx context.Context, p *T) (waiter, error) {
 	reg := region.Lookup(p)
 	if !reg.Enter() {

@@ -50,11 +50,19 @@ var Tick = 100 * time.Millisecond
 var ownBit = uint32(1) << (uint(os.Getpid()) % 32)
 
 // Low32 returns the futex word of a 64-bit lock word: its low 32 bits,
-// which on the little-endian machines xproc supports live at the same
-// address.
+// at the same address on little-endian machines and 4 bytes on elsewhere.
 func Low32(p *atomic.Uint64) *atomic.Uint32 {
-	return (*atomic.Uint32)(unsafe.Pointer(p))
+	return (*atomic.Uint32)(unsafe.Add(unsafe.Pointer(p), low32Offset))
 }
+
+// low32Offset is where the low half of a uint64 lives in memory.
+var low32Offset = func() uintptr {
+	x := uint64(1)
+	if *(*byte)(unsafe.Pointer(&x)) == 1 {
+		return 0
+	}
+	return 4
+}()
 
 // gate limits how many goroutines of this process sleep in the kernel on
 // one word: slot holds a token while a goroutine owns the right to sleep.
@@ -138,9 +146,11 @@ func WakeRange(lo, hi uintptr) int {
 // in a loop.
 //
 // It returns nil after a wake, a change of the word or a tick, ctx.Err()
-// when ctx is done, and ErrStopped when stop is done. Park does not touch
-// addr once stop is done, provided the caller keeps the mapping alive
-// until Park returns.
+// when ctx is done, and ErrStopped when stop is done. Stop is noticed at
+// the next wake: WakeRange, or at worst the next tick. Park reads addr
+// only before it returns, so the caller must keep the mapping alive until
+// then; a cancellation wake-up may still be issued on addr afterwards,
+// which is harmless (the kernel ignores a futex at an unmapped address).
 func Park(ctx, stop context.Context, addr *atomic.Uint32, val uint32) error {
 	if addr.Load() != val {
 		return nil

@@ -175,19 +175,18 @@ func (r *Region) Attached() []owner.ID {
 	return ids
 }
 
-// DeadPeer returns a process recorded in the attach table that has died
-// without detaching, if there is one.
-func (r *Region) DeadPeer() (owner.ID, bool) {
+// LivePeers returns the processes in the attach table that are alive now.
+func (r *Region) LivePeers() []owner.ID {
 	if r == nil {
-		return 0, false
+		return nil
 	}
-	for i := range r.attach {
-		id := owner.ID(r.attach[i].Load())
-		if id != 0 && !owner.Alive(id) {
-			return id, true
+	var ids []owner.ID
+	for _, id := range r.Attached() {
+		if owner.Alive(id) {
+			ids = append(ids, id)
 		}
 	}
-	return 0, false
+	return ids
 }
 
 // Reap clears the attach entries of dead processes and returns how many
