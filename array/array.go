@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/xproc-go/xproc/internal/atomicx"
+	"github.com/xproc-go/xproc/internal/elems"
 	"github.com/xproc-go/xproc/shm"
 	xsync "github.com/xproc-go/xproc/sync"
 )
@@ -31,15 +32,6 @@ const MaxBytes = min(1<<40-64, math.MaxInt)
 
 // MaxDims is the largest number of dimensions a shape may have.
 const MaxDims = 4
-
-// lockSize is the size of an xsync.Mutex.
-const lockSize = 8
-
-// lockOffset returns where the lock of an array of n bytes of elements
-// sits in the data area: n rounded up to a multiple of 64, so that the
-// lock never shares a cache line with an element. The segment records it
-// in Params[0].
-func lockOffset(n uint64) uint64 { return (n + 63) &^ 63 }
 
 // Array is a fixed-length array of T in shared memory, with a lock. Its
 // methods are safe for concurrent use by goroutines and processes, except
@@ -87,10 +79,7 @@ func spec[T any](n int, shape []int) (shm.Spec, error) {
 	if hi != 0 || size > MaxBytes {
 		return shm.Spec{}, fmt.Errorf("%w: %w: %d elements of %d bytes (at most %d bytes)", ErrInvalidLen, ErrTooLarge, n, t.Size, uint64(MaxBytes))
 	}
-	off := lockOffset(size)
-	sp := shm.Spec{Kind: shm.KindArray, Type: t, Len: uint64(n), Shape: dims, DataSize: off + lockSize}
-	sp.Params[0] = off
-	return sp, nil
+	return elems.Spec(shm.KindArray, t, uint64(n), dims), nil
 }
 
 // Create makes a new named array of n zero elements. It fails with
@@ -233,28 +222,11 @@ func build[T any](seg *shm.Segment) (*Array[T], error) {
 		// Possible on a 32-bit machine, for an array made on a 64-bit one.
 		return nil, fmt.Errorf("%w: %d elements of %d bytes (at most %d bytes)", ErrTooLarge, n, size, uint64(MaxBytes))
 	}
-	off := lockOffset(bytes)
-	params := seg.Params()
-	if params[0] != off {
-		return nil, fmt.Errorf("%w: lock at offset %d (Params[0]), want %d", shm.ErrCorrupt, params[0], off)
-	}
-	for i, p := range params[1:] {
-		if p != 0 {
-			return nil, fmt.Errorf("%w: Params[%d] is %d, want 0", shm.ErrCorrupt, i+1, p)
-		}
-	}
-	if d := uint64(len(seg.Data())); d != off+lockSize {
-		return nil, fmt.Errorf("%w: data size %d, want %d", shm.ErrCorrupt, d, off+lockSize)
-	}
-	s, err := shm.Slice[T](seg, 0, n)
+	s, mu, err := elems.Map[T](seg)
 	if err != nil {
 		return nil, err
 	}
-	mu, err := shm.View[xsync.Mutex](seg, off)
-	if err != nil {
-		return nil, err
-	}
-	a := &Array[T]{seg: seg, s: s[:n:n], mu: mu, kind: atomicx.KindOf[T]()}
+	a := &Array[T]{seg: seg, s: s, mu: mu, kind: atomicx.KindOf[T]()}
 	// The header has checked that the dimensions multiply to n, so each
 	// is at least 1 and at most n.
 	for _, d := range seg.Shape() {

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/xproc-go/xproc/internal/atomicx"
+	"github.com/xproc-go/xproc/internal/elems"
 	"github.com/xproc-go/xproc/shm"
 	xsync "github.com/xproc-go/xproc/sync"
 )
@@ -19,24 +20,12 @@ type Value[T any] struct {
 	kind atomicx.Kind
 }
 
-// lockOffset returns where the lock of a Value of elemSize bytes sits in
-// the segment's data area: elemSize rounded up to a multiple of 64, so
-// that the lock never shares a cache line with the value. The segment
-// records it in Params[0].
-func lockOffset(elemSize uint64) uint64 { return (elemSize + 63) &^ 63 }
-
-// lockSize is the size of an xsync.Mutex.
-const lockSize = 8
-
 func spec[T any](op, name string) (shm.Spec, error) {
 	t, err := shm.TypeOf[T]()
 	if err != nil {
 		return shm.Spec{}, &shm.Error{Op: op, Name: name, Err: err}
 	}
-	off := lockOffset(t.Size)
-	sp := shm.Spec{Kind: shm.KindValue, Type: t, Len: 1, DataSize: off + lockSize}
-	sp.Params[0] = off
-	return sp, nil
+	return elems.Spec(shm.KindValue, t, 1, nil), nil
 }
 
 // Create makes a new named Value holding init. It fails with shm.ErrExist
@@ -131,30 +120,17 @@ func wrap[T any](seg *shm.Segment, op, name string) (*Value[T], error) {
 }
 
 func build[T any](seg *shm.Segment) (*Value[T], error) {
-	off := lockOffset(seg.Type().Size)
-	params := seg.Params()
-	if params[0] != off {
-		return nil, fmt.Errorf("%w: lock at offset %d (Params[0]), want %d", shm.ErrCorrupt, params[0], off)
-	}
-	for i, p := range params[1:] {
-		if p != 0 {
-			return nil, fmt.Errorf("%w: Params[%d] is %d, want 0", shm.ErrCorrupt, i+1, p)
-		}
-	}
-	if n := uint64(len(seg.Data())); n != off+lockSize {
-		return nil, fmt.Errorf("%w: data size %d, want %d", shm.ErrCorrupt, n, off+lockSize)
-	}
 	if seg.Shape() != nil {
 		return nil, fmt.Errorf("%w: a value has no shape, found %v", shm.ErrCorrupt, seg.Shape())
 	}
-	p, err := shm.View[T](seg, 0)
+	s, mu, err := elems.Map[T](seg)
 	if err != nil {
 		return nil, err
 	}
-	mu, err := shm.View[xsync.Mutex](seg, off)
-	if err != nil {
-		return nil, err
+	if len(s) != 1 {
+		return nil, fmt.Errorf("%w: a value holds %d elements", shm.ErrCorrupt, len(s))
 	}
+	p := &s[0]
 	return &Value[T]{seg: seg, p: p, mu: mu, kind: atomicx.KindOf[T]()}, nil
 }
 

@@ -1,0 +1,59 @@
+// Package elems is the data layout that value.Value and array.Array
+// share: Len elements back to back from data offset 0, then the lock, an
+// xsync.Mutex on a cache line of its own, at the offset Params[0]
+// records. LAYOUT.md ("Value and Array") documents it for other
+// languages.
+package elems
+
+import (
+	"fmt"
+
+	"github.com/xproc-go/xproc/shm"
+	xsync "github.com/xproc-go/xproc/sync"
+)
+
+// lockSize is the size of an xsync.Mutex.
+const lockSize = 8
+
+// LockOffset returns where the lock sits after elemBytes bytes of
+// elements: rounded up to a multiple of 64, so that the lock never shares
+// a cache line with an element.
+func LockOffset(elemBytes uint64) uint64 { return (elemBytes + 63) &^ 63 }
+
+// Spec describes a segment of kind holding n elements of type t (n*t.Size
+// must not overflow; callers check) with the given shape.
+func Spec(kind shm.Kind, t shm.Type, n uint64, shape []uint64) shm.Spec {
+	off := LockOffset(n * t.Size)
+	sp := shm.Spec{Kind: kind, Type: t, Len: n, Shape: shape, DataSize: off + lockSize}
+	sp.Params[0] = off
+	return sp
+}
+
+// Map checks that seg, whose header Open has already validated, has this
+// layout, and returns its elements and its lock. Any difference is
+// shm.ErrCorrupt.
+func Map[T any](seg *shm.Segment) ([]T, *xsync.Mutex, error) {
+	n := seg.Len()
+	off := LockOffset(n * seg.Type().Size) // the header checked the product fits
+	params := seg.Params()
+	if params[0] != off {
+		return nil, nil, fmt.Errorf("%w: lock at offset %d (Params[0]), want %d", shm.ErrCorrupt, params[0], off)
+	}
+	for i, p := range params[1:] {
+		if p != 0 {
+			return nil, nil, fmt.Errorf("%w: Params[%d] is %d, want 0", shm.ErrCorrupt, i+1, p)
+		}
+	}
+	if d := uint64(len(seg.Data())); d != off+lockSize {
+		return nil, nil, fmt.Errorf("%w: data size %d, want %d", shm.ErrCorrupt, d, off+lockSize)
+	}
+	s, err := shm.Slice[T](seg, 0, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	mu, err := shm.View[xsync.Mutex](seg, off)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s[:n:n], mu, nil
+}
