@@ -13,6 +13,7 @@ import (
 
 	"github.com/xproc-go/xproc/internal/layout"
 	"github.com/xproc-go/xproc/internal/owner"
+	"github.com/xproc-go/xproc/internal/region"
 )
 
 // Info describes a segment from its header, as read by Stat and List.
@@ -109,7 +110,7 @@ func statFile(name, path string) (Info, error) {
 	var attached []owner.ID
 	for i := range layout.AttachSlots {
 		off := layout.AttachOffset + 8*i
-		if id := owner.ID(binary.LittleEndian.Uint64(buf[off:])); id != 0 {
+		if id := region.EntryID(binary.LittleEndian.Uint64(buf[off:])); id != 0 {
 			attached = append(attached, id)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/xproc-go/xproc/internal/futex"
-	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/internal/race"
 	"github.com/xproc-go/xproc/internal/region"
 )
@@ -27,22 +26,21 @@ const MaxParties = 1<<16 - 1
 // until Reset, when: Abort is called; a Wait times out or its context
 // ends (Python's rule: one party giving up must not leave the others
 // stranded); the action fails or panics; a waiting party's segment is
-// closed under it; or a process attached to the barrier's segment dies
-// while parties wait.
+// closed under it; or a known party dies while others wait.
 //
 // # Owner death
 //
-// A party that has to sleep notes which processes attached to the
-// barrier's segment are alive, and checks every 100ms whether one of them
-// has died. If one has (killed, crashed, or exited without closing the
-// segment), it breaks the barrier: survivors get ErrBroken instead of
-// waiting for a party that will never come. Processes already gone when
-// the party arrived are not counted, and Reset forgets the dead. Every
-// process attached to the segment is presumed a party; one that is not
-// (a monitor, say) breaks waiting rounds if it dies. Processes beyond the
-// attach table's 448 entries are not tracked. A Barrier in ordinary Go
-// memory (not in a segment) has no such check. Do not Close a barrier's
-// handle from inside its action: Close waits for the action's Wait.
+// A process becomes a known party of the barriers in a segment when it
+// opens a barrier by name (OpenBarrier, CreateBarrier), calls Join, or
+// first waits on one; the segment's attach table records it. A waiting
+// party checks every 100ms whether a known party has died (killed,
+// crashed, or exited without closing the segment) and if so breaks the
+// barrier: survivors get ErrBroken instead of waiting for a party that
+// will never come. Reset forgets the dead, so that replacements can take
+// their place. Processes beyond the attach table's 448 entries are not
+// tracked. A Barrier in ordinary Go memory (not in a segment) has no such
+// check. Do not Close a barrier's handle from inside its action: Close
+// waits for the action's Wait.
 type Barrier struct {
 	// state: low 32 bits, the generation (the futex word), bumped when a
 	// round is released, reset or broken. High 32 bits: arrivals in this
@@ -156,6 +154,7 @@ func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error
 		return -1, err
 	}
 	defer w.done()
+	w.reg.MarkParty()
 	for {
 		s := barState(b.state.Load())
 		switch {
@@ -247,13 +246,6 @@ func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 	defer b.sleepers.Add(^uint32(0))
 	word := futex.Low32(&b.state)
 	lastCheck := time.Now()
-	// The processes alive now, among those attached to the segment: the
-	// death of one of them while we wait breaks the round. Processes that
-	// were already gone (exited without closing, say) do not.
-	var peers []owner.ID
-	if arrived {
-		peers = w.reg.LivePeers()
-	}
 	for {
 		if s := barState(b.state.Load()); s.gen() != g {
 			return outcome(s)
@@ -284,7 +276,7 @@ func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 			return brokenErr(err)
 		case time.Since(lastCheck) >= checkInterval:
 			lastCheck = time.Now()
-			if pid, dead := owner.AnyDead(peers); dead {
+			if pid, dead := w.reg.DeadParty(); dead {
 				b.breakGen(g)
 				if !barState(b.state.Load()).passed(g) {
 					return brokenErr(fmt.Errorf("process %d died", pid.Pid()))
@@ -305,6 +297,16 @@ func (b *Barrier) breakGen(g uint32) {
 			b.wake()
 			return
 		}
+	}
+}
+
+// Join declares the calling process a party of b before its first Wait,
+// so that its death before then breaks waiting rounds too. Waiting and
+// opening a barrier by name do it implicitly.
+func (b *Barrier) Join() {
+	if reg := region.Lookup(b); reg.Enter() {
+		reg.MarkParty()
+		reg.Leave()
 	}
 }
 

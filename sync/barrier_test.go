@@ -90,9 +90,11 @@ func init() {
 		return nil
 	})
 	testproc.Register("barrier-wait-die", func(args []string) error {
-		if _, err := openShared[barShared](args[0]); err != nil {
+		sh, err := openShared[barShared](args[0])
+		if err != nil {
 			return err
 		}
+		sh.B.Join() // a party, busy before its first Wait
 		testproc.Say("attached")
 		return testproc.Await("never")
 	})

@@ -43,8 +43,9 @@
 //     a recycled pid is not mistaken for it). A waiter checks every 100ms
 //     whether the holder still lives and takes the lock over from a dead
 //     one, returning ErrOwnerDead with the lock held.
-//   - Barrier breaks, with ErrBroken for every party, when a process
-//     attached to the barrier's segment dies while parties wait.
+//   - Barrier breaks, with ErrBroken for every party, when a known party
+//     (a process that opened the barrier, joined it or waited on it) dies
+//     while others wait.
 //   - Event, Semaphore and Cond have no owner: a process that dies before
 //     setting, releasing or notifying cannot be told from a slow one. Use
 //     the context forms with a deadline where that matters; the death of a

@@ -253,6 +253,7 @@ func CreateBarrier(name string, parties int, timeout time.Duration, opts ...shm.
 	if err != nil {
 		return nil, err
 	}
+	p.Join()
 	return &NamedBarrier{Barrier: p, named: n}, nil
 }
 
@@ -262,6 +263,7 @@ func OpenBarrier(name string, opts ...shm.Option) (*NamedBarrier, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.Join()
 	return &NamedBarrier{Barrier: p, named: n}, nil
 }
 

@@ -88,16 +88,6 @@ func Alive(id ID) bool {
 	return id.Epoch() == 0 || uint32(start) == id.Epoch()
 }
 
-// AnyDead returns one of ids that is no longer alive, if any.
-func AnyDead(ids []ID) (ID, bool) {
-	for _, id := range ids {
-		if !Alive(id) {
-			return id, true
-		}
-	}
-	return 0, false
-}
-
 var errStatFormat = errors.New("owner: malformed /proc stat line")
 
 // stat returns the state letter and start time of pid from /proc.

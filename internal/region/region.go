@@ -28,7 +28,16 @@ type Region struct {
 	cancel    context.CancelFunc
 	attach    []atomic.Uint64
 	slot      int
+	party     atomic.Bool // this process has marked its entry a barrier party
 }
+
+// PartyBit marks an attach-table entry whose process is a barrier party
+// (owner IDs never use bits 30 and 31).
+const PartyBit = 1 << 30
+
+// EntryID returns the process identity in an attach-table entry, without
+// its flag bits.
+func EntryID(e uint64) owner.ID { return owner.ID(e &^ (PartyBit | 1<<31)) }
 
 const closingBit = 1 << 62
 
@@ -138,7 +147,9 @@ func (r *Region) Close() {
 		<-r.drained
 	}
 	if r.slot >= 0 {
-		r.attach[r.slot].CompareAndSwap(uint64(owner.Self()), 0)
+		if e := r.attach[r.slot].Load(); EntryID(e) == owner.Self() {
+			r.attach[r.slot].CompareAndSwap(e, 0)
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -168,25 +179,42 @@ func (r *Region) claimSlot() int {
 func (r *Region) Attached() []owner.ID {
 	var ids []owner.ID
 	for i := range r.attach {
-		if id := owner.ID(r.attach[i].Load()); id != 0 {
+		if id := EntryID(r.attach[i].Load()); id != 0 {
 			ids = append(ids, id)
 		}
 	}
 	return ids
 }
 
-// LivePeers returns the processes in the attach table that are alive now.
-func (r *Region) LivePeers() []owner.ID {
-	if r == nil {
-		return nil
+// MarkParty records in this process's attach entry that it is a barrier
+// party, so that waiting parties notice if it dies. It costs one load
+// after the first call.
+func (r *Region) MarkParty() {
+	if r == nil || r.slot < 0 || r.party.Load() {
+		return
 	}
-	var ids []owner.ID
-	for _, id := range r.Attached() {
-		if owner.Alive(id) {
-			ids = append(ids, id)
+	for {
+		e := r.attach[r.slot].Load()
+		if EntryID(e) != owner.Self() || r.attach[r.slot].CompareAndSwap(e, e|PartyBit) {
+			break
 		}
 	}
-	return ids
+	r.party.Store(true)
+}
+
+// DeadParty returns a process marked as a barrier party that has died
+// without closing the segment, if there is one.
+func (r *Region) DeadParty() (owner.ID, bool) {
+	if r == nil {
+		return 0, false
+	}
+	for i := range r.attach {
+		e := r.attach[i].Load()
+		if e&PartyBit != 0 && !owner.Alive(EntryID(e)) {
+			return EntryID(e), true
+		}
+	}
+	return 0, false
 }
 
 // Reap clears the attach entries of dead processes and returns how many
@@ -197,8 +225,8 @@ func (r *Region) Reap() int {
 	}
 	n := 0
 	for i := range r.attach {
-		id := r.attach[i].Load()
-		if id != 0 && !owner.Alive(owner.ID(id)) && r.attach[i].CompareAndSwap(id, 0) {
+		e := r.attach[i].Load()
+		if e != 0 && !owner.Alive(EntryID(e)) && r.attach[i].CompareAndSwap(e, 0) {
 			n++
 		}
 	}
