@@ -40,6 +40,7 @@ type Error struct {
 	Err  error
 }
 
+// Error formats the error as "shm: op name: cause".
 func (e *Error) Error() string {
 	name := e.Name
 	if name == "" {
@@ -48,4 +49,5 @@ func (e *Error) Error() string {
 	return "shm: " + e.Op + " " + name + ": " + e.Err.Error()
 }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
