@@ -269,6 +269,7 @@ func (a *Array[T]) Index(idx ...int) int {
 // Get returns element i, read under the lock. It panics if i is out of
 // range, like indexing a slice.
 func (a *Array[T]) Get(i int) T {
+	a.live("Get")
 	p := &a.s[i]
 	a.mu.Lock()
 	x := *p
@@ -279,6 +280,7 @@ func (a *Array[T]) Get(i int) T {
 // Set sets element i to x under the lock. It panics if i is out of range,
 // like indexing a slice.
 func (a *Array[T]) Set(i int, x T) {
+	a.live("Set")
 	p := &a.s[i]
 	a.mu.Lock()
 	*p = x
@@ -289,6 +291,7 @@ func (a *Array[T]) Set(i int, x T) {
 // and returns the number copied: copy(dst, a.Slice()[off:]) made atomic.
 // It panics if off is out of range [0, Len()], like slicing a slice.
 func (a *Array[T]) ReadAt(dst []T, off int) int {
+	a.live("ReadAt")
 	s := a.s[off:]
 	a.mu.Lock()
 	n := copy(dst, s)
@@ -300,6 +303,7 @@ func (a *Array[T]) ReadAt(dst []T, off int) int {
 // and returns the number of elements copied: copy(a.Slice()[off:], src)
 // made atomic. It panics if off is out of range [0, Len()].
 func (a *Array[T]) WriteAt(src []T, off int) int {
+	a.live("WriteAt")
 	s := a.s[off:]
 	a.mu.Lock()
 	n := copy(s, src)
@@ -312,6 +316,7 @@ func (a *Array[T]) WriteAt(src []T, off int) int {
 // nor call methods of a that take the lock (Get, Set, ReadAt, WriteAt,
 // Update): the lock is not reentrant. If f panics the lock is released.
 func (a *Array[T]) Update(f func(s []T)) {
+	a.live("Update")
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	f(a.s)
@@ -319,7 +324,10 @@ func (a *Array[T]) Update(f func(s []T)) {
 
 // Mutex returns the lock that Get, Set, ReadAt, WriteAt and Update take:
 // Python's get_lock().
-func (a *Array[T]) Mutex() *xsync.Mutex { return a.mu }
+func (a *Array[T]) Mutex() *xsync.Mutex {
+	a.live("Mutex")
+	return a.mu
+}
 
 // Slice returns the elements themselves, in shared memory, for raw access
 // without the lock: Python's RawArray, or Array(lock=False). Writes
@@ -327,7 +335,10 @@ func (a *Array[T]) Mutex() *xsync.Mutex { return a.mu }
 // runs on, but with no ordering or atomicity beyond that of single
 // aligned words), which is what hogwild-style algorithms want. The slice
 // is valid until Close; its capacity is its length.
-func (a *Array[T]) Slice() []T { return a.s }
+func (a *Array[T]) Slice() []T {
+	a.live("Slice")
+	return a.s
+}
 
 // Add atomically adds delta to element i, without the lock, and returns
 // the new value. It panics if i is out of range, or unless T's underlying
@@ -337,6 +348,7 @@ func (a *Array[T]) Slice() []T { return a.s }
 // Atomic operations do not take the lock, so they do not exclude the
 // locked methods: use one discipline per element.
 func (a *Array[T]) Add(i int, delta T) T {
+	a.live("Add")
 	n, ok := atomicx.Add(a.kind, &a.s[i], delta)
 	if !ok {
 		panic(atomicx.Unsupported[T]("array", "Add"))
@@ -349,6 +361,7 @@ func (a *Array[T]) Add(i int, delta T) T {
 // (so -0 is not 0, and a NaN matches itself). It panics if i is out of
 // range, or unless T's underlying type is an integer or a float type.
 func (a *Array[T]) CompareAndSwap(i int, old, new T) bool {
+	a.live("CompareAndSwap")
 	swapped, ok := atomicx.CompareAndSwap(a.kind, &a.s[i], old, new)
 	if !ok {
 		panic(atomicx.Unsupported[T]("array", "CompareAndSwap"))
@@ -360,6 +373,7 @@ func (a *Array[T]) CompareAndSwap(i int, old, new T) bool {
 // is out of range, or unless T's underlying type is an integer or a float
 // type.
 func (a *Array[T]) AtomicLoad(i int) T {
+	a.live("AtomicLoad")
 	x, ok := atomicx.Load(a.kind, &a.s[i])
 	if !ok {
 		panic(atomicx.Unsupported[T]("array", "AtomicLoad"))
@@ -371,6 +385,7 @@ func (a *Array[T]) AtomicLoad(i int) T {
 // panics if i is out of range, or unless T's underlying type is an integer
 // or a float type.
 func (a *Array[T]) AtomicStore(i int, x T) {
+	a.live("AtomicStore")
 	if !atomicx.Store(a.kind, &a.s[i], x) {
 		panic(atomicx.Unsupported[T]("array", "AtomicStore"))
 	}
@@ -383,10 +398,19 @@ func (a *Array[T]) Name() string { return a.seg.Name() }
 // an anonymous array to a child), Path or Info.
 func (a *Array[T]) Segment() *shm.Segment { return a.seg }
 
-// Close unmaps the array. The slice from Slice, and the Mutex, must not
-// be used afterwards: using them faults. The segment itself stays until
+// Close unmaps the array. Its methods that touch the elements panic
+// afterwards, with an error wrapping shm.ErrClosed, but slices already
+// taken from Slice, and the Mutex, must not be used: using them faults,
+// as does any call racing with Close. The segment itself stays until
 // Unlink. Close is idempotent.
 func (a *Array[T]) Close() error { return a.seg.Close() }
+
+// live panics if a is closed.
+func (a *Array[T]) live(op string) {
+	if a.seg.Closed() {
+		elems.UsedAfterClose("array", op, a.seg)
+	}
+}
 
 // Unlink removes the array's name, so that no process can Open it any
 // more. Processes that have it open keep using it; the memory is freed

@@ -495,3 +495,32 @@ func TestCorruptHeader(t *testing.T) {
 		assert.ErrorIs(t, err, shm.ErrCorrupt, "%+v", c)
 	}
 }
+
+func TestUseAfterClose(t *testing.T) {
+	a, err := array.CreateAnonymous[int64](4)
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
+	for op, f := range map[string]func(){
+		"Get":            func() { a.Get(0) },
+		"Set":            func() { a.Set(0, 1) },
+		"ReadAt":         func() { a.ReadAt(make([]int64, 4), 0) },
+		"WriteAt":        func() { a.WriteAt(make([]int64, 4), 0) },
+		"Update":         func() { a.Update(func([]int64) {}) },
+		"Mutex":          func() { a.Mutex() },
+		"Slice":          func() { a.Slice() },
+		"Add":            func() { a.Add(0, 1) },
+		"CompareAndSwap": func() { a.CompareAndSwap(0, 0, 1) },
+		"AtomicLoad":     func() { a.AtomicLoad(0) },
+		"AtomicStore":    func() { a.AtomicStore(0, 1) },
+	} {
+		func() {
+			defer func() {
+				err, _ := recover().(error)
+				assert.ErrorIs(t, err, shm.ErrClosed, "%s after Close", op)
+				assert.ErrorContains(t, err, "array: "+op+" of (anonymous) after Close")
+			}()
+			f()
+		}()
+	}
+	assert.Equal(t, 4, a.Len(), "what describes the handle still works")
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xproc-go/xproc/internal/layout"
@@ -71,7 +72,9 @@ type Spec struct {
 // Segment is a mapped segment. Its methods are safe for concurrent use.
 //
 // Memory returned by Data (and any pointer or slice derived from it) is
-// valid only until Close; using it afterwards faults.
+// valid only until Close; using it afterwards faults. After Close, Data
+// returns nil and View and Slice fail with ErrClosed, so code that
+// fetches its memory afresh for each use gets an error, not a fault.
 type Segment struct {
 	name   string
 	path   string
@@ -82,6 +85,7 @@ type Segment struct {
 	region *region.Region
 	unmap  func() error
 
+	closed    atomic.Bool // set first thing by Close
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -115,8 +119,19 @@ func (s *Segment) Shape() []uint64 {
 func (s *Segment) Params() [MaxParams]uint64 { return s.hdr.Params }
 
 // Data returns the data area: DataSize bytes starting at the data offset,
-// shared with every process that maps the segment. Valid until Close.
-func (s *Segment) Data() []byte { return s.data }
+// shared with every process that maps the segment. Valid until Close;
+// nil after it.
+func (s *Segment) Data() []byte {
+	if s.closed.Load() {
+		return nil
+	}
+	return s.data
+}
+
+// Closed reports whether Close has been called. Handles built on a
+// segment check it to turn a use after Close into a clear error or panic
+// instead of a fault; a use racing with Close is still a bug.
+func (s *Segment) Closed() bool { return s.closed.Load() }
 
 // File returns the open file of an anonymous segment, to be handed to a
 // child process (exec.Cmd.ExtraFiles), which maps it with OpenFile. It
@@ -134,6 +149,7 @@ func (s *Segment) Info() Info {
 // before unmapping. The segment itself stays until Unlink.
 func (s *Segment) Close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		s.region.Close()
 		err := s.unmap()
 		if s.file != nil {

@@ -886,6 +886,14 @@ func TestCloseIdempotent(t *testing.T) {
 	require.NoError(t, seg.Close())
 	require.NoError(t, seg.Unlink(), "unlink after close works: it is about the name")
 
+	// Memory fetched after Close is refused, not handed out unmapped.
+	assert.True(t, seg.Closed())
+	assert.Nil(t, seg.Data())
+	_, err = shm.View[int64](seg, 0)
+	assert.ErrorIs(t, err, shm.ErrClosed)
+	_, err = shm.Slice[int64](seg, 0, 1)
+	assert.ErrorIs(t, err, shm.ErrClosed)
+
 	anon, err := shm.CreateAnonymous(int64s(t, 1))
 	require.NoError(t, err)
 	f := anon.File()

@@ -25,11 +25,14 @@ func readyWord(mem []byte) *atomic.Uint32 {
 
 // View returns a pointer to the T at offset off of the segment's data. It
 // fails unless T can live in shared memory, off is aligned for T and the T
-// fits. The pointer is valid until Close.
+// fits, and with ErrClosed after Close. The pointer is valid until Close.
 func View[T any](s *Segment, off uint64) (*T, error) {
 	t, err := TypeOf[T]()
 	if err != nil {
 		return nil, err
+	}
+	if s.Closed() {
+		return nil, &Error{Op: "view", Name: s.name, Err: ErrClosed}
 	}
 	if off%t.Align != 0 || off > uint64(len(s.data)) || uint64(len(s.data))-off < t.Size {
 		return nil, fmt.Errorf("%w: %s at offset %d of %d data bytes", ErrInvalid, t.Name, off, len(s.data))
@@ -43,6 +46,9 @@ func Slice[T any](s *Segment, off, n uint64) ([]T, error) {
 	t, err := TypeOf[T]()
 	if err != nil {
 		return nil, err
+	}
+	if s.Closed() {
+		return nil, &Error{Op: "slice", Name: s.name, Err: ErrClosed}
 	}
 	// The offset is checked even for n == 0, as View checks it: a
 	// misaligned or out-of-range offset is a caller bug either way.

@@ -31,9 +31,12 @@ import (
 // If the holder of the mutex dies, Wait's re-lock returns ErrOwnerDead as
 // Mutex.LockContext does. A notifier killed half-way through a Notify
 // delays the waiters it released until the next Notify. A waiter killed
-// while waiting stays counted (Waiting includes it) and a later Signal
-// may be spent on it; use Broadcast, or waits with a deadline, where
-// waiters may die.
+// while waiting stays counted (Waiting includes it), but it never takes
+// a wake-up from a live waiter: a notification is a token that any
+// waiter registered before it may take, not one reserved for a
+// particular waiter. The token counted for a dead waiter may later let
+// one more waiter return than a Notify asked for, which callers that
+// re-check their condition (as they must) do not notice.
 type Cond struct {
 	gen      atomic.Uint32 // bumped by each notify that releases someone; the futex word
 	sleepers atomic.Uint32 // callers in the sleeping path, any process

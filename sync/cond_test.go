@@ -127,6 +127,32 @@ func TestCondNotify(t *testing.T) {
 	assert.Equal(t, 0, sh.C.Waiting())
 }
 
+// A waiter killed while waiting stays counted, but notifications still
+// reach the live waiters: a token is never reserved for one waiter.
+func TestCondWaiterDeath(t *testing.T) {
+	name, sh := createShared[condShared](t)
+	dead := startWaiters(t, name, sh, 1)[0]
+	dead.Kill()
+	dead.WaitKilled()
+	assert.Equal(t, 1, sh.C.Waiting(), "the dead waiter is still counted")
+
+	live := startWaiters(t, name, sh, 2)
+	assert.Equal(t, 3, sh.C.Waiting())
+	sh.Mu.Lock()
+	sh.C.Signal()
+	sh.Mu.Unlock()
+	acquireN(t, &sh.Woken, 1) // a live waiter took the wake-up
+
+	sh.Mu.Lock()
+	sh.C.Broadcast()
+	sh.Mu.Unlock()
+	acquireN(t, &sh.Woken, 1)
+	for _, k := range live {
+		k.Wait()
+	}
+	assert.Equal(t, int64(2), sh.Returned.Load())
+}
+
 func TestCondNotifyWithoutWaiters(t *testing.T) {
 	var mu xsync.Mutex
 	var c xsync.Cond

@@ -48,9 +48,10 @@
 //     while others wait.
 //   - Event, Semaphore and Cond have no owner: a process that dies before
 //     setting, releasing or notifying cannot be told from a slow one. Use
-//     the context forms with a deadline where that matters; the death of a
-//     waiter never harms other waiters (except that a Cond waiter killed
-//     while waiting stays counted, and a Signal may be spent on it).
+//     the context forms with a deadline where that matters. The death of
+//     a waiter never harms other waiters (a Cond waiter killed while
+//     waiting stays counted in Waiting, and may later cause one spurious
+//     wake-up).
 //   - A waker killed between changing a word and waking the sleepers
 //     delays them by at most 100ms: every sleeper re-checks at that
 //     interval. (For Cond, a notifier killed half-way delays the waiters
@@ -64,9 +65,12 @@
 // namespace (the usual case: same container or host).
 //
 // Closing a handle while calls are blocked on it wakes them (within
-// 100ms): the context forms return ErrClosed, the others panic. Memory of
-// a closed handle must not be used; a non-blocking call racing with Close
-// may fault.
+// 100ms): the context forms return ErrClosed, the others panic. A named
+// handle must not be used after Close: its primitive is unmapped, so a
+// call faults, as does a non-blocking call racing with Close. (value and
+// array handles check, and panic with ErrClosed instead; the primitives
+// here are single words whose fast paths are one instruction, and they do
+// not pay for that check.)
 //
 // ReentrantMutex identifies goroutines through the runtime's stack trace
 // header, which costs about a microsecond per call.

@@ -136,6 +136,7 @@ func build[T any](seg *shm.Segment) (*Value[T], error) {
 
 // Load returns the value, read under the lock.
 func (v *Value[T]) Load() T {
+	v.live("Load")
 	v.mu.Lock()
 	x := *v.p
 	v.mu.Unlock()
@@ -144,6 +145,7 @@ func (v *Value[T]) Load() T {
 
 // Store sets the value under the lock.
 func (v *Value[T]) Store(x T) {
+	v.live("Store")
 	v.mu.Lock()
 	*v.p = x
 	v.mu.Unlock()
@@ -159,6 +161,7 @@ func (v *Value[T]) Store(x T) {
 // (Load, Store, Update): the lock is not reentrant. If f panics the lock
 // is released.
 func (v *Value[T]) Update(f func(p *T)) {
+	v.live("Update")
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	f(v.p)
@@ -167,13 +170,19 @@ func (v *Value[T]) Update(f func(p *T)) {
 // Mutex returns the lock that Load, Store and Update take: Python's
 // get_lock(). Hold it to make several operations on Ptr() one atomic
 // step, or wait with it on an xsync.Cond.
-func (v *Value[T]) Mutex() *xsync.Mutex { return v.mu }
+func (v *Value[T]) Mutex() *xsync.Mutex {
+	v.live("Mutex")
+	return v.mu
+}
 
 // Ptr returns a pointer to the value in shared memory, for raw access
 // without the lock: Python's RawValue, or Value(lock=False). Reads and
 // writes through it are not synchronised with other processes; see the
 // package documentation. The pointer is valid until Close.
-func (v *Value[T]) Ptr() *T { return v.p }
+func (v *Value[T]) Ptr() *T {
+	v.live("Ptr")
+	return v.p
+}
 
 // Add atomically adds delta to the value, without the lock, and returns
 // the new value. It panics unless T's underlying type is an integer or a
@@ -182,6 +191,7 @@ func (v *Value[T]) Ptr() *T { return v.p }
 // Atomic operations do not take the lock, so they do not exclude Load,
 // Store and Update (which do): use one discipline per value.
 func (v *Value[T]) Add(delta T) T {
+	v.live("Add")
 	n, ok := atomicx.Add(v.kind, v.p, delta)
 	if !ok {
 		panic(atomicx.Unsupported[T]("value", "Add"))
@@ -194,6 +204,7 @@ func (v *Value[T]) Add(delta T) T {
 // (so -0 is not 0, and a NaN matches itself). It panics unless T's
 // underlying type is an integer or a float type.
 func (v *Value[T]) CompareAndSwap(old, new T) bool {
+	v.live("CompareAndSwap")
 	swapped, ok := atomicx.CompareAndSwap(v.kind, v.p, old, new)
 	if !ok {
 		panic(atomicx.Unsupported[T]("value", "CompareAndSwap"))
@@ -204,6 +215,7 @@ func (v *Value[T]) CompareAndSwap(old, new T) bool {
 // AtomicLoad atomically loads the value, without the lock. It panics
 // unless T's underlying type is an integer or a float type.
 func (v *Value[T]) AtomicLoad() T {
+	v.live("AtomicLoad")
 	x, ok := atomicx.Load(v.kind, v.p)
 	if !ok {
 		panic(atomicx.Unsupported[T]("value", "AtomicLoad"))
@@ -214,6 +226,7 @@ func (v *Value[T]) AtomicLoad() T {
 // AtomicStore atomically stores x, without the lock. It panics unless T's
 // underlying type is an integer or a float type.
 func (v *Value[T]) AtomicStore(x T) {
+	v.live("AtomicStore")
 	if !atomicx.Store(v.kind, v.p, x) {
 		panic(atomicx.Unsupported[T]("value", "AtomicStore"))
 	}
@@ -226,10 +239,18 @@ func (v *Value[T]) Name() string { return v.seg.Name() }
 // an anonymous Value to a child), Path or Info.
 func (v *Value[T]) Segment() *shm.Segment { return v.seg }
 
-// Close unmaps the value. Pointers from Ptr, and the Mutex, must not be
-// used afterwards: using them faults. The segment itself stays until
-// Unlink. Close is idempotent.
+// Close unmaps the value. Its methods panic afterwards, with an error
+// wrapping shm.ErrClosed, but pointers already taken from Ptr, and the
+// Mutex, must not be used: using them faults, as does any call racing
+// with Close. The segment itself stays until Unlink. Close is idempotent.
 func (v *Value[T]) Close() error { return v.seg.Close() }
+
+// live panics if v is closed.
+func (v *Value[T]) live(op string) {
+	if v.seg.Closed() {
+		elems.UsedAfterClose("value", op, v.seg)
+	}
+}
 
 // Unlink removes the value's name, so that no process can Open it any
 // more. Processes that have it open keep using it; the memory is freed

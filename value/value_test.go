@@ -458,3 +458,35 @@ func TestCorruptLockOffset(t *testing.T) {
 	_, err = value.Open[int64](name)
 	assert.ErrorIs(t, err, shm.ErrCorrupt)
 }
+
+// usedAfterClose checks that f panics with an error wrapping shm.ErrClosed.
+func usedAfterClose(t *testing.T, op string, f func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		err, _ := recover().(error)
+		assert.ErrorIs(t, err, shm.ErrClosed, "%s after Close", op)
+	}()
+	f()
+}
+
+func TestUseAfterClose(t *testing.T) {
+	v, err := value.Create(testproc.Name(t), int64(7))
+	require.NoError(t, err)
+	require.NoError(t, v.Unlink())
+	require.NoError(t, v.Close())
+	for op, f := range map[string]func(){
+		"Load":           func() { v.Load() },
+		"Store":          func() { v.Store(1) },
+		"Update":         func() { v.Update(func(*int64) {}) },
+		"Mutex":          func() { v.Mutex() },
+		"Ptr":            func() { v.Ptr() },
+		"Add":            func() { v.Add(1) },
+		"CompareAndSwap": func() { v.CompareAndSwap(7, 8) },
+		"AtomicLoad":     func() { v.AtomicLoad() },
+		"AtomicStore":    func() { v.AtomicStore(1) },
+	} {
+		usedAfterClose(t, op, f)
+	}
+	assert.NotEmpty(t, v.Name(), "what describes the handle still works")
+}

@@ -57,3 +57,15 @@ func Map[T any](seg *shm.Segment) ([]T, *xsync.Mutex, error) {
 	}
 	return s[:n:n], mu, nil
 }
+
+// UsedAfterClose panics with an error wrapping shm.ErrClosed: method op of
+// a handle of package pkg ("value", "array") was called after the handle's
+// segment was closed. Callers test seg.Closed() first, inline, and call
+// this only then, so that the check costs one load on their fast paths.
+func UsedAfterClose(pkg, op string, seg *shm.Segment) {
+	name := seg.Name()
+	if name == "" {
+		name = "(anonymous)"
+	}
+	panic(fmt.Errorf("%s: %s of %s after Close: %w", pkg, op, name, shm.ErrClosed))
+}
