@@ -81,8 +81,8 @@ func TestPython(t *testing.T) {
 	assert.Equal(t, -(int64(1)<<40)-7, seen.V)
 	assert.Equal(t, hdr{Kind: uint32(shm.KindArray), DataOffset: seen.Array.DataOffset, DataSize: 8000 + 8,
 		ElemSize: 8, Len: n, Shape: []int{}, Type: "float64", LockOffset: 8000}, seen.Array)
-	assert.Equal(t, hdr{Kind: uint32(shm.KindValue), DataOffset: seen.Value.DataOffset, DataSize: 72,
-		ElemSize: 8, Len: 1, Shape: []int{}, Type: "int64", LockOffset: 64}, seen.Value)
+	assert.Equal(t, hdr{Kind: uint32(shm.KindValue), DataOffset: seen.Value.DataOffset, DataSize: 16,
+		ElemSize: 8, Len: 1, Shape: []int{}, Type: "int64", LockOffset: 8}, seen.Value)
 
 	for _, h := range []hdr{seen.Array, seen.Value} {
 		assert.True(t, h.DataOffset >= 4096 && h.DataOffset%4096 == 0, "data offset %d", h.DataOffset)

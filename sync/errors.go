@@ -2,6 +2,7 @@ package sync
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/xproc-go/xproc/shm"
 )
@@ -9,9 +10,10 @@ import (
 // Errors returned by this package, possibly wrapped; compare with
 // errors.Is. A blocking call whose context ends returns ctx.Err() itself.
 var (
-	// ErrOwnerDead is returned with the lock held when its previous holder
-	// died holding it. The data the lock guards may be inconsistent; the
-	// new holder should repair or discard it, then unlock as usual.
+	// ErrOwnerDead is returned, as an *OwnerDeadError that names the dead
+	// process, with the lock held when its previous holder died holding
+	// it. The data the lock guards may be inconsistent; the new holder
+	// should repair or discard it, then unlock as usual.
 	ErrOwnerDead = errors.New("xsync: previous owner died holding the lock")
 	// ErrNotOwner is returned when a lock is released by a caller that
 	// does not hold it.
@@ -32,3 +34,18 @@ var (
 	// is closed under them. It is shm.ErrClosed.
 	ErrClosed = shm.ErrClosed
 )
+
+// OwnerDeadError is the error a lock call returns when it took the lock
+// over from a holder that died: errors.Is(err, ErrOwnerDead) holds, and
+// PID says which process it was, for the log of whoever repairs the data.
+type OwnerDeadError struct {
+	PID int // the dead holder's process ID
+}
+
+// Error names the dead process.
+func (e *OwnerDeadError) Error() string {
+	return "xsync: previous owner (pid " + strconv.Itoa(e.PID) + ") died holding the lock"
+}
+
+// Is reports whether target is ErrOwnerDead.
+func (e *OwnerDeadError) Is(target error) bool { return target == ErrOwnerDead }

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -57,7 +58,7 @@ func (m *Mutex) Lock() {
 
 // lockBlocking is Lock's slow path, kept apart so that Lock inlines.
 func (m *Mutex) lockBlocking() {
-	if err := m.lockSlow(context.Background()); err != nil && err != ErrOwnerDead {
+	if err := m.lockSlow(context.Background()); err != nil && !errors.Is(err, ErrOwnerDead) {
 		panic("xsync: Lock: " + err.Error())
 	}
 }
@@ -131,7 +132,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 				// The holder died: the word could no longer change
 				// except by another waiter taking it over first.
 				race.Acquire(m)
-				return ErrOwnerDead
+				return &OwnerDeadError{PID: owner.ID(v & mutexOwner).Pid()}
 			}
 		}
 	}

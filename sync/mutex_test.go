@@ -140,6 +140,9 @@ func TestMutexOwnerDeath(t *testing.T) {
 			for _, err := range errs {
 				if errors.Is(err, xsync.ErrOwnerDead) {
 					dead++
+					var od *xsync.OwnerDeadError
+					require.ErrorAs(t, err, &od)
+					assert.Equal(t, c.Pid(), od.PID, "the error names the dead holder")
 				} else {
 					require.NoError(t, err)
 				}

@@ -64,8 +64,10 @@
 //
 // The value sits at the very start of the segment's data area (the
 // header's DataOffset), so other languages find it there; the lock sits
-// after it, at T's size rounded up to a multiple of 64 bytes, recorded in
-// the header's Params[0] and checked by Open. LAYOUT.md in the repository
+// right after it, at T's size rounded up to a multiple of 8 bytes,
+// recorded in the header's Params[0] and checked by Open. A value of up to
+// 56 bytes thus shares one cache line with its lock, and a locked update
+// moves one line between the cores, not two. LAYOUT.md in the repository
 // describes the header byte by byte and shows how Python reads a Value
 // with multiprocessing.shared_memory.
 //

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -323,14 +324,21 @@ func TestLayout(t *testing.T) {
 	require.NoError(t, err)
 	defer v.Close()
 	seg := v.Segment()
-	assert.Equal(t, uint64(128), seg.Params()[0], "lock at the size rounded up to 64")
-	assert.Len(t, seg.Data(), 128+8)
+	assert.Equal(t, uint64(104), seg.Params()[0], "lock at the size rounded up to 8")
+	assert.Len(t, seg.Data(), 104+8)
 	assert.Equal(t, byte(1), seg.Data()[0], "the value starts the data area")
 	assert.Equal(t, byte(2), seg.Data()[99])
 	assert.Nil(t, seg.Shape())
-	lock, err := shm.View[xsync.Mutex](seg, 128)
+	lock, err := shm.View[xsync.Mutex](seg, 104)
 	require.NoError(t, err)
 	assert.Same(t, lock, v.Mutex())
+
+	// A small value shares its cache line with its lock.
+	small, err := value.CreateAnonymous(int64(1))
+	require.NoError(t, err)
+	defer small.Close()
+	assert.Equal(t, uint64(8), small.Segment().Params()[0])
+	assert.Equal(t, uintptr(unsafe.Pointer(small.Ptr()))/64, uintptr(unsafe.Pointer(small.Mutex()))/64)
 }
 
 func TestAtomics(t *testing.T) {
@@ -438,9 +446,10 @@ func TestErrors(t *testing.T) {
 func TestCorruptLockOffset(t *testing.T) {
 	ty, err := shm.TypeOf[int64]()
 	require.NoError(t, err)
-	for _, params := range [][2]uint64{{8, 0}, {0, 0}, {64, 1}} {
+	// {64, 0} is where an Array would keep its lock.
+	for _, params := range [][2]uint64{{64, 0}, {0, 0}, {8, 1}} {
 		name := testproc.Name(t)
-		spec := shm.Spec{Kind: shm.KindValue, Type: ty, Len: 1, DataSize: 128}
+		spec := shm.Spec{Kind: shm.KindValue, Type: ty, Len: 1, DataSize: 72}
 		spec.Params[0], spec.Params[1] = params[0], params[1]
 		seg, err := shm.Create(name, spec)
 		require.NoError(t, err)
@@ -451,7 +460,7 @@ func TestCorruptLockOffset(t *testing.T) {
 	// Right offset, wrong data size.
 	name := testproc.Name(t)
 	spec := shm.Spec{Kind: shm.KindValue, Type: ty, Len: 1, DataSize: 4096}
-	spec.Params[0] = 64
+	spec.Params[0] = 8
 	seg, err := shm.Create(name, spec)
 	require.NoError(t, err)
 	seg.Close()

@@ -50,8 +50,10 @@ def header(buf):
     if end > len(buf) or length * elem_size > data_size:
         sys.exit("header sizes exceed the segment")
     # Value and Array keep their lock after the elements, at their size
-    # rounded up to 64 bytes; Params[0] records where.
-    lock = (length * elem_size + 63) // 64 * 64
+    # rounded up to 8 bytes (Value) or 64 bytes (Array); Params[0] records
+    # where.
+    unit = 8 if kind == KIND_VALUE else 64
+    lock = (length * elem_size + unit - 1) // unit * unit
     if params[0] != lock or data_size != lock + 8:
         sys.exit(f"lock at {params[0]}, data size {data_size}: want {lock}, {lock + 8}")
     return {
