@@ -96,29 +96,34 @@ func acquireGate(addr *atomic.Uint32) *gate {
 	return g
 }
 
-func releaseGate(addr *atomic.Uint32, g *gate) {
+// releaseGate gives up a reference to g. A gate nobody uses stays in the
+// map until the next tick, so that a goroutine that parks on the same
+// word again and again (a ping-pong) does not allocate a gate each time.
+func releaseGate(g *gate) {
 	gates.Lock()
 	g.refs--
-	if g.refs == 0 {
-		delete(gates.m, addr)
-	}
 	gates.Unlock()
 }
 
-// tick wakes this process's sleepers every Tick while there are any.
+// tick wakes this process's sleepers every Tick while there are any, and
+// drops the gates nobody has used since the last tick.
 func tick() {
 	t := time.NewTicker(Tick)
 	defer t.Stop()
 	for range t.C {
-		if WakeRange(0, math.MaxUint) == 0 {
-			gates.Lock()
-			if len(gates.m) == 0 {
-				gates.ticking = false
-				gates.Unlock()
-				return
+		gates.Lock()
+		for addr, g := range gates.m {
+			if g.refs == 0 {
+				delete(gates.m, addr)
 			}
-			gates.Unlock()
 		}
+		if len(gates.m) == 0 {
+			gates.ticking = false
+			gates.Unlock()
+			return
+		}
+		gates.Unlock()
+		WakeRange(0, math.MaxUint)
 	}
 }
 
@@ -128,8 +133,8 @@ func tick() {
 func WakeRange(lo, hi uintptr) int {
 	gates.Lock()
 	var words []*atomic.Uint32
-	for addr := range gates.m {
-		if a := uintptr(unsafe.Pointer(addr)); lo <= a && a < hi {
+	for addr, g := range gates.m {
+		if a := uintptr(unsafe.Pointer(addr)); lo <= a && a < hi && g.refs > 0 {
 			words = append(words, addr)
 		}
 	}
@@ -156,7 +161,7 @@ func Park(ctx, stop context.Context, addr *atomic.Uint32, val uint32) error {
 		return nil
 	}
 	g := acquireGate(addr)
-	defer releaseGate(addr, g)
+	defer releaseGate(g)
 	select {
 	case g.slot <- struct{}{}:
 	default:
