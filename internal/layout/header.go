@@ -103,6 +103,8 @@ var kindNames = [...]string{
 	KindQueue: "queue", KindPipe: "pipe",
 }
 
+// String returns the kind's name as xproc ls shows it ("mutex",
+// "array", ...), or kind(N) for a number no kind has.
 func (k Kind) String() string {
 	if k >= 1 && k <= maxKind {
 		return kindNames[k]
