@@ -57,9 +57,11 @@ func (c *Cond) Wait(m *Mutex) error {
 // WaitContext unlocks m, waits until notified or until ctx is done, and
 // locks m again before returning (the re-lock itself does not give up),
 // in every case but one: if c's segment is closed under the waiter, it
-// returns ErrClosed, holding m again only if m is not in that segment. It returns nil when notified, ctx.Err() when ctx ended
-// first, ErrOwnerDead if the re-lock took m from a dead holder, and
-// ErrNotOwner, without waiting, if m is not held by this process.
+// returns ErrClosed, holding m again only if m's segment is not closing
+// too. It returns nil when notified, ctx.Err() when ctx ended first,
+// ErrOwnerDead if the re-lock took m from a dead holder, and ErrNotOwner,
+// without waiting, if m is not held by this process. A waiter that fails
+// with ErrClosed hands a notification it was given on to another waiter.
 //
 // Like any condition variable it may return without the condition the
 // caller waits for being true; callers check it in a loop (or use
@@ -83,12 +85,17 @@ func (c *Cond) WaitContext(ctx context.Context, m *Mutex) error {
 	notified, werr := c.sleep(w, g)
 	if werr == ErrClosed {
 		// Our segment is closing (it stays mapped until w.done). Withdraw
-		// from the count, which other processes still see, and re-lock m
-		// unless it is in this same segment: then it is going away too,
-		// and the caller does not hold it.
-		c.cancel(g)
+		// from the count, which other processes still see, handing on a
+		// notification we were counted for, and re-lock m unless
+		// it is in this same segment: then it is going away too, and the
+		// caller does not hold it.
+		if c.cancel(g) {
+			c.Notify(1)
+		}
 		if region.Lookup(m) != w.reg {
-			m.LockContext(context.Background())
+			if err := m.LockContext(context.Background()); err == ErrClosed {
+				return fmt.Errorf("xsync: Cond.Wait: %w (the mutex's segment too: not re-locked)", ErrClosed)
+			}
 		}
 		return werr
 	}
@@ -102,8 +109,15 @@ func (c *Cond) WaitContext(ctx context.Context, m *Mutex) error {
 		race.Acquire(c)
 	}
 	switch {
-	case lerr != nil:
+	case lerr == ErrClosed:
+		// m's segment closed under us: the caller does not hold m, so
+		// it will not act on a notification; hand it on.
+		if notified {
+			c.Notify(1)
+		}
 		return lerr
+	case lerr != nil:
+		return lerr // ErrOwnerDead: m is held, and notified or not, the caller looks
 	case notified:
 		return nil
 	}
@@ -215,7 +229,7 @@ func (c *Cond) Waiting() int { return int(uint32(c.counts.Load())) }
 func (c *Cond) WaitFor(ctx context.Context, m *Mutex, pred func() bool) (bool, error) {
 	for !pred() {
 		if err := c.WaitContext(ctx, m); err != nil {
-			if err == ErrClosed {
+			if errors.Is(err, ErrClosed) {
 				return false, err
 			}
 			ok := pred()

@@ -8,8 +8,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xproc-go/xproc/internal/layout"
 	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/internal/testproc"
+	"github.com/xproc-go/xproc/shm"
 	xsync "github.com/xproc-go/xproc/sync"
 )
 
@@ -117,6 +119,73 @@ func TestCondCloseUnderWaiter(t *testing.T) {
 	assert.True(t, mu.Locked(), "the mutex is held again")
 	mu.Unlock()
 	assert.Equal(t, 0, other.Cond().Waiting(), "the closed waiter withdrew")
+}
+
+// A waiter whose segment is closed after it was notified hands the
+// notification on: the other waiter is not left asleep.
+func TestCondCloseHandsOnNotification(t *testing.T) {
+	name := testproc.Name(t)
+	c, err := xsync.CreateCond(name)
+	require.NoError(t, err)
+	other, err := xsync.OpenCond(name)
+	require.NoError(t, err)
+	defer other.Close()
+
+	var mu xsync.Mutex // in Go memory, shared by both waiters
+	wait := func(cond *xsync.Cond, got chan<- error) {
+		mu.Lock()
+		got <- cond.WaitContext(context.Background(), &mu)
+		mu.Unlock()
+	}
+	gotA, gotB := make(chan error, 1), make(chan error, 1)
+	go wait(c.Cond(), gotA)
+	go wait(other.Cond(), gotB)
+	eventually(t, "both waiters asleep", func() bool {
+		return other.Cond().Waiting() == 2 && xsync.Sleepers(other.Cond()) == 2
+	})
+	mu.Lock()
+	other.Cond().Signal()
+	mu.Unlock()
+	require.NoError(t, c.Close())
+
+	if errA := <-gotA; errA == nil {
+		// A took the notification before its segment closed; B waits
+		// on, as it should, until the next one.
+		mu.Lock()
+		other.Cond().Broadcast()
+		mu.Unlock()
+	} else {
+		require.ErrorIs(t, errA, xsync.ErrClosed)
+	}
+	select {
+	case errB := <-gotB:
+		require.NoError(t, errB)
+	case <-time.After(testproc.Bound):
+		t.Fatal("the notification was lost with the closed waiter")
+	}
+}
+
+// A dead party's attach entry survives the reaping that a full attach
+// table triggers when another mapping arrives: the party's death still
+// breaks the barrier.
+func TestBarrierDeadPartyNotReapedByAttach(t *testing.T) {
+	name, sh := newBarrier(t, 2, 0)
+	dying := testproc.Start(t, "barrier-wait-die", name)
+	dying.Expect("attached")
+	dying.Kill()
+	dying.WaitKilled()
+
+	// Fill the table with mappings of this process; one more mapping
+	// then reaps, and must leave the dead party's entry alone.
+	ty, err := shm.TypeOf[barShared]()
+	require.NoError(t, err)
+	for range layout.AttachSlots {
+		seg, err := shm.Open(name, shm.Spec{Kind: shm.KindRaw, Type: ty, Len: 1})
+		require.NoError(t, err)
+		defer seg.Close()
+	}
+	_, err = sh.B.Wait()
+	assert.ErrorIs(t, err, xsync.ErrBroken, "the dead party broke the round")
 }
 
 func TestCondNotifierDiedHalfway(t *testing.T) {

@@ -97,8 +97,9 @@ func acquireGate(addr *atomic.Uint32) *gate {
 }
 
 // releaseGate gives up a reference to g. A gate nobody uses stays in the
-// map until the next tick, so that a goroutine that parks on the same
-// word again and again (a ping-pong) does not allocate a gate each time.
+// map until the next tick finds it idle, so that a goroutine that parks on
+// the same word again and again (a ping-pong) does not allocate a gate
+// each time.
 func releaseGate(g *gate) {
 	gates.Lock()
 	g.refs--
@@ -106,7 +107,7 @@ func releaseGate(g *gate) {
 }
 
 // tick wakes this process's sleepers every Tick while there are any, and
-// drops the gates nobody has used since the last tick.
+// drops the gates nobody is using at that moment.
 func tick() {
 	t := time.NewTicker(Tick)
 	defer t.Stop()
@@ -175,8 +176,21 @@ func Park(ctx, stop context.Context, addr *atomic.Uint32, val uint32) error {
 		return err
 	}
 	if ctx != nil && ctx.Done() != nil {
-		// Cancellation must reach a goroutine asleep in the kernel.
-		defer context.AfterFunc(ctx, func() { wakeOwn(addr) })()
+		// Cancellation must reach a goroutine asleep in the kernel. It
+		// may come after the check of ctx below but before the kernel
+		// sleep, where a single wake-up would find nobody and be lost:
+		// so repeat it, backing off, until this goroutine has left.
+		var left atomic.Bool
+		stopWaking := context.AfterFunc(ctx, func() {
+			for d := time.Microsecond; !left.Load(); d = min(2*d, time.Millisecond) {
+				wakeOwn(addr)
+				time.Sleep(d)
+			}
+		})
+		defer func() {
+			left.Store(true)
+			stopWaking()
+		}()
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -158,8 +158,10 @@ func (r *Region) Close() {
 }
 
 // claimSlot records this process in the attach table. If the table is
-// full it first reaps entries of dead processes; if it is still full the
-// process is simply not recorded (see Attached).
+// full it first reaps entries of dead processes that are not barrier
+// parties (a dead party's entry is how waiting parties learn of its
+// death; Reset clears those); if it is still full the process is simply
+// not recorded (see Attached).
 func (r *Region) claimSlot() int {
 	self := uint64(owner.Self())
 	for range 2 {
@@ -168,7 +170,7 @@ func (r *Region) claimSlot() int {
 				return i
 			}
 		}
-		if r.Reap() == 0 {
+		if r.reap(false) == 0 {
 			break
 		}
 	}
@@ -219,14 +221,18 @@ func (r *Region) DeadParty() (owner.ID, bool) {
 
 // Reap clears the attach entries of dead processes and returns how many
 // it cleared.
-func (r *Region) Reap() int {
+func (r *Region) Reap() int { return r.reap(true) }
+
+// reap clears the entries of dead processes, those of barrier parties
+// only if parties is true.
+func (r *Region) reap(parties bool) int {
 	if r == nil {
 		return 0
 	}
 	n := 0
 	for i := range r.attach {
 		e := r.attach[i].Load()
-		if e != 0 && !owner.Alive(EntryID(e)) && r.attach[i].CompareAndSwap(e, 0) {
+		if e != 0 && (parties || e&PartyBit == 0) && !owner.Alive(EntryID(e)) && r.attach[i].CompareAndSwap(e, 0) {
 			n++
 		}
 	}
