@@ -100,13 +100,20 @@ func TestBarrierIgnoresProcessesGoneBeforehand(t *testing.T) {
 	require.NoError(t, <-got)
 }
 
-func TestCondCloseUnderWaiter(t *testing.T) {
+// twoCondHandles creates a named Cond and opens it a second time; the
+// test closes the first, the second is closed when the test ends.
+func twoCondHandles(t *testing.T) (c, other *xsync.NamedCond) {
 	name := testproc.Name(t)
 	c, err := xsync.CreateCond(name)
 	require.NoError(t, err)
-	other, err := xsync.OpenCond(name)
+	other, err = xsync.OpenCond(name)
 	require.NoError(t, err)
-	defer other.Close()
+	t.Cleanup(func() { other.Close() })
+	return c, other
+}
+
+func TestCondCloseUnderWaiter(t *testing.T) {
+	c, other := twoCondHandles(t)
 
 	// The mutex is in Go memory: the waiter holds it again on ErrClosed.
 	var mu xsync.Mutex
@@ -124,12 +131,7 @@ func TestCondCloseUnderWaiter(t *testing.T) {
 // A waiter whose segment is closed after it was notified hands the
 // notification on: the other waiter is not left asleep.
 func TestCondCloseHandsOnNotification(t *testing.T) {
-	name := testproc.Name(t)
-	c, err := xsync.CreateCond(name)
-	require.NoError(t, err)
-	other, err := xsync.OpenCond(name)
-	require.NoError(t, err)
-	defer other.Close()
+	c, other := twoCondHandles(t)
 
 	var mu xsync.Mutex // in Go memory, shared by both waiters
 	wait := func(cond *xsync.Cond, got chan<- error) {
