@@ -20,7 +20,10 @@ const MaxParties = 1<<16 - 1
 //
 // Each Wait returns an arrival index, distinct within a round: 0 for the
 // first to arrive, Parties()-1 for the last. An optional action runs in the
-// last party to arrive, once per round, before anyone leaves.
+// last party to arrive, once per round, before anyone leaves. Callers
+// beyond the number of parties wait for a later round; a round opens to
+// arrivals only once every party of the previous one has left its Wait,
+// so each learns its own round's outcome (Python calls this draining).
 //
 // The barrier breaks, and every waiting and later Wait returns ErrBroken
 // until Reset, when: Abort is called; a Wait times out or its context
@@ -42,12 +45,22 @@ const MaxParties = 1<<16 - 1
 // check. Do not Close a barrier's handle from inside its action: Close
 // waits for the action's Wait.
 type Barrier struct {
-	// state: low 32 bits, the generation (the futex word), bumped when a
-	// round is released, reset or broken. High 32 bits: arrivals in this
-	// round (bits 0..15), the low 15 bits of the generation that the last
-	// release started (bits 16..30; a waiter of generation g learns that
-	// its round passed, rather than broke, from finding g+1 there), and the
-	// broken flag (bit 31).
+	// state: low 32 bits, the generation (a futex word), bumped when a
+	// round is released, reset or broken. High 32 bits (the other futex
+	// word): a count (bits 0..15), the low 14 bits of the generation that
+	// the last release started (bits 16..29; a waiter of generation g
+	// learns that its round passed, rather than broke, from finding g+1
+	// there), the draining flag (bit 30) and the broken flag (bit 31).
+	//
+	// While filling, count is the number of parties that have arrived in
+	// this round. A release sets draining and count to the number of
+	// parties of the released round still to leave; each leaves by
+	// decrementing it, and the last clears draining. Callers that arrive
+	// meanwhile wait for that (as Python's Barrier does), so that a round
+	// cannot be released, and the released field overwritten, before
+	// every party of the previous round has read its outcome. Without it,
+	// with more callers than parties, a party slow to wake would read a
+	// later round's release and report its own round broken.
 	state    atomic.Uint64
 	parties  atomic.Uint32
 	sleepers atomic.Uint32
@@ -57,7 +70,8 @@ type Barrier struct {
 const (
 	barCountMask = 1<<16 - 1
 	barRelShift  = 16
-	barRelMask   = 1<<15 - 1
+	barRelMask   = 1<<14 - 1
+	barDraining  = 1 << 30
 	barBroken    = 1 << 31
 )
 
@@ -70,6 +84,7 @@ func (s barState) released() uint32 { return uint32(s>>32) >> barRelShift & barR
 // passed reports whether round g ended by release.
 func (s barState) passed(g uint32) bool { return s.released() == (g+1)&barRelMask }
 func (s barState) broken() bool         { return uint32(s>>32)&barBroken != 0 }
+func (s barState) draining() bool       { return uint32(s>>32)&barDraining != 0 }
 
 func makeBarState(gen, count, released uint32, broken bool) uint64 {
 	hi := count&barCountMask | (released&barRelMask)<<barRelShift
@@ -77,6 +92,12 @@ func makeBarState(gen, count, released uint32, broken bool) uint64 {
 		hi |= barBroken
 	}
 	return uint64(hi)<<32 | uint64(gen)
+}
+
+// drainingState is the state right after round gen-1 was released, with
+// left parties of it still to leave.
+func drainingState(gen, left uint32) uint64 {
+	return makeBarState(gen, left, gen, false) | barDraining<<32
 }
 
 // Init prepares b for parties parties (1..MaxParties) with a default
@@ -107,7 +128,7 @@ func (b *Barrier) Parties() int { return int(b.parties.Load()) }
 // Waiting returns the number of parties waiting in the current round.
 func (b *Barrier) Waiting() int {
 	s := barState(b.state.Load())
-	if s.broken() {
+	if s.broken() || s.draining() {
 		return 0
 	}
 	return int(min(s.count(), b.parties.Load()))
@@ -160,6 +181,13 @@ func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error
 		switch {
 		case s.broken():
 			return -1, brokenErr(nil)
+		case s.draining():
+			// Parties of the previous round are still leaving; this
+			// caller belongs to the next round.
+			if err := b.waitDrained(w, s); err != nil {
+				return -1, err
+			}
+			continue
 		case s.count() >= parties:
 			// The last party of this round is running the action; this
 			// caller belongs to the next round.
@@ -176,9 +204,10 @@ func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error
 			continue
 		}
 		if idx+1 == parties {
-			err = b.release(s.gen(), action)
+			err = b.release(s.gen(), parties, action)
 		} else {
 			err = b.waitGen(w, s.gen(), true)
+			b.leave(s.gen())
 		}
 		if race.Enabled {
 			race.Acquire(b)
@@ -187,8 +216,9 @@ func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error
 	}
 }
 
-// release ends round g: it runs the action, then starts round g+1.
-func (b *Barrier) release(g uint32, action func() error) error {
+// release ends round g: it runs the action, then starts round g+1, which
+// fills once the other parties of round g have left.
+func (b *Barrier) release(g, parties uint32, action func() error) error {
 	if action != nil {
 		if err := b.runAction(g, action); err != nil {
 			return brokenErr(fmt.Errorf("action failed: %w", err))
@@ -199,11 +229,67 @@ func (b *Barrier) release(g uint32, action func() error) error {
 		if s.gen() != g {
 			return brokenErr(nil) // broken while the action ran
 		}
-		if b.state.CompareAndSwap(uint64(s), makeBarState(g+1, 0, g+1, false)) {
+		next := makeBarState(g+1, 0, g+1, false)
+		if parties > 1 {
+			next = drainingState(g+1, parties-1)
+		}
+		if b.state.CompareAndSwap(uint64(s), next) {
 			break
 		}
 	}
 	b.wake()
+	return nil
+}
+
+// leave is called once by each party of round g but its last, whatever
+// waitGen returned: if round g was released and the next round is still
+// draining, it counts this party out, and the last one out opens the next
+// round to arrivals.
+func (b *Barrier) leave(g uint32) {
+	for {
+		s := barState(b.state.Load())
+		if s.gen() != g+1 || !s.draining() || !s.passed(g) || s.count() == 0 {
+			return // not released, or reset or broken since: no drain
+		}
+		next := uint64(s) - 1<<32 // count-1
+		if s.count() == 1 {
+			next = makeBarState(g+1, 0, g+1, false)
+		}
+		if b.state.CompareAndSwap(uint64(s), next) {
+			if s.count() == 1 && b.sleepers.Load() != 0 {
+				futex.Wake(futex.High32(&b.state), futex.All)
+			}
+			return
+		}
+	}
+}
+
+// waitDrained waits, as a caller that has not yet arrived, while the
+// state is s: draining, with parties of the previous round still to
+// leave. Like waitGen it gives up when ctx ends, and breaks the barrier
+// if a party has died (it may be one that never left).
+func (b *Barrier) waitDrained(w waiter, s barState) error {
+	if spinUntil(func() bool { return b.state.Load() != uint64(s) }) {
+		return nil
+	}
+	b.sleepers.Add(1)
+	defer b.sleepers.Add(^uint32(0))
+	word := futex.High32(&b.state)
+	lastCheck := time.Now()
+	for b.state.Load() == uint64(s) {
+		if err := w.sleep(word, uint32(s>>32)); err != nil {
+			if err != ErrClosed && context.Cause(w.ctx) == ErrTimeout {
+				return ErrTimeout
+			}
+			return err
+		}
+		if time.Since(lastCheck) >= checkInterval {
+			lastCheck = time.Now()
+			if _, dead := w.reg.DeadParty(); dead {
+				b.breakGen(s.gen())
+			}
+		}
+	}
 	return nil
 }
 
@@ -229,9 +315,11 @@ func (b *Barrier) runAction(g uint32, action func() error) error {
 // and ErrBroken if it was broken or reset. It breaks the round itself
 // when ctx ends or a process attached to the segment has died.
 //
-// The released field keeps 15 bits of the generation: a waiter would
+// The released field keeps 14 bits of the generation: a waiter would
 // mistake a broken round for a released one only if exactly a multiple of
-// 32768 rounds were reset or broken, and none released, while it slept.
+// 16384 rounds were reset or broken, and none released, while it slept.
+// (Releases cannot pass it: the next round fills only once every party
+// of round g has left.)
 func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 	outcome := func(s barState) error {
 		if !arrived || s.passed(g) {
@@ -340,9 +428,12 @@ func (b *Barrier) Reset() {
 	}
 }
 
+// wake wakes the sleepers on either word of the state: a new generation
+// concerns both those waiting for it and those waiting for a drain.
 func (b *Barrier) wake() {
 	if b.sleepers.Load() != 0 {
 		futex.Wake(futex.Low32(&b.state), futex.All)
+		futex.Wake(futex.High32(&b.state), futex.All)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xproc-go/xproc/internal/testproc"
+	"github.com/xproc-go/xproc/shm"
 	xsync "github.com/xproc-go/xproc/sync"
 )
 
@@ -88,6 +90,29 @@ func init() {
 			}
 		}
 		return nil
+	})
+	testproc.Register("barrier-oversubscribed", func(args []string) error {
+		ty, err := shm.TypeOf[barShared]()
+		if err != nil {
+			return err
+		}
+		// Closed before exit: a party that exits without closing counts
+		// as dead, and the others would (rightly) break the barrier.
+		seg, err := shm.Open(args[0], shm.Spec{Kind: shm.KindRaw, Type: ty, Len: 1})
+		if err != nil {
+			return err
+		}
+		defer seg.Close()
+		sh, err := shm.View[barShared](seg, 0)
+		if err != nil {
+			return err
+		}
+		target, err := strconv.ParseInt(args[1], 10, 64)
+		if err != nil {
+			return err
+		}
+		// Actions counts passes; Broken says the count is complete.
+		return oversubscribed(&sh.B, &sh.Actions, &sh.Broken, target)
 	})
 	testproc.Register("barrier-wait-die", func(args []string) error {
 		sh, err := openShared[barShared](args[0])
@@ -255,4 +280,64 @@ func TestBarrierPartyDeath(t *testing.T) {
 		require.NoError(t, err)
 	}
 	other.Wait()
+}
+
+// oversubscribed has the caller wait on b, which has fewer parties than
+// there are callers, until the callers together have passed it target
+// times; the one that completes the count aborts b to release the others.
+// Any error before that, or an index out of range, fails.
+func oversubscribed(b *xsync.Barrier, passed *atomic.Int64, done *atomic.Int32, target int64) error {
+	for done.Load() == 0 {
+		idx, err := b.Wait()
+		if err != nil {
+			if done.Load() != 0 && errors.Is(err, xsync.ErrBroken) {
+				return nil // aborted at the end
+			}
+			return fmt.Errorf("after %d passes in all: %w (barrier broken: %v)", passed.Load(), err, b.Broken())
+		}
+		if idx < 0 || idx >= b.Parties() {
+			return fmt.Errorf("index %d of %d parties", idx, b.Parties())
+		}
+		if passed.Add(1) == target {
+			done.Store(1)
+			b.Abort()
+		}
+	}
+	return nil
+}
+
+// With more callers than parties, the extra ones form the next rounds; no
+// caller may see a round that passed as broken, however late it wakes.
+func TestBarrierOversubscribed(t *testing.T) {
+	t.Run("goroutines", func(t *testing.T) {
+		var b xsync.Barrier
+		require.NoError(t, b.Init(2, 0))
+		var passed atomic.Int64
+		var done atomic.Int32
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- oversubscribed(&b, &passed, &done, 20000)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	})
+	t.Run("processes", func(t *testing.T) {
+		name, sh := newBarrier(t, 2, 0)
+		var kids []*testproc.Child
+		for range 4 {
+			kids = append(kids, testproc.Start(t, "barrier-oversubscribed", name, "8000"))
+		}
+		for _, k := range kids {
+			k.Wait()
+		}
+		assert.GreaterOrEqual(t, sh.Actions.Load(), int64(8000))
+	})
 }
