@@ -16,14 +16,14 @@ const MaxParties = 1<<16 - 1
 
 // Barrier makes a fixed number of parties wait for each other, round after
 // round: Python's multiprocessing.Barrier. Init sets the number of parties
-// and an optional default timeout; it is 24 bytes with no pointers.
+// and an optional default timeout; it is 32 bytes with no pointers.
 //
 // Each Wait returns an arrival index, distinct within a round: 0 for the
 // first to arrive, Parties()-1 for the last. An optional action runs in the
 // last party to arrive, once per round, before anyone leaves. Callers
-// beyond the number of parties wait for a later round; a round opens to
-// arrivals only once every party of the previous one has left its Wait,
-// so each learns its own round's outcome (Python calls this draining).
+// beyond the number of parties form later rounds; a round is released only
+// once every party of the previous one has left its Wait, so each learns
+// its own round's outcome (Python calls this draining).
 //
 // The barrier breaks, and every waiting and later Wait returns ErrBroken
 // until Reset, when: Abort is called; a Wait times out or its context
@@ -45,33 +45,33 @@ const MaxParties = 1<<16 - 1
 // check. Do not Close a barrier's handle from inside its action: Close
 // waits for the action's Wait.
 type Barrier struct {
-	// state: low 32 bits, the generation (a futex word), bumped when a
-	// round is released, reset or broken. High 32 bits (the other futex
-	// word): a count (bits 0..15), the low 14 bits of the generation that
-	// the last release started (bits 16..29; a waiter of generation g
-	// learns that its round passed, rather than broke, from finding g+1
-	// there), the draining flag (bit 30) and the broken flag (bit 31).
-	//
-	// While filling, count is the number of parties that have arrived in
-	// this round. A release sets draining and count to the number of
-	// parties of the released round still to leave; each leaves by
-	// decrementing it, and the last clears draining. Callers that arrive
-	// meanwhile wait for that (as Python's Barrier does), so that a round
-	// cannot be released, and the released field overwritten, before
-	// every party of the previous round has read its outcome. Without it,
-	// with more callers than parties, a party slow to wake would read a
-	// later round's release and report its own round broken.
+	// state: low 32 bits, the generation (the futex word), bumped when a
+	// round is released, reset or broken. High 32 bits: arrivals in this
+	// round (bits 0..15), the low 15 bits of the generation that the last
+	// release started (bits 16..30; a waiter of generation g learns that
+	// its round passed, rather than broke, from finding g+1 there), and the
+	// broken flag (bit 31).
 	state    atomic.Uint64
 	parties  atomic.Uint32
 	sleepers atomic.Uint32
 	timeout  atomic.Int64 // default timeout in nanoseconds; 0: none
+	// drain counts the parties of a released round that have not yet
+	// left Wait: bits 16..31 hold the low 16 bits of the generation whose
+	// release must wait for them, bits 0..15 the count. The last party to
+	// arrive in a round waits until the previous round's parties have all
+	// left before it releases, so that the released field cannot move on
+	// before each of them has read its own round's outcome. Without that,
+	// with more callers than parties, a party slow to wake would read a
+	// later round's release and report its own round broken. (Python's
+	// Barrier "drains" for the same reason.) A futex word.
+	drain atomic.Uint32
+	_     uint32
 }
 
 const (
 	barCountMask = 1<<16 - 1
 	barRelShift  = 16
-	barRelMask   = 1<<14 - 1
-	barDraining  = 1 << 30
+	barRelMask   = 1<<15 - 1
 	barBroken    = 1 << 31
 )
 
@@ -84,7 +84,6 @@ func (s barState) released() uint32 { return uint32(s>>32) >> barRelShift & barR
 // passed reports whether round g ended by release.
 func (s barState) passed(g uint32) bool { return s.released() == (g+1)&barRelMask }
 func (s barState) broken() bool         { return uint32(s>>32)&barBroken != 0 }
-func (s barState) draining() bool       { return uint32(s>>32)&barDraining != 0 }
 
 func makeBarState(gen, count, released uint32, broken bool) uint64 {
 	hi := count&barCountMask | (released&barRelMask)<<barRelShift
@@ -94,11 +93,13 @@ func makeBarState(gen, count, released uint32, broken bool) uint64 {
 	return uint64(hi)<<32 | uint64(gen)
 }
 
-// drainingState is the state right after round gen-1 was released, with
-// left parties of it still to leave.
-func drainingState(gen, left uint32) uint64 {
-	return makeBarState(gen, left, gen, false) | barDraining<<32
-}
+// drainFor returns the drain word for the release of generation gen with
+// left parties of the round before it still to leave.
+func drainFor(gen, left uint32) uint32 { return gen<<16 | left&barCountMask }
+
+// drained reports whether the drain word d holds up no release of
+// generation gen.
+func drained(d, gen uint32) bool { return d>>16 != gen&barCountMask || d&barCountMask == 0 }
 
 // Init prepares b for parties parties (1..MaxParties) with a default
 // timeout for Wait (0 for none). Call it before b is shared.
@@ -109,6 +110,7 @@ func (b *Barrier) Init(parties int, timeout time.Duration) error {
 	b.parties.Store(uint32(parties))
 	b.timeout.Store(int64(timeout))
 	b.state.Store(0)
+	b.drain.Store(0)
 	return nil
 }
 
@@ -128,7 +130,7 @@ func (b *Barrier) Parties() int { return int(b.parties.Load()) }
 // Waiting returns the number of parties waiting in the current round.
 func (b *Barrier) Waiting() int {
 	s := barState(b.state.Load())
-	if s.broken() || s.draining() {
+	if s.broken() {
 		return 0
 	}
 	return int(min(s.count(), b.parties.Load()))
@@ -181,16 +183,9 @@ func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error
 		switch {
 		case s.broken():
 			return -1, brokenErr(nil)
-		case s.draining():
-			// Parties of the previous round are still leaving; this
-			// caller belongs to the next round.
-			if err := b.waitDrained(w, s); err != nil {
-				return -1, err
-			}
-			continue
 		case s.count() >= parties:
-			// The last party of this round is running the action; this
-			// caller belongs to the next round.
+			// The last party of this round is releasing it; this caller
+			// belongs to the next round.
 			if err := b.waitGen(w, s.gen(), false); err != nil {
 				return -1, err
 			}
@@ -204,7 +199,7 @@ func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error
 			continue
 		}
 		if idx+1 == parties {
-			err = b.release(s.gen(), parties, action)
+			err = b.release(w, s.gen(), parties, action)
 		} else {
 			err = b.waitGen(w, s.gen(), true)
 			b.leave(s.gen())
@@ -216,24 +211,31 @@ func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error
 	}
 }
 
-// release ends round g: it runs the action, then starts round g+1, which
-// fills once the other parties of round g have left.
-func (b *Barrier) release(g, parties uint32, action func() error) error {
+// release ends round g: once the parties of round g-1 have left, it runs
+// the action, then starts round g+1.
+func (b *Barrier) release(w waiter, g, parties uint32, action func() error) error {
+	if err := b.waitLeft(w, g); err != nil {
+		return err
+	}
 	if action != nil {
 		if err := b.runAction(g, action); err != nil {
 			return brokenErr(fmt.Errorf("action failed: %w", err))
 		}
 	}
+	var d uint32
+	if parties > 1 {
+		d = drainFor(g+1, parties-1)
+		b.drain.Store(d)
+	}
 	for {
 		s := barState(b.state.Load())
 		if s.gen() != g {
-			return brokenErr(nil) // broken while the action ran
+			// Broken while the action ran: nobody will leave a
+			// released round g, so take the drain back.
+			b.drain.CompareAndSwap(d, 0)
+			return brokenErr(nil)
 		}
-		next := makeBarState(g+1, 0, g+1, false)
-		if parties > 1 {
-			next = drainingState(g+1, parties-1)
-		}
-		if b.state.CompareAndSwap(uint64(s), next) {
+		if b.state.CompareAndSwap(uint64(s), makeBarState(g+1, 0, g+1, false)) {
 			break
 		}
 	}
@@ -242,55 +244,65 @@ func (b *Barrier) release(g, parties uint32, action func() error) error {
 }
 
 // leave is called once by each party of round g but its last, whatever
-// waitGen returned: if round g was released and the next round is still
-// draining, it counts this party out, and the last one out opens the next
-// round to arrivals.
+// waitGen returned: if round g was released, it counts this party out,
+// and the last one out lets round g+1 be released.
 func (b *Barrier) leave(g uint32) {
+	if !barState(b.state.Load()).passed(g) {
+		return // broken or reset: nothing waits for us
+	}
 	for {
-		s := barState(b.state.Load())
-		if s.gen() != g+1 || !s.draining() || !s.passed(g) || s.count() == 0 {
-			return // not released, or reset or broken since: no drain
+		d := b.drain.Load()
+		if drained(d, g+1) {
+			return
 		}
-		next := uint64(s) - 1<<32 // count-1
-		if s.count() == 1 {
-			next = makeBarState(g+1, 0, g+1, false)
-		}
-		if b.state.CompareAndSwap(uint64(s), next) {
-			if s.count() == 1 && b.sleepers.Load() != 0 {
-				futex.Wake(futex.High32(&b.state), futex.All)
+		if b.drain.CompareAndSwap(d, d-1) {
+			if d&barCountMask == 1 && b.sleepers.Load() != 0 {
+				futex.Wake(&b.drain, futex.All)
 			}
 			return
 		}
 	}
 }
 
-// waitDrained waits, as a caller that has not yet arrived, while the
-// state is s: draining, with parties of the previous round still to
-// leave. Like waitGen it gives up when ctx ends, and breaks the barrier
-// if a party has died (it may be one that never left).
-func (b *Barrier) waitDrained(w waiter, s barState) error {
-	if spinUntil(func() bool { return b.state.Load() != uint64(s) }) {
+// waitLeft waits, as the last party to arrive in round g, until every
+// party of round g-1 has left. Only with more callers than parties may
+// one still be on its way out. Like waitGen it breaks round g if ctx ends
+// or a party has died (it may be one that never left).
+func (b *Barrier) waitLeft(w waiter, g uint32) error {
+	left := func() bool { return drained(b.drain.Load(), g) }
+	if left() || spinUntil(left) {
 		return nil
 	}
 	b.sleepers.Add(1)
 	defer b.sleepers.Add(^uint32(0))
-	word := futex.High32(&b.state)
 	lastCheck := time.Now()
-	for b.state.Load() == uint64(s) {
-		if err := w.sleep(word, uint32(s>>32)); err != nil {
-			if err != ErrClosed && context.Cause(w.ctx) == ErrTimeout {
-				return ErrTimeout
-			}
-			return err
+	for {
+		d := b.drain.Load()
+		if drained(d, g) {
+			return nil
 		}
-		if time.Since(lastCheck) >= checkInterval {
+		if barState(b.state.Load()).gen() != g {
+			return brokenErr(nil) // aborted or reset meanwhile
+		}
+		err := w.sleep(&b.drain, d)
+		switch {
+		case err == ErrClosed:
+			b.breakGen(g)
+			return err
+		case err != nil:
+			b.breakGen(g)
+			if context.Cause(w.ctx) == ErrTimeout {
+				return brokenErr(ErrTimeout)
+			}
+			return brokenErr(err)
+		case time.Since(lastCheck) >= checkInterval:
 			lastCheck = time.Now()
-			if _, dead := w.reg.DeadParty(); dead {
-				b.breakGen(s.gen())
+			if pid, dead := w.reg.DeadParty(); dead {
+				b.breakGen(g)
+				return brokenErr(fmt.Errorf("process %d died", pid.Pid()))
 			}
 		}
 	}
-	return nil
 }
 
 // runAction runs the last party's action for round g. If it fails or
@@ -315,10 +327,10 @@ func (b *Barrier) runAction(g uint32, action func() error) error {
 // and ErrBroken if it was broken or reset. It breaks the round itself
 // when ctx ends or a process attached to the segment has died.
 //
-// The released field keeps 14 bits of the generation: a waiter would
+// The released field keeps 15 bits of the generation: a waiter would
 // mistake a broken round for a released one only if exactly a multiple of
-// 16384 rounds were reset or broken, and none released, while it slept.
-// (Releases cannot pass it: the next round fills only once every party
+// 32768 rounds were reset or broken, and none released, while it slept.
+// (Releases cannot pass it: round g+1 is released only once every party
 // of round g has left.)
 func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 	outcome := func(s barState) error {
@@ -415,11 +427,18 @@ func (b *Barrier) Abort() {
 // barrier's segment are forgotten, so that replacements can take their
 // place.
 func (b *Barrier) Reset() {
+	var gen uint32
 	for {
 		s := barState(b.state.Load())
-		if b.state.CompareAndSwap(uint64(s), makeBarState(s.gen()+1, 0, s.released(), false)) {
+		gen = s.gen() + 1
+		if b.state.CompareAndSwap(uint64(s), makeBarState(gen, 0, s.released(), false)) {
 			break
 		}
+	}
+	// Forget a drain left by parties that died before leaving, unless a
+	// release since the reset has set a new one.
+	if d := b.drain.Load(); drained(d, gen+1) {
+		b.drain.CompareAndSwap(d, 0)
 	}
 	b.wake()
 	if reg := region.Lookup(b); reg.Enter() {
@@ -428,12 +447,12 @@ func (b *Barrier) Reset() {
 	}
 }
 
-// wake wakes the sleepers on either word of the state: a new generation
-// concerns both those waiting for it and those waiting for a drain.
+// wake wakes the sleepers on the generation, and a last party waiting for
+// the previous round to drain: a new generation concerns both.
 func (b *Barrier) wake() {
 	if b.sleepers.Load() != 0 {
 		futex.Wake(futex.Low32(&b.state), futex.All)
-		futex.Wake(futex.High32(&b.state), futex.All)
+		futex.Wake(&b.drain, futex.All)
 	}
 }
 

@@ -55,11 +55,6 @@ func Low32(p *atomic.Uint64) *atomic.Uint32 {
 	return (*atomic.Uint32)(unsafe.Add(unsafe.Pointer(p), low32Offset))
 }
 
-// High32 returns the high 32 bits of a 64-bit word as a futex word.
-func High32(p *atomic.Uint64) *atomic.Uint32 {
-	return (*atomic.Uint32)(unsafe.Add(unsafe.Pointer(p), 4-low32Offset))
-}
-
 // low32Offset is where the low half of a uint64 lives in memory.
 var low32Offset = func() uintptr {
 	x := uint64(1)
