@@ -158,7 +158,7 @@ func (b *Barrier) WaitContext(ctx context.Context) (int, error) {
 //
 // If ctx ends or the default timeout passes first, the barrier breaks:
 // the error wraps ErrBroken and ctx.Err() (or ErrTimeout). A caller that
-// had not yet arrived (the previous round's action was still running)
+// had not yet arrived (the round was full, its last party releasing it)
 // leaves without breaking anything and gets ctx.Err() (or ErrTimeout).
 // If the barrier's segment is closed under a waiting party, the round
 // breaks for the others and the party gets ErrClosed.
@@ -225,14 +225,19 @@ func (b *Barrier) release(w waiter, g, parties uint32, action func() error) erro
 	var d uint32
 	if parties > 1 {
 		d = drainFor(g+1, parties-1)
-		b.drain.Store(d)
+		if err := b.setDrain(g, d); err != nil {
+			return err
+		}
 	}
 	for {
 		s := barState(b.state.Load())
 		if s.gen() != g {
 			// Broken while the action ran: nobody will leave a
-			// released round g, so take the drain back.
-			b.drain.CompareAndSwap(d, 0)
+			// released round g, so take the drain back, waking a last
+			// party that may have begun to wait for it.
+			if b.drain.CompareAndSwap(d, 0) {
+				b.wake()
+			}
 			return brokenErr(nil)
 		}
 		if b.state.CompareAndSwap(uint64(s), makeBarState(g+1, 0, g+1, false)) {
@@ -241,6 +246,42 @@ func (b *Barrier) release(w waiter, g, parties uint32, action func() error) erro
 	}
 	b.wake()
 	return nil
+}
+
+// stillOpen returns ErrBroken if round g has ended (broken, aborted or
+// reset) while its last party was on its way to release it.
+func (b *Barrier) stillOpen(g uint32) error {
+	if barState(b.state.Load()).gen() != g {
+		return brokenErr(nil)
+	}
+	return nil
+}
+
+// setDrain installs the drain word d for the release of round g, unless
+// round g has ended meanwhile: then a later round may have installed its
+// own, which must not be overwritten.
+func (b *Barrier) setDrain(g, d uint32) error {
+	for {
+		cur := b.drain.Load()
+		if err := b.stillOpen(g); err != nil {
+			return err
+		}
+		// A drain installed after this check belongs to a later round,
+		// which needs g to have ended first: the CAS then fails and the
+		// check above catches it.
+		if b.drain.CompareAndSwap(cur, d) {
+			return nil
+		}
+	}
+}
+
+// dropDrain clears a drain that holds up the release of generation gen,
+// which has just ended: nothing waits for it any more, and changing the
+// word lets a last party asleep on it notice the end (see wake).
+func (b *Barrier) dropDrain(gen uint32) {
+	if d := b.drain.Load(); !drained(d, gen) {
+		b.drain.CompareAndSwap(d, 0)
+	}
 }
 
 // leave is called once by each party of round g but its last, whatever
@@ -271,7 +312,7 @@ func (b *Barrier) leave(g uint32) {
 func (b *Barrier) waitLeft(w waiter, g uint32) error {
 	left := func() bool { return drained(b.drain.Load(), g) }
 	if left() || spinUntil(left) {
-		return nil
+		return b.stillOpen(g)
 	}
 	b.sleepers.Add(1)
 	defer b.sleepers.Add(^uint32(0))
@@ -279,10 +320,10 @@ func (b *Barrier) waitLeft(w waiter, g uint32) error {
 	for {
 		d := b.drain.Load()
 		if drained(d, g) {
-			return nil
+			return b.stillOpen(g)
 		}
-		if barState(b.state.Load()).gen() != g {
-			return brokenErr(nil) // aborted or reset meanwhile
+		if err := b.stillOpen(g); err != nil {
+			return err
 		}
 		err := w.sleep(&b.drain, d)
 		switch {
@@ -327,11 +368,14 @@ func (b *Barrier) runAction(g uint32, action func() error) error {
 // and ErrBroken if it was broken or reset. It breaks the round itself
 // when ctx ends or a process attached to the segment has died.
 //
-// The released field keeps 15 bits of the generation: a waiter would
-// mistake a broken round for a released one only if exactly a multiple of
-// 32768 rounds were reset or broken, and none released, while it slept.
-// (Releases cannot pass it: round g+1 is released only once every party
-// of round g has left.)
+// The released field keeps 15 bits of the generation. Round g+1 is
+// released only once every party of a released round g has left, so a
+// later release cannot overwrite it first, with one exception: a Reset
+// forgets the parties still on their way out (it counts as breaking
+// their round), and if later rounds are then released before such a
+// party wakes, it reports ErrBroken. A party of a broken round would
+// mistake it for a released one only if exactly a multiple of 32768
+// rounds were released while it slept.
 func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 	outcome := func(s barState) error {
 		if !arrived || s.passed(g) {
@@ -394,6 +438,7 @@ func (b *Barrier) breakGen(g uint32) {
 			return
 		}
 		if b.state.CompareAndSwap(uint64(s), makeBarState(g+1, 0, s.released(), true)) {
+			b.dropDrain(g)
 			b.wake()
 			return
 		}
@@ -416,6 +461,7 @@ func (b *Barrier) Abort() {
 	for {
 		s := barState(b.state.Load())
 		if b.state.CompareAndSwap(uint64(s), makeBarState(s.gen()+1, 0, s.released(), true)) {
+			b.dropDrain(s.gen())
 			b.wake()
 			return
 		}
@@ -423,9 +469,11 @@ func (b *Barrier) Abort() {
 }
 
 // Reset returns the barrier to its initial, unbroken state. Parties
-// waiting get ErrBroken. Processes that died while attached to the
-// barrier's segment are forgotten, so that replacements can take their
-// place.
+// waiting get ErrBroken. So may parties of a round released just before
+// that have not yet returned from Wait, if later rounds are released
+// before they do: Reset does not wait for them (unlike a release).
+// Processes that died while attached to the barrier's segment are
+// forgotten, so that replacements can take their place.
 func (b *Barrier) Reset() {
 	var gen uint32
 	for {

@@ -57,3 +57,7 @@ func HalfNotify(c *Cond, n uint32) {
 	k := min(n, uint32(v))
 	c.counts.Store(uint64(uint32(v>>32)+k)<<32 | uint64(uint32(v)-k))
 }
+
+// ForgeDrain makes the release of generation gen wait for left parties of
+// the round before it, as if they had not yet returned from Wait.
+func ForgeDrain(b *Barrier, gen, left uint32) { b.drain.Store(drainFor(gen, left)) }

@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,6 +189,30 @@ func TestBarrierDeadPartyNotReapedByAttach(t *testing.T) {
 	}
 	_, err = sh.B.Wait()
 	assert.ErrorIs(t, err, xsync.ErrBroken, "the dead party broke the round")
+}
+
+// A Reset while the last party waits for the previous round to drain
+// ends the round: its action does not run, and both parties get
+// ErrBroken.
+func TestBarrierResetWhileDraining(t *testing.T) {
+	var b xsync.Barrier
+	require.NoError(t, b.Init(2, 0))
+	xsync.ForgeDrain(&b, 0, 1) // a party of round -1 still on its way out
+	var ran atomic.Bool
+	errs := make(chan error, 2)
+	go func() { _, err := b.Wait(); errs <- err }()
+	go func() {
+		_, err := b.WaitFunc(context.Background(), func() error { ran.Store(true); return nil })
+		errs <- err
+	}()
+	eventually(t, "both arrived, the last waiting for the drain", func() bool {
+		return b.Waiting() == 2 && xsync.Sleepers(&b) == 2
+	})
+	b.Reset()
+	for range 2 {
+		assert.ErrorIs(t, <-errs, xsync.ErrBroken)
+	}
+	assert.False(t, ran.Load(), "the action of a reset round ran")
 }
 
 func TestCondNotifierDiedHalfway(t *testing.T) {
