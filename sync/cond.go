@@ -56,9 +56,10 @@ func (c *Cond) Wait(m *Mutex) error {
 
 // WaitContext unlocks m, waits until notified or until ctx is done, and
 // locks m again before returning (the re-lock itself does not give up),
-// in every case but one: if c's segment is closed under the waiter, it
+// in every case but two: if c's segment is closed under the waiter, it
 // returns ErrClosed, holding m again only if m's segment is not closing
-// too. It returns nil when notified, ctx.Err() when ctx ended first,
+// too; if m's segment alone closes during the re-lock, it returns
+// ErrClosed without m. It returns nil when notified, ctx.Err() when ctx ended first,
 // ErrOwnerDead if the re-lock took m from a dead holder, and ErrNotOwner,
 // without waiting, if m is not held by this process. A waiter that fails
 // with ErrClosed hands a notification it was given on to another waiter.

@@ -65,9 +65,11 @@
 // namespace (the usual case: same container or host).
 //
 // Closing a handle while calls are blocked on it wakes them (within
-// 100ms): the context forms return ErrClosed, the others panic. A named
-// handle must not be used after Close: its primitive is unmapped, so a
-// call faults, as does a non-blocking call racing with Close. (value and
+// 100ms) with ErrClosed; the blocking calls without an error result
+// (Mutex.Lock, ReentrantMutex.Lock, Event.Wait, Semaphore.Acquire) panic
+// instead. A named handle must not be used after Close: its primitive is
+// unmapped, so a call faults, as does a non-blocking call racing with
+// Close. (value and
 // array handles check, and panic with ErrClosed instead; the primitives
 // here are single words whose fast paths are one instruction, and they do
 // not pay for that check.)

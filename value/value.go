@@ -239,10 +239,11 @@ func (v *Value[T]) Name() string { return v.seg.Name() }
 // an anonymous Value to a child), Path or Info.
 func (v *Value[T]) Segment() *shm.Segment { return v.seg }
 
-// Close unmaps the value. Its methods panic afterwards, with an error
-// wrapping shm.ErrClosed, but pointers already taken from Ptr, and the
-// Mutex, must not be used: using them faults, as does any call racing
-// with Close. The segment itself stays until Unlink. Close is idempotent.
+// Close unmaps the value. Its methods that touch the value panic
+// afterwards, with an error wrapping shm.ErrClosed, but pointers already
+// taken from Ptr, and the Mutex, must not be used: using them faults, as
+// does any call racing with Close. The segment itself stays until Unlink.
+// Close is idempotent.
 func (v *Value[T]) Close() error { return v.seg.Close() }
 
 // live panics if v is closed.
