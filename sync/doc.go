@@ -69,10 +69,9 @@
 // (Mutex.Lock, ReentrantMutex.Lock, Event.Wait, Semaphore.Acquire) panic
 // instead. A named handle must not be used after Close: its primitive is
 // unmapped, so a call faults, as does a non-blocking call racing with
-// Close. (value and
-// array handles check, and panic with ErrClosed instead; the primitives
-// here are single words whose fast paths are one instruction, and they do
-// not pay for that check.)
+// Close. (value and array handles check, and panic with ErrClosed
+// instead; the primitives here are single words whose fast paths are one
+// instruction, and they do not pay for that check.)
 //
 // ReentrantMutex identifies goroutines through the runtime's stack trace
 // header, which costs about a microsecond per call.
