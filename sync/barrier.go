@@ -326,24 +326,45 @@ func (b *Barrier) waitLeft(w waiter, g uint32) error {
 			return err
 		}
 		err := w.sleep(&b.drain, d)
-		switch {
-		case err == ErrClosed:
-			b.breakGen(g)
-			return err
-		case err != nil:
-			b.breakGen(g)
-			if context.Cause(w.ctx) == ErrTimeout {
-				return brokenErr(ErrTimeout)
-			}
-			return brokenErr(err)
-		case time.Since(lastCheck) >= checkInterval:
-			lastCheck = time.Now()
-			if pid, dead := w.reg.DeadParty(); dead {
-				b.breakGen(g)
-				return brokenErr(fmt.Errorf("process %d died", pid.Pid()))
-			}
+		if err == nil {
+			err = b.deadParty(w, &lastCheck)
+		}
+		if err != nil {
+			return b.abandon(w, g, err)
 		}
 	}
+}
+
+// deadParty checks, at most every checkInterval (lastCheck holds the time
+// of the last check), whether a known party of b has died, and returns an
+// error naming it if so.
+func (b *Barrier) deadParty(w waiter, lastCheck *time.Time) error {
+	if time.Since(*lastCheck) < checkInterval {
+		return nil
+	}
+	*lastCheck = time.Now()
+	if pid, dead := w.reg.DeadParty(); dead {
+		return fmt.Errorf("process %d died", pid.Pid())
+	}
+	return nil
+}
+
+// abandon is how a party of round g stops waiting because of cause (its
+// context ended, its segment is closing, a party died): it breaks the
+// round, so that the others are not left waiting for it, and returns the
+// error for its caller, or nil if the round was released before it could
+// break it.
+func (b *Barrier) abandon(w waiter, g uint32, cause error) error {
+	b.breakGen(g)
+	switch {
+	case cause == ErrClosed:
+		return cause // the mapping is still ours until the caller's done
+	case barState(b.state.Load()).passed(g):
+		return nil
+	case cause == w.ctx.Err() && context.Cause(w.ctx) == ErrTimeout:
+		return brokenErr(ErrTimeout)
+	}
+	return brokenErr(cause)
 }
 
 // runAction runs the last party's action for round g. If it fails or
@@ -396,35 +417,20 @@ func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 		}
 		err := w.sleep(word, g)
 		switch {
-		case err == ErrClosed:
-			if arrived {
-				// A party that leaves breaks the round (the mapping is
-				// still ours until the caller's done).
-				b.breakGen(g)
+		case err != nil && !arrived:
+			// Not yet a party of round g: leave without breaking it.
+			if err != ErrClosed && context.Cause(w.ctx) == ErrTimeout {
+				return ErrTimeout
 			}
 			return err
 		case err != nil:
-			if !arrived {
-				if context.Cause(w.ctx) == ErrTimeout {
-					return ErrTimeout
-				}
+			return b.abandon(w, g, err)
+		}
+		if err := b.deadParty(w, &lastCheck); err != nil {
+			// A dead party breaks the round even for a caller not yet
+			// in it: that caller would wait for the party too.
+			if err := b.abandon(w, g, err); err != nil || arrived {
 				return err
-			}
-			b.breakGen(g)
-			if barState(b.state.Load()).passed(g) {
-				return nil // released before we could break it
-			}
-			if cause := context.Cause(w.ctx); cause == ErrTimeout {
-				return brokenErr(ErrTimeout)
-			}
-			return brokenErr(err)
-		case time.Since(lastCheck) >= checkInterval:
-			lastCheck = time.Now()
-			if pid, dead := w.reg.DeadParty(); dead {
-				b.breakGen(g)
-				if !barState(b.state.Load()).passed(g) {
-					return brokenErr(fmt.Errorf("process %d died", pid.Pid()))
-				}
 			}
 		}
 	}
