@@ -16,24 +16,30 @@ import (
 	xsync "github.com/xproc-go/xproc/sync"
 )
 
-// Shared is the memory both processes map (from a page boundary). Each
-// lock shares a cache line with the counter it guards and with nothing
-// else, as in a struct{ Mu xsync.Mutex; Count int64 } that a user would
-// write: one line moves between the cores per operation.
+// Shared is the memory both processes map (from a page boundary). It is
+// made of 64-byte cache lines, each holding one group of fields, so that
+// no workload shares a line with another. Each lock shares its line with
+// the counter it guards and with nothing else, as in a
+// struct{ Mu xsync.Mutex; Count int64 } that a user would write: one line
+// moves between the cores per operation.
 type Shared struct {
-	Start, Stop xsync.Barrier
-	_           [64 - 48]byte
-	Mu          xsync.Mutex
-	Count       int64
-	_           [64 - 16]byte
-	Bare        BareMutex
-	_           [4]byte
-	BareCount   int64
-	_           [64 - 16]byte
-	A, B        xsync.Event
-	FA, FB      atomic.Uint32
-	Bar         xsync.Barrier
-	Rounds      atomic.Int64
+	Start, Stop xsync.Barrier // line 0
+
+	Mu    xsync.Mutex // line 1
+	Count int64
+	_     [64 - 16]byte
+
+	Bare      BareMutex // line 2
+	_         [4]byte
+	BareCount int64
+	_         [64 - 16]byte
+
+	A, B   xsync.Event // line 3
+	FA, FB atomic.Uint32
+	_      [64 - 24]byte
+
+	Bar    xsync.Barrier // line 4
+	Rounds atomic.Int64
 }
 
 // Init prepares the barriers of a fresh Shared.

@@ -44,7 +44,7 @@ const All = math.MaxInt32
 
 // Tick is the longest a parked goroutine sleeps without being woken to
 // re-check its condition.
-var Tick = 100 * time.Millisecond
+const Tick = 100 * time.Millisecond
 
 // ownBit is this process's wake bit.
 var ownBit = uint32(1) << (uint(os.Getpid()) % 32)
@@ -65,61 +65,110 @@ var low32Offset = func() uintptr {
 }()
 
 // gate limits how many goroutines of this process sleep in the kernel on
-// one word: slot holds a token while a goroutine owns the right to sleep.
-// Every waiter re-checks its condition when it gets the slot, so one is
-// enough: a wake-all is passed on from the sleeper to the queued
-// goroutines as each leaves.
+// one word to one: the holder of the right to sleep. The others queue
+// in-process. Every waiter re-checks its condition when it gets the
+// right, so one is enough: a wake-all is passed on from the sleeper to
+// the queued goroutines as each leaves.
+//
+// The right is an atomic flag rather than a token in a channel: taking
+// and giving it back is on the path of every cross-process wake-up, and a
+// channel there measurably slowed a sleeping ping-pong between two
+// processes. The channel is used only to park queued goroutines.
 type gate struct {
-	slot chan struct{}
-	refs int
+	addr *atomic.Uint32
+	// sleeping is 1 while a goroutine holds the right to sleep.
+	sleeping atomic.Uint32
+	// queued counts the goroutines waiting for the right.
+	queued atomic.Int32
+	// handoff carries a token to one queued goroutine when the right is
+	// given back while some are queued. A token may outlast the goroutine
+	// it was meant for; whoever takes it merely tries again.
+	handoff chan struct{}
+	// refs counts the goroutines using the gate, or is retired (-1) once
+	// the ticker has dropped the gate from gates.m; a retired gate is
+	// never used again.
+	refs atomic.Int32
+}
+
+const retired = -1
+
+// tryRef takes a reference to g unless it is retired.
+func (g *gate) tryRef() bool {
+	for r := g.refs.Load(); r != retired; r = g.refs.Load() {
+		// Invariant: a successful CAS from r >= 0 means the ticker has
+		// not retired g (it retires only with a CAS from 0), so g is
+		// still the gate of its word in gates.m.
+		if g.refs.CompareAndSwap(r, r+1) {
+			return true
+		}
+	}
+	return false
 }
 
 var gates = struct {
 	sync.Mutex
-	m       map[*atomic.Uint32]*gate
-	ticking bool
-}{m: make(map[*atomic.Uint32]*gate)}
+	m map[*atomic.Uint32]*gate
+	// quit stops the running ticker; nil when none runs.
+	quit chan struct{}
+	// every is the ticker's interval: Tick, except in tests.
+	every time.Duration
+}{m: make(map[*atomic.Uint32]*gate), every: Tick}
+
+// lastGate is the gate acquired most recently. A goroutine that parks on
+// the same word again and again (a ping-pong, a contended lock) finds it
+// here with one atomic operation, without gates' mutex: the sleeping path
+// is on the critical path of every wake-up that crosses processes.
+var lastGate atomic.Pointer[gate]
 
 func acquireGate(addr *atomic.Uint32) *gate {
+	if g := lastGate.Load(); g != nil && g.addr == addr && g.tryRef() {
+		return g
+	}
 	gates.Lock()
 	g := gates.m[addr]
 	if g == nil {
-		g = &gate{slot: make(chan struct{}, 1)}
+		g = &gate{addr: addr, handoff: make(chan struct{}, 1)}
 		gates.m[addr] = g
 	}
-	g.refs++
-	if !gates.ticking {
-		gates.ticking = true
-		go tick()
+	// g is in the map, so not retired: the ticker retires under the lock.
+	g.refs.Add(1)
+	if gates.quit == nil {
+		gates.quit = make(chan struct{})
+		go tick(gates.every, gates.quit)
 	}
 	gates.Unlock()
+	lastGate.Store(g)
 	return g
 }
 
 // releaseGate gives up a reference to g. A gate nobody uses stays in the
 // map until the next tick finds it idle, so that a goroutine that parks on
-// the same word again and again (a ping-pong) does not allocate a gate
-// each time.
-func releaseGate(g *gate) {
-	gates.Lock()
-	g.refs--
-	gates.Unlock()
-}
+// the same word again and again does not allocate a gate each time.
+func releaseGate(g *gate) { g.refs.Add(-1) }
 
-// tick wakes this process's sleepers every Tick while there are any, and
-// drops the gates nobody is using at that moment.
-func tick() {
-	t := time.NewTicker(Tick)
+// tick wakes this process's sleepers every d while there are any, and
+// drops the gates nobody is using at that moment, until quit is closed.
+func tick(d time.Duration, quit chan struct{}) {
+	t := time.NewTicker(d)
 	defer t.Stop()
-	for range t.C {
+	for {
+		select {
+		case <-t.C:
+		case <-quit:
+			return
+		}
 		gates.Lock()
+		if gates.quit != quit {
+			gates.Unlock()
+			return // stopped while it waited for the lock
+		}
 		for addr, g := range gates.m {
-			if g.refs == 0 {
+			if g.refs.CompareAndSwap(0, retired) {
 				delete(gates.m, addr)
 			}
 		}
 		if len(gates.m) == 0 {
-			gates.ticking = false
+			gates.quit = nil
 			gates.Unlock()
 			return
 		}
@@ -135,7 +184,7 @@ func WakeRange(lo, hi uintptr) int {
 	gates.Lock()
 	var words []*atomic.Uint32
 	for addr, g := range gates.m {
-		if a := uintptr(unsafe.Pointer(addr)); lo <= a && a < hi && g.refs > 0 {
+		if a := uintptr(unsafe.Pointer(addr)); lo <= a && a < hi && g.refs.Load() > 0 {
 			words = append(words, addr)
 		}
 	}
@@ -163,14 +212,12 @@ func Park(ctx, stop context.Context, addr *atomic.Uint32, val uint32) error {
 	}
 	g := acquireGate(addr)
 	defer releaseGate(g)
-	select {
-	case g.slot <- struct{}{}:
-	default:
-		if err := queue(ctx, stop, g); err != nil {
+	if !g.sleeping.CompareAndSwap(0, 1) {
+		if got, err := g.queue(ctx, stop, addr, val); !got {
 			return err
 		}
 	}
-	defer func() { <-g.slot }()
+	defer g.giveBack()
 
 	if err := doneErr(ctx, stop); err != nil {
 		return err
@@ -199,8 +246,11 @@ func Park(ctx, stop context.Context, addr *atomic.Uint32, val uint32) error {
 	return doneErr(ctx, stop)
 }
 
-// queue waits in-process for the right to sleep in the kernel.
-func queue(ctx, stop context.Context, g *gate) error {
+// queue waits in-process for the right to sleep in the kernel and
+// reports whether it got it. It gives up, with nil, as soon as it sees
+// that addr no longer holds val (the caller has nothing to sleep for), or
+// with ctx.Err() or ErrStopped.
+func (g *gate) queue(ctx, stop context.Context, addr *atomic.Uint32, val uint32) (bool, error) {
 	var ctxDone, stopDone <-chan struct{}
 	if ctx != nil {
 		ctxDone = ctx.Done()
@@ -208,13 +258,48 @@ func queue(ctx, stop context.Context, g *gate) error {
 	if stop != nil {
 		stopDone = stop.Done()
 	}
-	select {
-	case g.slot <- struct{}{}:
-		return nil
-	case <-ctxDone:
-		return ctx.Err()
-	case <-stopDone:
-		return ErrStopped
+	g.queued.Add(1)
+	defer g.queued.Add(-1)
+	// Invariant: queued is raised before every attempt to take the
+	// right, so a holder giving it back after an attempt failed sees
+	// queued > 0 and hands the right over through handoff.
+	for !g.sleeping.CompareAndSwap(0, 1) {
+		if addr.Load() != val {
+			return false, nil
+		}
+		select {
+		case <-g.handoff:
+			return true, nil
+		case <-ctxDone:
+			return false, ctx.Err()
+		case <-stopDone:
+			return false, ErrStopped
+		}
+	}
+	return true, nil
+}
+
+// giveBack gives up the right to sleep. If goroutines are queued, one of
+// them gets it directly, through handoff, so that the giver cannot take
+// it back at once and starve them (it may well park again on the same
+// word as soon as it returns). A token left in handoff by a queued
+// goroutine that gave up is the right itself, taken by the next one.
+//
+// Invariant: sleeping is 1 exactly while a goroutine holds the right or
+// a token for it waits in handoff, so the send never blocks.
+func (g *gate) giveBack() {
+	for {
+		if g.queued.Load() > 0 {
+			g.handoff <- struct{}{}
+			return
+		}
+		g.sleeping.Store(0)
+		// A goroutine that queued after the check above but failed to
+		// take the right before the store would wait for a handoff
+		// that never comes: take the right back and hand it over.
+		if g.queued.Load() == 0 || !g.sleeping.CompareAndSwap(0, 1) {
+			return
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -79,6 +80,95 @@ func TestGatesArePruned(t *testing.T) {
 	require.Eventually(t, func() bool {
 		gates.Lock()
 		defer gates.Unlock()
-		return len(gates.m) == 0 && !gates.ticking
+		return len(gates.m) == 0 && gates.quit == nil
 	}, 10*Tick, Tick/10)
+}
+
+// withoutTicks makes the ticker, the safety net that wakes this process's
+// sleepers every Tick, too slow to matter for the rest of the test, so
+// that a lost wake-up hangs instead of costing a tick.
+func withoutTicks(t *testing.T) {
+	t.Helper()
+	setTicks := func(d time.Duration) {
+		gates.Lock()
+		defer gates.Unlock()
+		if gates.quit != nil {
+			close(gates.quit)
+			gates.quit = nil
+		}
+		gates.every = d
+	}
+	setTicks(time.Hour)
+	t.Cleanup(func() { setTicks(Tick) })
+}
+
+// parked waits until n goroutines park on w: one holds the right to sleep
+// in the kernel and n-1 are queued behind it.
+func parked(t *testing.T, w *atomic.Uint32, n int) *gate {
+	t.Helper()
+	var g *gate
+	require.Eventually(t, func() bool {
+		gates.Lock()
+		defer gates.Unlock()
+		g = gates.m[w]
+		return g != nil && g.sleeping.Load() == 1 && int(g.queued.Load()) == n-1
+	}, 10*time.Second, time.Millisecond)
+	return g
+}
+
+// A change and a wake-up of the kernel sleeper reach every goroutine
+// queued behind it, without help from the ticker.
+func TestParkQueuedGetWakeAll(t *testing.T) {
+	withoutTicks(t)
+	var w atomic.Uint32
+	const n = 64
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- parkUntilChanged(context.Background(), nil, &w, 0) }()
+	}
+	parked(t, &w, n)
+	w.Store(1)
+	Wake(&w, All)
+	for range n {
+		select {
+		case err := <-errs:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a queued goroutine was not passed the wake-up")
+		}
+	}
+}
+
+// Queued goroutines that give up (cancelled) do not keep the right to
+// sleep from the next caller, even if it was handed to one of them.
+func TestParkQueuedCancel(t *testing.T) {
+	withoutTicks(t)
+	var w atomic.Uint32
+	holder := make(chan error, 1)
+	go func() { holder <- parkUntilChanged(context.Background(), nil, &w, 0) }()
+	parked(t, &w, 1)
+
+	const n = 8
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- parkUntilChanged(ctx, nil, &w, 0) }()
+	}
+	g := parked(t, &w, 1+n)
+	// Wake the holder without changing the word: it gives the right to
+	// one of the queued goroutines and parks again, while they give up.
+	wakeOwn(&w)
+	cancel()
+	for range n {
+		require.ErrorIs(t, <-errs, context.Canceled)
+	}
+	require.Eventually(t, func() bool { return g.queued.Load() == 0 }, 10*time.Second, time.Millisecond)
+
+	// A newcomer still gets to sleep, and the holder is still woken.
+	late := make(chan error, 1)
+	go func() { late <- parkUntilChanged(context.Background(), nil, &w, 0) }()
+	w.Store(1)
+	Wake(&w, All)
+	require.NoError(t, <-holder)
+	require.NoError(t, <-late)
 }
