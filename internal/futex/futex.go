@@ -80,9 +80,10 @@ type gate struct {
 	sleeping atomic.Uint32
 	// queued counts the goroutines waiting for the right.
 	queued atomic.Int32
-	// handoff carries a token to one queued goroutine when the right is
-	// given back while some are queued. A token may outlast the goroutine
-	// it was meant for; whoever takes it merely tries again.
+	// handoff carries the right itself, as a token, to one queued
+	// goroutine when it is given back while some are queued. A token
+	// that outlasts the goroutine it was meant for (gone with ctx or
+	// stop) is taken by the next goroutine that queues.
 	handoff chan struct{}
 	// refs counts the goroutines using the gate, or is retired (-1) once
 	// the ticker has dropped the gate from gates.m; a retired gate is

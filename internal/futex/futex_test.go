@@ -116,6 +116,18 @@ func parked(t *testing.T, w *atomic.Uint32, n int) *gate {
 	return g
 }
 
+// result waits, boundedly, for the error a parked goroutine ended with.
+func result(t *testing.T, errs <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-errs:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("a parked goroutine was not woken")
+		return nil
+	}
+}
+
 // A change and a wake-up of the kernel sleeper reach every goroutine
 // queued behind it, without help from the ticker.
 func TestParkQueuedGetWakeAll(t *testing.T) {
@@ -130,17 +142,12 @@ func TestParkQueuedGetWakeAll(t *testing.T) {
 	w.Store(1)
 	Wake(&w, All)
 	for range n {
-		select {
-		case err := <-errs:
-			require.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Fatal("a queued goroutine was not passed the wake-up")
-		}
+		require.NoError(t, result(t, errs))
 	}
 }
 
 // Queued goroutines that give up (cancelled) do not keep the right to
-// sleep from the next caller, even if it was handed to one of them.
+// sleep from the others, even if it was handed to one of them.
 func TestParkQueuedCancel(t *testing.T) {
 	withoutTicks(t)
 	var w atomic.Uint32
@@ -154,21 +161,43 @@ func TestParkQueuedCancel(t *testing.T) {
 	for range n {
 		go func() { errs <- parkUntilChanged(ctx, nil, &w, 0) }()
 	}
-	g := parked(t, &w, 1+n)
+	parked(t, &w, 1+n)
 	// Wake the holder without changing the word: it gives the right to
 	// one of the queued goroutines and parks again, while they give up.
 	wakeOwn(&w)
 	cancel()
 	for range n {
-		require.ErrorIs(t, <-errs, context.Canceled)
+		require.ErrorIs(t, result(t, errs), context.Canceled)
 	}
-	require.Eventually(t, func() bool { return g.queued.Load() == 0 }, 10*time.Second, time.Millisecond)
-
-	// A newcomer still gets to sleep, and the holder is still woken.
+	// The holder holds the right again, and a newcomer queues behind it.
+	parked(t, &w, 1)
 	late := make(chan error, 1)
 	go func() { late <- parkUntilChanged(context.Background(), nil, &w, 0) }()
+	parked(t, &w, 2)
 	w.Store(1)
 	Wake(&w, All)
-	require.NoError(t, <-holder)
-	require.NoError(t, <-late)
+	require.NoError(t, result(t, holder))
+	require.NoError(t, result(t, late))
+}
+
+// The right to sleep left in handoff by a queued goroutine that gave up
+// is taken by the next goroutine that parks.
+func TestParkTakesLeftRight(t *testing.T) {
+	withoutTicks(t)
+	var w atomic.Uint32
+	g := acquireGate(&w)
+	g.sleeping.Store(1)
+	g.handoff <- struct{}{}
+	releaseGate(g)
+
+	errs := make(chan error, 1)
+	go func() { errs <- parkUntilChanged(context.Background(), nil, &w, 0) }()
+	// The right is already taken (by the token); the newcomer holds it
+	// once the token is gone and it is not queued.
+	require.Eventually(t, func() bool {
+		return len(g.handoff) == 0 && g.queued.Load() == 0
+	}, 10*time.Second, time.Millisecond, "the newcomer took the right")
+	w.Store(1)
+	Wake(&w, All)
+	require.NoError(t, result(t, errs))
 }
