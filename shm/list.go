@@ -117,6 +117,14 @@ func statFile(name, path string) (Info, error) {
 	return infoFromHeader(name, path, &h, fi.Size(), attached), nil
 }
 
+// Stale reports whether the segment is safe to remove as a leftover of a
+// crash: it was read without error, its creator is no longer running, and
+// no process has it mapped. xproc rm -stale and Sweep remove exactly the
+// segments for which it holds.
+func (i Info) Stale() bool {
+	return i.Err == nil && !i.CreatorAlive && len(i.Attached) == len(i.Dead)
+}
+
 func infoFromHeader(name, path string, h *layout.Header, fileSize int64, attached []owner.ID) Info {
 	info := Info{
 		Name: name, Path: path,

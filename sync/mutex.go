@@ -128,7 +128,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		}
 		if m.state.Load() == v && time.Since(since) >= checkInterval {
 			since = time.Now()
-			if !owner.Alive(owner.ID(v&mutexOwner)) && m.state.CompareAndSwap(v, self|mutexWaiters) {
+			if !w.reg.Alive(owner.ID(v&mutexOwner)) && m.state.CompareAndSwap(v, self|mutexWaiters) {
 				// The holder died: the word could no longer change
 				// except by another waiter taking it over first.
 				race.Acquire(m)

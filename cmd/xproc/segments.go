@@ -179,7 +179,7 @@ func cmdRemove(args []string, w io.Writer) error {
 			return err
 		}
 		for _, in := range infos {
-			if in.Err == nil && !in.CreatorAlive && len(in.Attached) == len(in.Dead) {
+			if in.Stale() {
 				names = append(names, in.Name)
 			}
 		}

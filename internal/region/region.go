@@ -177,6 +177,12 @@ func (r *Region) claimSlot() int {
 	return -1
 }
 
+// Alive reports whether the process id may still use this segment. A
+// nil region (memory that is not a segment) asks owner.Alive.
+func (r *Region) Alive(id owner.ID) bool {
+	return owner.Alive(id)
+}
+
 // Attached returns the identities in the attach table.
 func (r *Region) Attached() []owner.ID {
 	var ids []owner.ID
@@ -212,7 +218,7 @@ func (r *Region) DeadParty() (owner.ID, bool) {
 	}
 	for i := range r.attach {
 		e := r.attach[i].Load()
-		if e&PartyBit != 0 && !owner.Alive(EntryID(e)) {
+		if e&PartyBit != 0 && !r.Alive(EntryID(e)) {
 			return EntryID(e), true
 		}
 	}
@@ -232,7 +238,7 @@ func (r *Region) reap(parties bool) int {
 	n := 0
 	for i := range r.attach {
 		e := r.attach[i].Load()
-		if e != 0 && (parties || e&PartyBit == 0) && !owner.Alive(EntryID(e)) && r.attach[i].CompareAndSwap(e, 0) {
+		if e != 0 && (parties || e&PartyBit == 0) && !r.Alive(EntryID(e)) && r.attach[i].CompareAndSwap(e, 0) {
 			n++
 		}
 	}
