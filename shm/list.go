@@ -28,11 +28,18 @@ type Info struct {
 	DataSize uint64
 	FileSize int64
 	Created  time.Time
-	Creator  int // pid of the creating process
-	// CreatorAlive reports whether the creating process still runs.
+	Creator  int // pid of the creating process, in its own PID namespace
+	// CreatorAlive reports whether the creating process still runs. A
+	// creator in another PID namespace counts as running: its pid cannot
+	// be looked up from here.
 	CreatorAlive bool
+	// InUse reports whether any process maps the segment, as the
+	// kernel's record of liveness locks says (see package owner); exact,
+	// whatever PID namespace the processes are in.
+	InUse bool
 	// Attached lists the pids recorded in the attach table; Dead those of
-	// them that died without closing the segment.
+	// them that no longer map the segment (they died, exec'd another
+	// program or closed it without clearing their entry).
 	Attached []int
 	Dead     []int
 	// Err is set by List for files that look like segments (right magic)
@@ -83,6 +90,76 @@ func List(opts ...Option) ([]Info, error) {
 	return out, nil
 }
 
+// RemoveStale removes the named segment if it is stale (see Info.Stale)
+// and reports whether it did. It decides while holding the segment
+// against new attachments (owner.Exclude), so a process that opens the
+// segment at the same moment either keeps it from being removed or, if
+// it comes a moment later, gets ErrNotExist: a segment in use is never
+// removed. A segment that fails validation is never stale.
+func RemoveStale(name string, opts ...Option) (bool, error) {
+	fail := func(err error) (bool, error) { return false, &Error{Op: "unlink", Name: name, Err: err} }
+	path, err := segmentPath(name, opts)
+	if err != nil {
+		return fail(err)
+	}
+	f, err := openNoFollow(path, os.O_RDWR)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	free, err := owner.Exclude(f)
+	if err != nil {
+		return fail(err)
+	}
+	if !free {
+		return false, nil
+	}
+	info, err := statOpen(name, path, f)
+	if err != nil || info.CreatorAlive {
+		return false, nil
+	}
+	// The name must still be this file: it may have been removed and
+	// made again since it was opened.
+	if fi, err := os.Lstat(path); err != nil || !sameFile(fi, f) {
+		return false, nil
+	}
+	if err := os.Remove(path); err != nil {
+		return fail(osErr(err))
+	}
+	return true, nil
+}
+
+// Sweep removes every stale segment in the segment directory (see
+// Info.Stale and RemoveStale) and returns the names it removed. Programs
+// that may be killed call it at start-up, for their own directory, to
+// clean up after a previous run; xproc rm -stale does the same.
+func Sweep(opts ...Option) ([]string, error) {
+	infos, err := List(opts...)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, in := range infos {
+		if !in.Stale() {
+			continue
+		}
+		ok, err := RemoveStale(in.Name, opts...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if ok {
+			removed = append(removed, in.Name)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+func sameFile(fi os.FileInfo, f *os.File) bool {
+	fj, err := f.Stat()
+	return err == nil && os.SameFile(fi, fj)
+}
+
 func statFile(name, path string) (Info, error) {
 	// Not os.Open: it follows symbolic links (which Open refuses) and
 	// blocks forever on a FIFO put at the name.
@@ -91,6 +168,12 @@ func statFile(name, path string) (Info, error) {
 		return Info{}, err
 	}
 	defer f.Close()
+	return statOpen(name, path, f)
+}
+
+// statOpen reads and validates the header of the segment open as f, and
+// asks the kernel, through f, which processes map it.
+func statOpen(name, path string, f *os.File) (Info, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return Info{}, err
@@ -114,34 +197,56 @@ func statFile(name, path string) (Info, error) {
 			attached = append(attached, id)
 		}
 	}
-	return infoFromHeader(name, path, &h, fi.Size(), attached), nil
+	alive := func(id owner.ID) bool {
+		ok, err := owner.Attached(f, id)
+		if err != nil {
+			return owner.Alive(id)
+		}
+		return ok
+	}
+	inUse, err := owner.InUse(f)
+	if err != nil {
+		inUse = slices.ContainsFunc(attached, alive)
+	}
+	return infoFromHeader(name, path, &h, fi.Size(), attached, alive, inUse), nil
 }
 
-// Stale reports whether the segment is safe to remove as a leftover of a
-// crash: it was read without error, its creator is no longer running, and
-// no process has it mapped. xproc rm -stale and Sweep remove exactly the
-// segments for which it holds.
+// Stale reports whether the segment is a leftover of a crash, safe to
+// remove: it was read without error, its creator no longer runs (and is
+// in this PID namespace, where that can be told), and no process maps
+// it. A segment whose creator closed it and still runs is not stale: the
+// creator may mean to open it again.
 func (i Info) Stale() bool {
-	return i.Err == nil && !i.CreatorAlive && len(i.Attached) == len(i.Dead)
+	return i.Err == nil && !i.CreatorAlive && !i.InUse
 }
 
-func infoFromHeader(name, path string, h *layout.Header, fileSize int64, attached []owner.ID) Info {
+func infoFromHeader(name, path string, h *layout.Header, fileSize int64, attached []owner.ID, alive func(owner.ID) bool, inUse bool) Info {
 	info := Info{
 		Name: name, Path: path,
 		Kind: h.Kind, Type: h.Name(), ElemSize: h.ElemSize, Len: h.Len,
 		DataSize: h.DataSize, FileSize: fileSize,
 		Created:      time.Unix(0, h.Created),
 		Creator:      int(h.CreatorPid),
-		CreatorAlive: owner.Alive(owner.Make(int(h.CreatorPid), uint32(h.CreatorStart))),
+		CreatorAlive: creatorAlive(h),
+		InUse:        inUse,
 	}
 	if h.NDim > 0 {
 		info.Shape = append([]uint64(nil), h.Shape[:h.NDim]...)
 	}
 	for _, id := range attached {
 		info.Attached = append(info.Attached, id.Pid())
-		if !owner.Alive(id) {
+		if !alive(id) {
 			info.Dead = append(info.Dead, id.Pid())
 		}
 	}
 	return info
+}
+
+// creatorAlive reports whether the creator recorded in h still runs,
+// never calling one of another PID namespace dead.
+func creatorAlive(h *layout.Header) bool {
+	if h.CreatorPidNS != 0 && owner.PidNS() != 0 && h.CreatorPidNS != owner.PidNS() {
+		return true
+	}
+	return owner.Alive(owner.Make(int(h.CreatorPid), uint32(h.CreatorStart)))
 }

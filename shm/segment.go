@@ -76,12 +76,17 @@ type Spec struct {
 // returns nil and View and Slice fail with ErrClosed, so code that
 // fetches its memory afresh for each use gets an error, not a fault.
 type Segment struct {
-	name   string
-	path   string
-	hdr    layout.Header
-	mem    []byte // whole mapping
-	data   []byte
-	file   *os.File // anonymous segments only: to hand to children
+	name string
+	path string
+	hdr  layout.Header
+	mem  []byte // whole mapping
+	data []byte
+	file *os.File // anonymous segments only: to hand to children
+	// own is this process's private open file of the segment, kept for
+	// the segment's lifetime: it holds the liveness lock (locked) that
+	// tells other processes this one maps the segment (owner.Attach).
+	own    *os.File
+	locked bool
 	region *region.Region
 	unmap  func() error
 
@@ -141,7 +146,7 @@ func (s *Segment) File() *os.File { return s.file }
 
 // Info describes the segment as Stat would.
 func (s *Segment) Info() Info {
-	return infoFromHeader(s.name, s.path, &s.hdr, int64(len(s.mem)), s.region.Attached())
+	return infoFromHeader(s.name, s.path, &s.hdr, int64(len(s.mem)), s.region.Attached(), s.region.Alive, true)
 }
 
 // Close unmaps the segment. Operations sleeping on primitives inside it
@@ -152,6 +157,13 @@ func (s *Segment) Close() error {
 		s.closed.Store(true)
 		s.region.Close()
 		err := s.unmap()
+		// Only now, unmapped, does this process stop counting as
+		// attached: closing own releases its liveness lock.
+		if s.own != nil {
+			if cerr := s.own.Close(); err == nil {
+				err = cerr
+			}
+		}
 		if s.file != nil {
 			if cerr := s.file.Close(); err == nil {
 				err = cerr
@@ -244,6 +256,7 @@ func (spec *Spec) header() (layout.Header, error) {
 		CreatorPid:   uint32(id.Pid()),
 		AttachSlots:  layout.AttachSlots,
 		CreatorStart: start,
+		CreatorPidNS: owner.PidNS(),
 		Created:      time.Now().UnixNano(),
 	}
 	copy(h.Magic[:], layout.Magic)

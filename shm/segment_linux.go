@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xproc-go/xproc/internal/layout"
+	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/internal/region"
 )
 
@@ -40,12 +41,13 @@ func Create(name string, spec Spec, opts ...Option) (*Segment, error) {
 	if err != nil {
 		return fail(osErr(err))
 	}
-	defer f.Close()
 	if tmp != "" {
 		defer os.Remove(tmp)
 	}
-	s, err := initFile(f, &h, spec.Init)
+	// f stays open as the segment's own file: it holds the liveness lock.
+	s, err := initFile(f, f, &h, spec.Init)
 	if err != nil {
+		f.Close()
 		return fail(err)
 	}
 	if err := publish(f, tmp, path); err != nil {
@@ -70,8 +72,14 @@ func CreateAnonymous(spec Spec) (*Segment, error) {
 		return fail(osErr(err))
 	}
 	f := os.NewFile(uintptr(fd), "memfd:xproc")
-	s, err := initFile(f, &h, spec.Init)
+	// Children inherit f's open file description; the liveness lock must
+	// be on one of this process's own.
+	own := reopen(f)
+	s, err := initFile(f, own, &h, spec.Init)
 	if err != nil {
+		if own != nil {
+			own.Close()
+		}
 		f.Close()
 		return fail(err)
 	}
@@ -94,9 +102,9 @@ func Open(name string, spec Spec, opts ...Option) (*Segment, error) {
 	if err != nil {
 		return fail(err)
 	}
-	defer f.Close()
-	s, err := mapFile(f, &spec)
+	s, err := mapFile(f, &spec, f)
 	if err != nil {
+		f.Close()
 		return fail(err)
 	}
 	s.name, s.path = name, path
@@ -108,11 +116,28 @@ func Open(name string, spec Spec, opts ...Option) (*Segment, error) {
 // first of exec.Cmd.ExtraFiles. The header is checked as in Open. The
 // caller keeps ownership of f and may close it once OpenFile returns.
 func OpenFile(f *os.File, spec Spec) (*Segment, error) {
-	s, err := mapFile(f, &spec)
+	own := reopen(f)
+	s, err := mapFile(f, &spec, own)
 	if err != nil {
+		if own != nil {
+			own.Close()
+		}
 		return nil, &Error{Op: "open", Name: f.Name(), Err: err}
 	}
 	return s, nil
+}
+
+// reopen opens f's file again, read-write and close-on-exec, for an open
+// file description private to this process, or returns nil if it cannot
+// (no /proc). A description inherited from another process, or handed to
+// children, is shared with them, and so cannot hold this process's
+// liveness lock: the lock would outlive this process in theirs.
+func reopen(f *os.File) *os.File {
+	g, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), os.O_RDWR, 0)
+	if err != nil {
+		return nil
+	}
+	return g
 }
 
 // openNoFollow opens the segment file at path with flag (O_RDONLY or
@@ -175,20 +200,28 @@ func publish(f *os.File, tmp, path string) error {
 	return osErr(err)
 }
 
-// initFile sizes f, maps it, writes the header, runs init and sets the
-// ready flag.
-func initFile(f *os.File, h *layout.Header, init func(*Segment) error) (*Segment, error) {
+// initFile sizes f and reserves its space, maps it, attaches this process
+// through own (see owner.Attach), writes the header, runs init and sets
+// the ready flag. own is the open file the segment keeps for itself: f
+// for a named segment, a private reopening for an anonymous one (nil if
+// there is none). The segment owns it once initFile returns without
+// error; on error the caller closes what it opened.
+func initFile(f, own *os.File, h *layout.Header, init func(*Segment) error) (*Segment, error) {
 	end := h.DataOffset + h.DataSize
-	if err := f.Truncate(int64(end)); err != nil {
-		return nil, osErr(err)
+	if err := reserve(f, int64(end)); err != nil {
+		return nil, err
 	}
 	mem, err := mmap.MapRegion(f, int(end), mmap.RDWR, 0, 0)
 	if err != nil {
 		return nil, osErr(err)
 	}
+	s := &Segment{mem: mem, data: mem[h.DataOffset:end], unmap: mem.Unmap, own: own}
+	// Attach before this process's identity can appear anywhere in the
+	// segment (attach table, lock words written by init).
+	s.attach()
 	h.Ready = 0
 	h.Encode(mem)
-	s := &Segment{hdr: *h, mem: mem, data: mem[h.DataOffset:end], unmap: mem.Unmap}
+	s.hdr = *h
 	if init != nil {
 		if err := init(s); err != nil {
 			mem.Unmap()
@@ -197,12 +230,68 @@ func initFile(f *os.File, h *layout.Header, init func(*Segment) error) (*Segment
 	}
 	readyWord(mem).Store(1)
 	s.hdr.Ready = 1
-	s.region = region.Register(mem, attachTable(mem))
+	s.register()
 	return s, nil
 }
 
-// mapFile validates the header of f against spec and maps it.
-func mapFile(f *os.File, spec *Spec) (*Segment, error) {
+// attach takes this process's liveness lock through s.own and records
+// whether it holds it. Without it (no private file, or a file system
+// without locks), liveness falls back to /proc (see package owner).
+func (s *Segment) attach() {
+	s.locked = s.own != nil && owner.Attach(s.own) == nil
+}
+
+// register enters the mapping in this process's table of regions,
+// claiming a slot in the attach table.
+func (s *Segment) register() {
+	var lock *os.File
+	if s.locked {
+		lock = s.own
+	}
+	s.region = region.Register(s.mem, attachTable(s.mem), lock)
+}
+
+// reserve sizes f to size bytes and has the file system allocate them
+// (fallocate), so that running out of space is an error here, matching
+// syscall.ENOSPC, rather than a SIGBUS at the first write into the
+// mapping. Where fallocate is not supported, it writes a byte into every
+// block instead.
+func reserve(f *os.File, size int64) error {
+	fd := int(f.Fd())
+	for {
+		err := unix.Fallocate(fd, 0, 0, size)
+		switch {
+		case err == nil:
+			return nil
+		case err == unix.EINTR:
+			continue
+		case err != unix.EOPNOTSUPP && err != unix.ENOSYS:
+			return fmt.Errorf("reserving %d bytes: %w", size, err)
+		}
+		break
+	}
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("reserving %d bytes: %w", size, osErr(err))
+	}
+	var st unix.Stat_t
+	blk := int64(4096)
+	if unix.Fstat(fd, &st) == nil && st.Blksize > 0 {
+		blk = int64(st.Blksize)
+	}
+	zero := []byte{0}
+	for off := int64(0); off < size; off += blk {
+		if _, err := f.WriteAt(zero, off); err != nil {
+			return fmt.Errorf("reserving %d bytes: %w", size, err)
+		}
+	}
+	return nil
+}
+
+// mapFile validates the header of f against spec and maps it, attaching
+// this process through own (as initFile does). A named segment (own == f)
+// that a sweeper removed while it was being opened (see RemoveStale)
+// fails with ErrNotExist.
+func mapFile(f *os.File, spec *Spec, own *os.File) (*Segment, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, osErr(err)
@@ -224,7 +313,20 @@ func mapFile(f *os.File, spec *Spec) (*Segment, error) {
 	if err != nil {
 		return nil, osErr(err)
 	}
-	s := &Segment{hdr: h, mem: mem, data: mem[h.DataOffset:end], unmap: mem.Unmap}
-	s.region = region.Register(mem, attachTable(mem))
+	s := &Segment{hdr: h, mem: mem, data: mem[h.DataOffset:end], unmap: mem.Unmap, own: own}
+	// The attach waits while a sweeper holds the segment; if the sweeper
+	// removed it meanwhile, the name is gone.
+	s.attach()
+	if own == f && unlinked(f) {
+		mem.Unmap()
+		return nil, fmt.Errorf("%w (removed while being opened)", ErrNotExist)
+	}
+	s.register()
 	return s, nil
+}
+
+// unlinked reports whether the file open as f no longer has a name.
+func unlinked(f *os.File) bool {
+	var st unix.Stat_t
+	return unix.Fstat(int(f.Fd()), &st) == nil && st.Nlink == 0
 }

@@ -524,9 +524,14 @@ func TestCorruptFiles(t *testing.T) {
 		}, shm.ErrBadMagic, ""},
 		{"unknown version", func(p string) {
 			b := slices.Clone(img)
-			le.PutUint32(b[offVersion:], 2)
+			le.PutUint32(b[offVersion:], 3)
 			writeSegFile(t, p, fixChecksum(b))
-		}, shm.ErrVersion, "2"},
+		}, shm.ErrVersion, "3"},
+		{"layout version 1", func(p string) {
+			b := slices.Clone(img)
+			le.PutUint32(b[offVersion:], 1)
+			writeSegFile(t, p, fixChecksum(b))
+		}, shm.ErrVersion, "1"},
 		{"bad checksum", func(p string) {
 			b := slices.Clone(img)
 			b[offElemSize] = 4

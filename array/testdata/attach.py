@@ -16,7 +16,7 @@ import sys
 from multiprocessing import resource_tracker, shared_memory
 
 MAGIC = b"XPROCSEG"
-VERSION = 1
+VERSION = 2
 KIND_VALUE = 8
 KIND_ARRAY = 9
 
@@ -42,7 +42,7 @@ def header(buf):
     ndim = struct.unpack_from("<I", buf, 20)[0]
     shape = struct.unpack_from("<4Q", buf, 72)[:ndim]
     params = struct.unpack_from("<8Q", buf, 104)
-    type_name = bytes(buf[192:256]).split(b"\0", 1)[0].decode()
+    type_name = bytes(buf[192:248]).split(b"\0", 1)[0].decode()
     (ready,) = struct.unpack_from("<I", buf, 260)
     if version != VERSION or ready != 1:
         sys.exit(f"version {version}, ready {ready}: cannot read this segment")

@@ -25,7 +25,10 @@ const (
 	// Magic opens every segment file.
 	Magic = "XPROCSEG"
 	// Version is the layout version this package reads and writes.
-	Version = 1
+	// Version 2 added CreatorPidNS (taking 8 bytes from TypeName), the
+	// namespace tag in process identities, the liveness locks and the
+	// per-process waiter slots of Cond.
+	Version = 2
 	// HeaderSize is the size of the header page. Data starts at a multiple
 	// of it (or of the system page size, if larger).
 	HeaderSize = 4096
@@ -36,7 +39,7 @@ const (
 	// MaxDims is the number of shape dimensions the header can record.
 	MaxDims = 4
 	// TypeNameSize is the size of the type-name field.
-	TypeNameSize = 64
+	TypeNameSize = 56
 	// ParamCount is the number of kind-specific parameters.
 	ParamCount = 8
 	// MaxDataSize caps the data size of a segment (1 TiB): larger values
@@ -66,6 +69,7 @@ type Header struct {
 	CreatorStart uint64             // 176: creator start time, ticks since boot
 	Created      int64              // 184: creation time, Unix nanoseconds
 	TypeName     [TypeNameSize]byte // 192: element type name, NUL padded
+	CreatorPidNS uint64             // 248: inode of the creator's PID namespace; 0 if unknown
 	Checksum     uint32             // 256: CRC-32C of bytes [0, 256)
 	Ready        uint32             // 260: 1 once initialised
 }

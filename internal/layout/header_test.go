@@ -48,6 +48,7 @@ func testHeader() Header {
 		CreatorPid:   4242,
 		AttachSlots:  AttachSlots,
 		CreatorStart: 987654321,
+		CreatorPidNS: 4026531836,
 		Created:      1700000000123456789,
 		Ready:        1,
 	}
@@ -94,6 +95,7 @@ func TestHeaderLayout(t *testing.T) {
 		{"CreatorStart", 176, 8},
 		{"Created", 184, 8},
 		{"TypeName", 192, TypeNameSize},
+		{"CreatorPidNS", 248, 8},
 		{"Checksum", 256, 4},
 		{"Ready", 260, 4},
 	}
@@ -152,6 +154,7 @@ func TestEncodeBytes(t *testing.T) {
 	assert.Equal(t, uint64(987654321), le.Uint64(b[176:]))
 	assert.Equal(t, uint64(1700000000123456789), le.Uint64(b[184:]))
 	assert.Equal(t, "int64\x00", string(b[192:198]))
+	assert.Equal(t, uint64(4026531836), le.Uint64(b[248:]))
 	sum := crc32.Checksum(b[:256], crc32.MakeTable(crc32.Castagnoli))
 	assert.Equal(t, sum, le.Uint32(b[256:]), "CRC-32C (Castagnoli) of bytes [0, 256)")
 	assert.Equal(t, uint32(1), le.Uint32(b[260:]))
@@ -243,11 +246,12 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "all zero", raw: func(b []byte) []byte { return make([]byte, HeaderSize) }, want: ErrBadMagic},
 
 		{name: "version 0", edit: func(h *Header) { h.Version = 0 }, want: ErrVersion},
-		{name: "version 2", edit: func(h *Header) { h.Version = 2 }, want: ErrVersion},
+		{name: "version 1", edit: func(h *Header) { h.Version = 1 }, want: ErrVersion},
+		{name: "version 3", edit: func(h *Header) { h.Version = 3 }, want: ErrVersion},
 		{name: "version max", edit: func(h *Header) { h.Version = math.MaxUint32 }, want: ErrVersion},
 		// Version is checked before the checksum: a future version may
 		// checksum differently.
-		{name: "version 2 raw", raw: func(b []byte) []byte { b[8] = 2; return b }, want: ErrVersion},
+		{name: "version 3 raw", raw: func(b []byte) []byte { b[8] = 3; return b }, want: ErrVersion},
 
 		{name: "checksum field", raw: func(b []byte) []byte { b[ChecksumOffset] ^= 1; return b }, want: ErrChecksum},
 		{name: "data size byte", raw: func(b []byte) []byte { b[32] ^= 0x40; return b }, want: ErrChecksum},
@@ -496,7 +500,7 @@ func FuzzDecode(f *testing.F) {
 	for _, edit := range []func(h *Header){
 		func(h *Header) { h.Ready = 0 },
 		func(h *Header) { h.Kind = 0 },
-		func(h *Header) { h.Version = 2 },
+		func(h *Header) { h.Version = 3 },
 		func(h *Header) { h.NDim = 7 },
 		func(h *Header) { h.Len = 1 << 61 },
 		// Len·ElemSize wraps to 8, which fits: only the overflow check

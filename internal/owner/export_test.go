@@ -4,3 +4,11 @@ package owner
 // package owner: they import testproc, which imports shm, which imports
 // owner).
 var ParseStat = parseStat
+
+// Internals for the external tests.
+var (
+	MakeTagged = makeTagged
+	ParseNS    = parseNS
+	NSTag      = nsTag
+	SelfTag    = func() uint8 { return selfTag }
+)

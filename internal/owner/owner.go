@@ -1,10 +1,50 @@
-// Package owner identifies processes by pid and start time, so that a pid
-// reused by the kernel is never mistaken for the process that once held it.
+// Package owner identifies processes and tells whether they are still
+// there, so that a lock held by a process that died can be taken over and
+// a lock held by a live one never is.
 //
-// An ID packs the pid into the low 32 bits and the low 32 bits of the
-// process start time (clock ticks since boot, field 22 of /proc/<pid>/stat)
-// into the high 32 bits. Lock words store an ID, so that a waiter can ask
-// whether the holder is still the same, living process.
+// # Identity
+//
+// An ID packs a process's pid, a tag of its PID namespace and the low 32
+// bits of its start time (clock ticks since boot, field 22 of
+// /proc/<pid>/stat):
+//
+//	 63                            32 31 30 29       22 21               0
+//	+--------------------------------+--+--+-----------+------------------+
+//	| start time, low 32 bits        | 0| 0| ns tag    | pid              |
+//	+--------------------------------+--+--+-----------+------------------+
+//
+// The start time keeps a reused pid from being mistaken for the process
+// that once had it. The tag is 8 bits of the inode of the process's PID
+// namespace: a pid means something only in its own namespace, and two
+// containers sharing /dev/shm each have their own pid 1. Bits 30 and 31
+// are always zero, so lock words may use them as flags.
+//
+// # Liveness
+//
+// Whether a process lives is the wrong question for a lock: a holder that
+// called exec, or closed the segment, can never unlock either. What
+// matters is whether it still maps the segment, and the kernel can say so
+// across PID namespaces: every process that maps a segment holds an
+// open-file-description lock (F_OFD_SETLK, a read lock) on one byte of the
+// segment's file, at LockBase plus a key derived from its ID (Attach). The
+// kernel drops the lock when the last descriptor of that open file goes:
+// when the process unmaps the segment, dies, or execs (the descriptor is
+// close-on-exec). Another process asks with F_OFD_GETLK whether the byte
+// is held (Attached). The lock is advisory, never blocks anyone, and lies
+// far beyond the file's data.
+//
+// Where no such lock can be asked (memory that is not a segment, a file
+// system without locks), Alive falls back to /proc: the pid exists, is
+// not a zombie, and has the recorded start time. It trusts /proc only for
+// IDs whose namespace tag is this process's own, and otherwise answers
+// "alive": a lock is never taken from a process that might be running.
+//
+// # Exit notification
+//
+// ExitContext turns a process's exit into a context, through a pidfd
+// watched by Go's network poller: no thread waits for it, and a waiter
+// blocked on a dead process's lock is woken within about a millisecond of
+// the death instead of at its next periodic check.
 package owner
 
 import (
@@ -14,35 +54,67 @@ import (
 	"strings"
 )
 
-// ID is a process identity: pid in bits 0..29, start-time epoch in bits
-// 32..63. Bits 30 and 31 are always zero, so lock words may use them as
-// flags. The zero ID names no process.
+// ID is a process identity: pid in bits 0..21, PID-namespace tag in bits
+// 22..29, start-time epoch in bits 32..63. Bits 30 and 31 are always zero.
+// The zero ID names no process.
 type ID uint64
 
-// PidMask selects the pid bits of an ID. Linux pids never exceed 2^22.
-const PidMask = 1<<30 - 1
+// Field widths and masks of an ID.
+const (
+	// PidMask selects the pid bits. Linux pids are below 2^22
+	// (PID_MAX_LIMIT).
+	PidMask  = 1<<22 - 1
+	tagShift = 22
+	tagMask  = 0xff << tagShift
+	// FlagMask selects the two bits that are always zero in an ID.
+	FlagMask = 3 << 30
+)
 
-// Make returns the ID of pid with the given start-time epoch.
-func Make(pid int, epoch uint32) ID {
-	return ID(uint64(pid)&PidMask | uint64(epoch)<<32)
+// Make returns the ID of pid, in this process's PID namespace, with the
+// given start-time epoch.
+func Make(pid int, epoch uint32) ID { return makeTagged(pid, selfTag, epoch) }
+
+func makeTagged(pid int, tag uint8, epoch uint32) ID {
+	return ID(uint64(pid)&PidMask | uint64(tag)<<tagShift | uint64(epoch)<<32)
 }
 
-// Pid returns the process id.
+// Pid returns the process id, as seen in the process's own PID namespace.
 func (id ID) Pid() int { return int(uint64(id) & PidMask) }
+
+// Tag returns the tag of the process's PID namespace.
+func (id ID) Tag() uint8 { return uint8(uint64(id) >> tagShift) }
 
 // Epoch returns the low 32 bits of the process start time, or 0 if unknown.
 func (id ID) Epoch() uint32 { return uint32(uint64(id) >> 32) }
 
-// String formats id as pid/epoch.
+// Local reports whether id was made in this process's PID namespace (as
+// far as the 8-bit tag can tell), so that its pid can be looked up here.
+func (id ID) Local() bool { return id.Tag() == selfTag }
+
+// String formats id as pid/epoch, with @tag appended for an ID of another
+// PID namespace.
 func (id ID) String() string {
-	return strconv.Itoa(id.Pid()) + "/" + strconv.FormatUint(uint64(id.Epoch()), 10)
+	s := strconv.Itoa(id.Pid()) + "/" + strconv.FormatUint(uint64(id.Epoch()), 10)
+	if !id.Local() {
+		s += "@" + strconv.Itoa(int(id.Tag()))
+	}
+	return s
 }
 
-var self = lookupSelf()
+var (
+	selfNS  = lookupNS()
+	selfTag = nsTag(selfNS)
+	self    = lookupSelf()
+)
 
 // Self returns the identity of the calling process. It is computed once at
 // start-up, so reading it costs a load.
 func Self() ID { return self }
+
+// PidNS returns the inode number of this process's PID namespace, or 0 if
+// it cannot be read. Two processes are in the same PID namespace exactly
+// when these are equal.
+func PidNS() uint64 { return selfNS }
 
 func lookupSelf() ID {
 	pid := os.Getpid()
@@ -53,20 +125,64 @@ func lookupSelf() ID {
 	return Make(pid, uint32(start))
 }
 
+// lookupNS reads the inode of this process's PID namespace from the
+// /proc/self/ns/pid link ("pid:[4026531836]").
+func lookupNS() uint64 {
+	link, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return 0
+	}
+	return parseNS(link)
+}
+
+func parseNS(link string) uint64 {
+	rest, ok := strings.CutPrefix(link, "pid:[")
+	if !ok || !strings.HasSuffix(rest, "]") {
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// nsTag reduces a namespace inode to 8 bits: its low byte. The kernel
+// hands out namespace inodes densely from one counter (the initial PID
+// namespace's is fixed), so namespaces made near each other, as a host's
+// containers are, get distinct tags.
+func nsTag(ino uint64) uint8 { return uint8(ino) }
+
+// LockBase is the file offset of the first liveness byte: 2^62, far
+// beyond any segment's data (at most 2^40 bytes). The byte of the process
+// with ID id is at LockBase + LockKey(id); see Attach.
+const LockBase = 1 << 62
+
+// LockKey maps an ID one-to-one onto 62 bits: the pid and tag (bits
+// 0..29) and the epoch (bits 32..63) side by side, without the two flag
+// bits that IDs never use.
+func LockKey(id ID) int64 {
+	return int64(uint64(id)&(1<<30-1) | uint64(id)>>32<<30)
+}
+
 // StartTime returns the start time of pid in clock ticks since boot.
 func StartTime(pid int) (uint64, error) {
 	_, start, err := stat(pid)
 	return start, err
 }
 
-// Alive reports whether the process named by id is still running. An ID
-// whose pid bits are 0 (the zero ID included) names no process. A
-// process is dead if its pid no longer exists, if it is a zombie (killed or
-// exited but not yet reaped by its parent), or if the pid now belongs to a
-// process with a different start time. When /proc cannot tell (for example
-// when it is mounted with hidepid), Alive falls back to asking the kernel
-// whether the pid exists, and errs on the side of "alive": a lock is never
-// taken from a process that might be running.
+// Alive reports whether the process named by id is still running, as far
+// as /proc can tell. An ID whose pid bits are 0 (the zero ID included)
+// names no process. A process is dead if its pid no longer exists, if it
+// is a zombie (killed or exited but not yet reaped by its parent), or if
+// the pid now belongs to a process with a different start time.
+//
+// Alive errs on the side of "alive" wherever it cannot be sure, so that a
+// lock is never taken from a process that might be running: for an ID of
+// another PID namespace (its pid means nothing here), and when /proc
+// cannot tell (mounted with hidepid, say) but the pid exists. Locks in
+// segments ask the segment instead (see Attached); Alive serves memory
+// that is not a segment and the creator check of a segment.
 func Alive(id ID) bool {
 	if id.Pid() == 0 {
 		// Pid 0 names no user process, and the pidExists fallback must
@@ -76,6 +192,9 @@ func Alive(id ID) bool {
 		return false
 	}
 	if id == self {
+		return true
+	}
+	if !id.Local() {
 		return true
 	}
 	state, start, err := stat(id.Pid())

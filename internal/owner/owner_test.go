@@ -114,18 +114,69 @@ func TestParseStatGarbage(t *testing.T) {
 }
 
 func TestID(t *testing.T) {
+	tag := owner.SelfTag()
 	id := owner.Make(12345, 0xdeadbeef)
 	assert.Equal(t, 12345, id.Pid())
 	assert.Equal(t, uint32(0xdeadbeef), id.Epoch())
+	assert.Equal(t, tag, id.Tag())
+	assert.True(t, id.Local())
 	assert.Equal(t, "12345/3735928559", id.String())
-	assert.Equal(t, uint64(0xdeadbeef_00003039), uint64(id))
+	assert.Equal(t, uint64(0xdeadbeef_00003039)|uint64(tag)<<22, uint64(id))
 	// Bits 30 and 31 are never set: lock words use them as flags.
-	for _, pid := range []int{1, owner.PidMask, -1, 1<<31 | 5, 1<<30 | 7} {
-		id := owner.Make(pid, 0xffffffff)
-		assert.Zero(t, uint64(id)&(3<<30), "pid %d", pid)
-		assert.Equal(t, pid&owner.PidMask, id.Pid())
+	for _, pid := range []int{1, owner.PidMask, -1, 1<<31 | 5, 1<<30 | 7, 1<<22 | 9} {
+		for _, tag := range []uint8{0, 1, 0x80, 0xff} {
+			id := owner.MakeTagged(pid, tag, 0xffffffff)
+			assert.Zero(t, uint64(id)&owner.FlagMask, "pid %d", pid)
+			assert.Equal(t, pid&owner.PidMask, id.Pid())
+			assert.Equal(t, tag, id.Tag())
+			assert.Equal(t, uint32(0xffffffff), id.Epoch())
+		}
 	}
-	assert.Equal(t, owner.ID(0), owner.Make(0, 0))
+	assert.Equal(t, owner.ID(0), owner.MakeTagged(0, 0, 0))
+
+	other := owner.MakeTagged(7, tag+1, 99)
+	assert.False(t, other.Local())
+	assert.Equal(t, fmt.Sprintf("7/99@%d", tag+1), other.String())
+}
+
+func TestParseNS(t *testing.T) {
+	assert.Equal(t, uint64(4026531836), owner.ParseNS("pid:[4026531836]"))
+	for _, bad := range []string{"", "pid:[]", "pid:[x]", "net:[4026531836]", "pid:[4026531836", "4026531836"} {
+		assert.Zero(t, owner.ParseNS(bad), "%q", bad)
+	}
+	link, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		t.Skip("no /proc/self/ns/pid:", err)
+	}
+	assert.Equal(t, owner.ParseNS(link), owner.PidNS())
+	assert.NotZero(t, owner.PidNS())
+	assert.Equal(t, owner.NSTag(owner.PidNS()), owner.SelfTag())
+	// Namespace inodes handed out one after another get distinct tags.
+	seen := map[uint8]bool{}
+	for ino := uint64(4026531836); ino < 4026531836+256; ino++ {
+		seen[owner.NSTag(ino)] = true
+	}
+	assert.Len(t, seen, 256)
+}
+
+// TestLockKey: distinct IDs have distinct liveness bytes, all in
+// [LockBase, 2^63).
+func TestLockKey(t *testing.T) {
+	ids := []owner.ID{
+		owner.MakeTagged(1, 0, 0), owner.MakeTagged(1, 0, 1), owner.MakeTagged(1, 1, 0),
+		owner.MakeTagged(owner.PidMask, 0xff, 0xffffffff), owner.MakeTagged(2, 0, 0),
+		owner.MakeTagged(1, 0, 1<<31), owner.MakeTagged(1, 0, 1<<30), owner.MakeTagged(1<<21, 0, 0),
+	}
+	seen := map[int64]owner.ID{}
+	for _, id := range ids {
+		k := owner.LockKey(id)
+		assert.GreaterOrEqual(t, k, int64(0))
+		assert.Less(t, k, int64(1)<<62, "key of %v", id)
+		if prev, dup := seen[k]; dup {
+			t.Errorf("%v and %v share key %d", prev, id, k)
+		}
+		seen[k] = id
+	}
 }
 
 func TestSelf(t *testing.T) {
@@ -150,6 +201,15 @@ func TestSelf(t *testing.T) {
 
 	_, err = owner.StartTime(-1)
 	assert.Error(t, err)
+}
+
+// TestAliveForeign: an ID of another PID namespace is never called dead
+// from /proc, whatever its pid is here.
+func TestAliveForeign(t *testing.T) {
+	foreign := owner.SelfTag() + 1
+	assert.True(t, owner.Alive(owner.MakeTagged(owner.PidMask, foreign, 1)), "no such pid here")
+	assert.True(t, owner.Alive(owner.MakeTagged(os.Getpid(), foreign, owner.Self().Epoch()+1)), "our pid, another start time")
+	assert.False(t, owner.Alive(owner.MakeTagged(0, foreign, 1)), "pid 0 names no process anywhere")
 }
 
 func TestAliveNoProcess(t *testing.T) {

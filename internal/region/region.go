@@ -7,6 +7,7 @@ package region
 
 import (
 	"context"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ type Region struct {
 	stop      context.Context
 	cancel    context.CancelFunc
 	attach    []atomic.Uint64
+	lock      *os.File // holds this process's liveness lock; nil if none
 	slot      int
 	party     atomic.Bool // this process has marked its entry a barrier party
 }
@@ -47,15 +49,18 @@ var (
 )
 
 // Register records a mapping of mem whose attach table is attach (nil if
-// none), and claims an attach slot for this process.
-func Register(mem []byte, attach []atomic.Uint64) *Region {
+// none), and claims an attach slot for this process. lock is the open file
+// through which this process holds its liveness lock on the segment
+// (owner.Attach), or nil if it holds none; Alive asks through it. The
+// caller keeps it open until after Close.
+func Register(mem []byte, attach []atomic.Uint64, lock *os.File) *Region {
 	lo := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Region{
 		lo: lo, hi: lo + uintptr(len(mem)),
 		drained: make(chan struct{}),
 		stop:    ctx, cancel: cancel,
-		attach: attach, slot: -1,
+		attach: attach, lock: lock, slot: -1,
 	}
 	r.slot = r.claimSlot()
 	mu.Lock()
@@ -177,9 +182,23 @@ func (r *Region) claimSlot() int {
 	return -1
 }
 
-// Alive reports whether the process id may still use this segment. A
-// nil region (memory that is not a segment) asks owner.Alive.
+// Alive reports whether the process id still maps this segment: false
+// once it has died, exec'd another program or closed the segment, none of
+// which leaves it able to touch the segment again. The kernel answers,
+// through the liveness locks (owner.Attached), so the answer is right
+// across PID namespaces; it costs a system call. Without a liveness lock
+// (a nil region, for memory that is not a segment, or a file system
+// without locks) it asks owner.Alive, which never calls a process of
+// another PID namespace dead.
 func (r *Region) Alive(id owner.ID) bool {
+	if id == owner.Self() {
+		return true
+	}
+	if r != nil && r.lock != nil {
+		if attached, err := owner.Attached(r.lock, id); err == nil {
+			return attached
+		}
+	}
 	return owner.Alive(id)
 }
 

@@ -194,19 +194,33 @@ func (c *Child) Pid() int { return c.cmd.Process.Pid }
 // the test if it exits first or Bound passes.
 func (c *Child) Expect(line string) {
 	c.t.Helper()
+	c.expect(fmt.Sprintf("%q", line), func(l string) bool { return l == line })
+}
+
+// ExpectPrefix waits until the child prints a line starting with prefix
+// and returns the rest of that line, failing the test as Expect does.
+func (c *Child) ExpectPrefix(prefix string) string {
+	c.t.Helper()
+	l := c.expect(fmt.Sprintf("%q...", prefix), func(l string) bool { return strings.HasPrefix(l, prefix) })
+	return strings.TrimPrefix(l, prefix)
+}
+
+// expect waits for a line that match accepts and returns it.
+func (c *Child) expect(what string, match func(string) bool) string {
+	c.t.Helper()
 	timeout := time.NewTimer(Bound)
 	defer timeout.Stop()
 	for {
 		select {
 		case l, ok := <-c.lines:
 			if !ok {
-				c.t.Fatalf("testproc: %s exited before printing %q: %v\n%s", c.role, line, c.err, c.Output())
+				c.t.Fatalf("testproc: %s exited before printing %s: %v\n%s", c.role, what, c.err, c.Output())
 			}
-			if l == line {
-				return
+			if match(l) {
+				return l
 			}
 		case <-timeout.C:
-			c.t.Fatalf("testproc: %s did not print %q within %v\n%s", c.role, line, Bound, c.Output())
+			c.t.Fatalf("testproc: %s did not print %s within %v\n%s", c.role, what, Bound, c.Output())
 		}
 	}
 }
@@ -296,6 +310,15 @@ func Await(line string) error {
 		}
 	}
 	return fmt.Errorf("testproc: stdin closed while waiting for %q", line)
+}
+
+// Next returns the next line the parent Sends. Children call it; it
+// fails if stdin closes first.
+func Next() (string, error) {
+	if stdin.Scan() {
+		return stdin.Text(), nil
+	}
+	return "", fmt.Errorf("testproc: stdin closed")
 }
 
 type syncWriter struct {
