@@ -235,3 +235,125 @@ func TestNamedCond(t *testing.T) {
 	c.Unlock()
 	<-done
 }
+
+// TestCondDeadWaiterOneSpuriousWakeUp: after a waiter process is killed
+// inside Wait, notifications keep their count. The dead waiter's
+// registration once caused every later Signal that found live waiters
+// to release two of them; now its death costs at most one spurious
+// wake-up in total, however many cycles follow.
+//
+// A return from Wait is spurious when no notification was issued for it:
+// the test issues "permits" for the live waiters each notification can
+// release (never for the dead one) and counts returns beyond them.
+func TestCondDeadWaiterOneSpuriousWakeUp(t *testing.T) {
+	for _, op := range []string{"Signal", "Notify", "Broadcast"} {
+		t.Run(op, func(t *testing.T) {
+			name, sh := createShared[condShared](t)
+			dead := startWaiters(t, name, sh, 1)[0]
+			dead.Kill()
+			dead.WaitKilled()
+
+			var permits, spurious, started, returned int // guarded by sh.Mu
+			done := make(chan error, 2)
+			wait := func() {
+				sh.Mu.Lock()
+				if err := sh.Sleeping.Release(); err != nil {
+					done <- err
+					return
+				}
+				ctx, cancel := timeoutCtx(testproc.Bound)
+				defer cancel()
+				err := sh.C.WaitContext(ctx, &sh.Mu)
+				returned++
+				if permits == 0 {
+					spurious++
+				} else {
+					permits--
+				}
+				sh.Mu.Unlock()
+				done <- err
+			}
+			const cycles = 20
+			for range cycles {
+				// A notification while no live process waits: by
+				// Python's rule it is lost. The dead waiter cannot use
+				// it, and no later waiter may.
+				sh.Mu.Lock()
+				sh.C.Signal()
+				sh.Mu.Unlock()
+
+				go wait()
+				go wait()
+				acquireN(t, &sh.Sleeping, 2)
+				sh.Mu.Lock()
+				started += 2
+				switch op {
+				case "Signal":
+					permits++
+					sh.C.Signal()
+				case "Notify":
+					permits++
+					sh.C.Notify(1)
+				case "Broadcast":
+					permits += started - returned
+					sh.C.Broadcast()
+				}
+				sh.Mu.Unlock()
+				require.NoError(t, <-done)
+
+				// Release whoever still waits.
+				sh.Mu.Lock()
+				permits += started - returned
+				sh.C.Broadcast()
+				sh.Mu.Unlock()
+				require.NoError(t, <-done)
+			}
+			sh.Mu.Lock()
+			defer sh.Mu.Unlock()
+			assert.Equal(t, 2*cycles, returned)
+			assert.LessOrEqual(t, spurious, 1, "spurious wake-ups in %d cycles", cycles)
+		})
+	}
+}
+
+// TestCondDeadWaiterNotificationHandedOn: a notification handed to a
+// waiter that then died is passed on to a live waiter once a sleeping
+// waiter notices the death, and the dead waiter stops being counted.
+func TestCondDeadWaiterNotificationHandedOn(t *testing.T) {
+	name, sh := createShared[condShared](t)
+	dead := startWaiters(t, name, sh, 1)[0]
+	// Hand the dead-to-be waiter a token it cannot take yet (the
+	// generation has not moved), then kill it.
+	xsync.HalfNotify(&sh.C, 1)
+	dead.Kill()
+	dead.WaitKilled()
+	require.Equal(t, 0, sh.C.Waiting())
+
+	live := startWaiters(t, name, sh, 1)[0]
+	// Nobody notifies again: only the hand-on can release it.
+	acquireN(t, &sh.Woken, 1)
+	live.Wait()
+	assert.Equal(t, int64(1), sh.Returned.Load())
+	assert.Equal(t, 0, sh.C.Waiting())
+}
+
+// TestCondDeadWaiterReaped: a waiter that died is no longer counted once
+// a live waiter has slept long enough to check.
+func TestCondDeadWaiterReaped(t *testing.T) {
+	name, sh := createShared[condShared](t)
+	dead := startWaiters(t, name, sh, 1)[0]
+	dead.Kill()
+	dead.WaitKilled()
+	require.Equal(t, 1, sh.C.Waiting())
+
+	live := startWaiters(t, name, sh, 1)[0]
+	require.Equal(t, 2, sh.C.Waiting())
+	// Nobody notifies: the count can fall only by the dead one's.
+	eventually(t, "the dead waiter's slot cleared", func() bool { return sh.C.Waiting() == 1 })
+	sh.Mu.Lock()
+	sh.C.Signal()
+	sh.Mu.Unlock()
+	acquireN(t, &sh.Woken, 1)
+	live.Wait()
+	assert.Equal(t, 0, sh.C.Waiting())
+}

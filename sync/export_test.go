@@ -52,11 +52,7 @@ func ForgeHolder(r *ReentrantMutex, id uint64, gid uint64) {
 
 // HalfNotify does the first half of Notify(n), handing out tokens without
 // bumping the generation: what a notifier killed between the two leaves.
-func HalfNotify(c *Cond, n uint32) {
-	v := c.counts.Load()
-	k := min(n, uint32(v))
-	c.counts.Store(uint64(uint32(v>>32)+k)<<32 | uint64(uint32(v)-k))
-}
+func HalfNotify(c *Cond, n uint32) { c.handOut(n) }
 
 // ForgeDrain makes the release of generation gen wait for left parties of
 // the round before it, as if they had not yet returned from Wait.

@@ -22,13 +22,23 @@ import (
 //
 // # Owner death
 //
-// The lock word holds the holder's identity (pid and start time). A
-// process that waits for the lock checks every 100ms whether the holder is
-// still alive; if it has died (killed, crashed, exited), the waiter takes
-// the lock over. LockContext then returns ErrOwnerDead with the lock held,
-// like EOWNERDEAD from a robust pthread mutex: the data it guards may be
-// half-updated. Lock, which cannot return an error, takes the lock over
-// silently. TryLock never takes a lock from a dead holder.
+// The lock word holds the holder's identity (pid, PID namespace and start
+// time). If the holder dies (killed, crashed, exited), execs another
+// program or closes the segment without unlocking, it can never unlock,
+// and a waiter takes the lock over: LockContext then returns ErrOwnerDead
+// with the lock held, like EOWNERDEAD from a robust pthread mutex: the
+// data it guards may be half-updated. Lock, which cannot return an error,
+// takes the lock over silently. TryLock never takes a lock from a dead
+// holder.
+//
+// Whether the holder still maps the segment is asked of the kernel (see
+// internal/owner: every process holds a lock on a byte of the segment file
+// while it maps it), so a live holder is never mistaken for a dead one,
+// even in another PID namespace (containers sharing /dev/shm). A waiter
+// learns of the holder's exit through a pidfd in Go's network poller and
+// takes the lock over within about a millisecond; where it cannot watch
+// the holder that way (another PID namespace, an exec), it checks every
+// 100ms.
 //
 // A Mutex must not be copied after first use.
 type Mutex struct {
@@ -100,6 +110,8 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	word := futex.Low32(&m.state)
 	var seen uint64     // the lock word we have been waiting on...
 	var since time.Time // ...since this time
+	var exit exitWatch  // the holder's exit, which ends sleeps at once
+	defer exit.done()
 	for {
 		v := m.state.Load()
 		if v == 0 {
@@ -119,20 +131,39 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			}
 			v |= mutexWaiters
 		}
+		holder := owner.ID(v & mutexOwner)
 		if v != seen {
 			seen, since = v, time.Now()
 		}
-		if err := w.sleep(word, uint32(v)); err != nil {
-			m.passWake(word)
-			return err
+		ctx := exit.watch(w.ctx, holder)
+		if err := w.sleepCtx(ctx, word, uint32(v)); err != nil {
+			switch {
+			case err == ErrClosed:
+			case w.ctx.Err() != nil:
+				err = w.ctx.Err() // not the merged context's Canceled
+			case exit.fired():
+				err = nil // the holder exited: look at once
+			}
+			if err != nil {
+				m.passWake(word)
+				return err
+			}
 		}
-		if m.state.Load() == v && time.Since(since) >= checkInterval {
+		if m.state.Load() != v {
+			continue
+		}
+		if exit.fired() || time.Since(since) >= checkInterval {
 			since = time.Now()
-			if !w.reg.Alive(owner.ID(v&mutexOwner)) && m.state.CompareAndSwap(v, self|mutexWaiters) {
-				// The holder died: the word could no longer change
-				// except by another waiter taking it over first.
-				race.Acquire(m)
-				return &OwnerDeadError{PID: owner.ID(v & mutexOwner).Pid()}
+			if !w.reg.Alive(holder) {
+				if m.state.CompareAndSwap(v, self|mutexWaiters) {
+					// The holder is gone: the word could no longer
+					// change except by another waiter taking it over
+					// first.
+					race.Acquire(m)
+					return &OwnerDeadError{PID: holder.Pid()}
+				}
+			} else if exit.fired() {
+				exit.disarm(w.ctx) // a reused pid's exit: poll from now on
 			}
 		}
 	}

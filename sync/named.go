@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/xproc-go/xproc/shm"
@@ -9,7 +10,28 @@ import (
 
 // named is what every handle to a named primitive has: the segment that
 // holds it.
+//
+// A named primitive lives in its segment's memory, which Close unmaps, so
+// each handle's methods check first that the handle is open: after Close,
+// those with an error result return an error wrapping ErrClosed, the
+// others panic with one (which recover can catch), instead of faulting.
+// A call racing with Close is still a bug: it may fault.
 type named struct{ seg *shm.Segment }
+
+// closedErr returns the error for op on a closed handle, or nil.
+func (n named) closedErr(op string) error {
+	if !n.seg.Closed() {
+		return nil
+	}
+	return fmt.Errorf("xsync: %s on closed %s %q: %w", op, n.seg.Kind(), n.seg.Name(), ErrClosed)
+}
+
+// check panics with closedErr if the handle is closed.
+func (n named) check(op string) {
+	if err := n.closedErr(op); err != nil {
+		panic(err)
+	}
+}
 
 // Name returns the segment name.
 func (n named) Name() string { return n.seg.Name() }
@@ -18,7 +40,8 @@ func (n named) Name() string { return n.seg.Name() }
 func (n named) Segment() *shm.Segment { return n.seg }
 
 // Close unmaps the primitive. Calls blocked on it return ErrClosed (or
-// panic, for those without an error result); it must not be used after.
+// panic, for those without an error result), and so do calls made
+// afterwards. Closing again does nothing and returns the same result.
 func (n named) Close() error { return n.seg.Close() }
 
 // Unlink removes the name. Processes that have it open keep using it.
@@ -85,6 +108,27 @@ func OpenMutex(name string, opts ...shm.Option) (*NamedMutex, error) {
 	return &NamedMutex{p, n}, nil
 }
 
+// Lock locks the mutex; see Mutex.Lock.
+func (m *NamedMutex) Lock() { m.check("Lock"); m.Mutex.Lock() }
+
+// TryLock tries to lock the mutex; see Mutex.TryLock.
+func (m *NamedMutex) TryLock() bool { m.check("TryLock"); return m.Mutex.TryLock() }
+
+// LockContext locks the mutex, giving up when ctx is done; see
+// Mutex.LockContext.
+func (m *NamedMutex) LockContext(ctx context.Context) error {
+	if err := m.closedErr("LockContext"); err != nil {
+		return err
+	}
+	return m.Mutex.LockContext(ctx)
+}
+
+// Unlock unlocks the mutex; see Mutex.Unlock.
+func (m *NamedMutex) Unlock() { m.check("Unlock"); m.Mutex.Unlock() }
+
+// Locked reports whether the mutex is locked; see Mutex.Locked.
+func (m *NamedMutex) Locked() bool { m.check("Locked"); return m.Mutex.Locked() }
+
 // NamedReentrantMutex is a ReentrantMutex in a segment of its own.
 type NamedReentrantMutex struct {
 	*ReentrantMutex
@@ -108,6 +152,38 @@ func OpenReentrantMutex(name string, opts ...shm.Option) (*NamedReentrantMutex, 
 	}
 	return &NamedReentrantMutex{p, n}, nil
 }
+
+// Lock locks or re-locks the mutex; see ReentrantMutex.Lock.
+func (r *NamedReentrantMutex) Lock() { r.check("Lock"); r.ReentrantMutex.Lock() }
+
+// TryLock tries to lock or re-lock the mutex; see ReentrantMutex.TryLock.
+func (r *NamedReentrantMutex) TryLock() bool { r.check("TryLock"); return r.ReentrantMutex.TryLock() }
+
+// LockContext locks or re-locks the mutex, giving up when ctx is done;
+// see ReentrantMutex.LockContext.
+func (r *NamedReentrantMutex) LockContext(ctx context.Context) error {
+	if err := r.closedErr("LockContext"); err != nil {
+		return err
+	}
+	return r.ReentrantMutex.LockContext(ctx)
+}
+
+// Unlock undoes one Lock; see ReentrantMutex.Unlock.
+func (r *NamedReentrantMutex) Unlock() error {
+	if err := r.closedErr("Unlock"); err != nil {
+		return err
+	}
+	return r.ReentrantMutex.Unlock()
+}
+
+// Locked reports whether the mutex is held; see ReentrantMutex.Locked.
+func (r *NamedReentrantMutex) Locked() bool { r.check("Locked"); return r.ReentrantMutex.Locked() }
+
+// Held reports whether the calling goroutine holds the mutex.
+func (r *NamedReentrantMutex) Held() bool { r.check("Held"); return r.ReentrantMutex.Held() }
+
+// Depth returns how many times the calling goroutine holds the mutex.
+func (r *NamedReentrantMutex) Depth() int { r.check("Depth"); return r.ReentrantMutex.Depth() }
 
 // NamedSemaphore is a Semaphore in a segment of its own.
 type NamedSemaphore struct {
@@ -140,6 +216,39 @@ func OpenSemaphore(name string, opts ...shm.Option) (*NamedSemaphore, error) {
 	return &NamedSemaphore{p, n}, nil
 }
 
+// TryAcquire takes a unit if one is available; see Semaphore.TryAcquire.
+func (s *NamedSemaphore) TryAcquire() bool { s.check("TryAcquire"); return s.Semaphore.TryAcquire() }
+
+// Acquire takes a unit, waiting as long as it takes; see
+// Semaphore.Acquire.
+func (s *NamedSemaphore) Acquire() { s.check("Acquire"); s.Semaphore.Acquire() }
+
+// AcquireContext takes a unit, giving up when ctx is done; see
+// Semaphore.AcquireContext.
+func (s *NamedSemaphore) AcquireContext(ctx context.Context) error {
+	if err := s.closedErr("AcquireContext"); err != nil {
+		return err
+	}
+	return s.Semaphore.AcquireContext(ctx)
+}
+
+// Release returns one unit; see Semaphore.Release.
+func (s *NamedSemaphore) Release() error { return s.ReleaseN(1) }
+
+// ReleaseN returns n units; see Semaphore.ReleaseN.
+func (s *NamedSemaphore) ReleaseN(n int) error {
+	if err := s.closedErr("ReleaseN"); err != nil {
+		return err
+	}
+	return s.Semaphore.ReleaseN(n)
+}
+
+// Value returns the number of available units; see Semaphore.Value.
+func (s *NamedSemaphore) Value() int { s.check("Value"); return s.Semaphore.Value() }
+
+// Bounded reports whether the semaphore is bounded.
+func (s *NamedSemaphore) Bounded() bool { s.check("Bounded"); return s.Semaphore.Bounded() }
+
 // NamedEvent is an Event in a segment of its own.
 type NamedEvent struct {
 	*Event
@@ -162,6 +271,27 @@ func OpenEvent(name string, opts ...shm.Option) (*NamedEvent, error) {
 		return nil, err
 	}
 	return &NamedEvent{p, n}, nil
+}
+
+// Set sets the flag; see Event.Set.
+func (e *NamedEvent) Set() { e.check("Set"); e.Event.Set() }
+
+// Clear clears the flag; see Event.Clear.
+func (e *NamedEvent) Clear() { e.check("Clear"); e.Event.Clear() }
+
+// IsSet reports whether the flag is set; see Event.IsSet.
+func (e *NamedEvent) IsSet() bool { e.check("IsSet"); return e.Event.IsSet() }
+
+// Wait blocks until the flag is set; see Event.Wait.
+func (e *NamedEvent) Wait() { e.check("Wait"); e.Event.Wait() }
+
+// WaitContext blocks until the flag is set or ctx is done; see
+// Event.WaitContext.
+func (e *NamedEvent) WaitContext(ctx context.Context) error {
+	if err := e.closedErr("WaitContext"); err != nil {
+		return err
+	}
+	return e.Event.WaitContext(ctx)
 }
 
 // condPair is the content of a named condition's segment.
@@ -195,43 +325,59 @@ func OpenCond(name string, opts ...shm.Option) (*NamedCond, error) {
 	return &NamedCond{p, n}, nil
 }
 
-// Mutex returns the condition's mutex.
-func (c *NamedCond) Mutex() *Mutex { return &c.p.Mu }
+// Mutex returns the condition's mutex. The pointer is into the segment:
+// valid until Close.
+func (c *NamedCond) Mutex() *Mutex { c.check("Mutex"); return &c.p.Mu }
 
-// Cond returns the condition variable.
-func (c *NamedCond) Cond() *Cond { return &c.p.Cond }
+// Cond returns the condition variable. The pointer is into the segment:
+// valid until Close.
+func (c *NamedCond) Cond() *Cond { c.check("Cond"); return &c.p.Cond }
 
 // Lock locks the condition's mutex.
-func (c *NamedCond) Lock() { c.p.Mu.Lock() }
+func (c *NamedCond) Lock() { c.check("Lock"); c.p.Mu.Lock() }
 
 // LockContext locks the condition's mutex, giving up when ctx is done.
-func (c *NamedCond) LockContext(ctx context.Context) error { return c.p.Mu.LockContext(ctx) }
+func (c *NamedCond) LockContext(ctx context.Context) error {
+	if err := c.closedErr("LockContext"); err != nil {
+		return err
+	}
+	return c.p.Mu.LockContext(ctx)
+}
 
 // Unlock unlocks the condition's mutex.
-func (c *NamedCond) Unlock() { c.p.Mu.Unlock() }
+func (c *NamedCond) Unlock() { c.check("Unlock"); c.p.Mu.Unlock() }
 
 // Wait waits for a notification; see Cond.WaitContext.
-func (c *NamedCond) Wait() error { return c.p.Cond.Wait(&c.p.Mu) }
+func (c *NamedCond) Wait() error { return c.WaitContext(context.Background()) }
 
 // WaitContext waits for a notification or until ctx is done; see
 // Cond.WaitContext.
 func (c *NamedCond) WaitContext(ctx context.Context) error {
+	if err := c.closedErr("WaitContext"); err != nil {
+		return err
+	}
 	return c.p.Cond.WaitContext(ctx, &c.p.Mu)
 }
 
 // WaitFor waits until pred holds; see Cond.WaitFor.
 func (c *NamedCond) WaitFor(ctx context.Context, pred func() bool) (bool, error) {
+	if err := c.closedErr("WaitFor"); err != nil {
+		return false, err
+	}
 	return c.p.Cond.WaitFor(ctx, &c.p.Mu, pred)
 }
 
 // Signal wakes one waiter.
-func (c *NamedCond) Signal() { c.p.Cond.Signal() }
+func (c *NamedCond) Signal() { c.Notify(1) }
 
 // Broadcast wakes every waiter.
-func (c *NamedCond) Broadcast() { c.p.Cond.Broadcast() }
+func (c *NamedCond) Broadcast() { c.check("Broadcast"); c.p.Cond.Broadcast() }
 
 // Notify wakes up to n waiters.
-func (c *NamedCond) Notify(n int) { c.p.Cond.Notify(n) }
+func (c *NamedCond) Notify(n int) { c.check("Notify"); c.p.Cond.Notify(n) }
+
+// Waiting returns the number of callers waiting; see Cond.Waiting.
+func (c *NamedCond) Waiting() int { c.check("Waiting"); return c.p.Cond.Waiting() }
 
 // NamedBarrier is a Barrier in a segment of its own, with this process's
 // action.
@@ -275,11 +421,38 @@ func (b *NamedBarrier) SetAction(action func() error) { b.action = action }
 // Wait waits for all parties with this process's action. See
 // Barrier.WaitFunc.
 func (b *NamedBarrier) Wait() (int, error) {
-	return b.Barrier.WaitFunc(context.Background(), b.action)
+	return b.WaitFunc(context.Background(), b.action)
 }
 
 // WaitContext waits for all parties or until ctx is done, with this
 // process's action. See Barrier.WaitFunc.
 func (b *NamedBarrier) WaitContext(ctx context.Context) (int, error) {
-	return b.Barrier.WaitFunc(ctx, b.action)
+	return b.WaitFunc(ctx, b.action)
 }
+
+// WaitFunc waits for all parties or until ctx is done, running action if
+// this party arrives last. See Barrier.WaitFunc.
+func (b *NamedBarrier) WaitFunc(ctx context.Context, action func() error) (int, error) {
+	if err := b.closedErr("Wait"); err != nil {
+		return -1, err
+	}
+	return b.Barrier.WaitFunc(ctx, action)
+}
+
+// Parties returns the number of parties.
+func (b *NamedBarrier) Parties() int { b.check("Parties"); return b.Barrier.Parties() }
+
+// Waiting returns the number of parties waiting in the current round.
+func (b *NamedBarrier) Waiting() int { b.check("Waiting"); return b.Barrier.Waiting() }
+
+// Broken reports whether the barrier is broken.
+func (b *NamedBarrier) Broken() bool { b.check("Broken"); return b.Barrier.Broken() }
+
+// Abort breaks the barrier; see Barrier.Abort.
+func (b *NamedBarrier) Abort() { b.check("Abort"); b.Barrier.Abort() }
+
+// Reset returns the barrier to its initial state; see Barrier.Reset.
+func (b *NamedBarrier) Reset() { b.check("Reset"); b.Barrier.Reset() }
+
+// Join declares this process a party; see Barrier.Join.
+func (b *NamedBarrier) Join() { b.check("Join"); b.Barrier.Join() }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xproc-go/xproc/internal/futex"
+	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/internal/region"
 	"github.com/xproc-go/xproc/internal/spin"
 )
@@ -62,7 +63,13 @@ func (w waiter) done() { w.reg.Leave() }
 // futex.Tick. It fails with ctx.Err() or ErrClosed. It may return early for
 // no reason, so callers loop.
 func (w waiter) sleep(word *atomic.Uint32, val uint32) error {
-	switch err := futex.Park(w.ctx, w.reg.Stop(), word, val); err {
+	return w.sleepCtx(w.ctx, word, val)
+}
+
+// sleepCtx is sleep with another context: w.ctx with more reasons to end
+// (see exitWatch).
+func (w waiter) sleepCtx(ctx context.Context, word *atomic.Uint32, val uint32) error {
+	switch err := futex.Park(ctx, w.reg.Stop(), word, val); err {
 	case nil:
 		return nil
 	case futex.ErrStopped:
@@ -81,4 +88,57 @@ func spinUntil(cond func() bool) bool {
 		}
 	}
 	return false
+}
+
+// exitWatch ends a waiter's sleeps when the process it waits for exits,
+// so that a lock held by a process that was killed is taken over within
+// about a millisecond rather than at the next liveness check. It watches
+// one process at a time, through owner.ExitContext (a pidfd in Go's
+// network poller: no thread per waiter). Where that cannot watch the
+// process (another PID namespace, an old kernel), sleeps end only as
+// before, and liveness is checked every checkInterval.
+type exitWatch struct {
+	id     owner.ID
+	ctx    context.Context // the waiter's context, ended also by the exit
+	exited context.Context // done when id exits; nil if not watched
+	stop   func()
+}
+
+// watch makes ctx (the waiter's context) end also when process id exits,
+// replacing the watch of any other process. It returns the context to
+// sleep with.
+func (x *exitWatch) watch(ctx context.Context, id owner.ID) context.Context {
+	if x.ctx != nil && x.id == id {
+		return x.ctx
+	}
+	x.done()
+	x.id, x.ctx = id, ctx
+	exited, release, ok := owner.ExitContext(id)
+	if !ok {
+		return ctx
+	}
+	merged, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(exited, cancel)
+	x.ctx, x.exited = merged, exited
+	x.stop = func() { stop(); cancel(); release() }
+	return merged
+}
+
+// fired reports whether the watched process has exited.
+func (x *exitWatch) fired() bool { return x.exited != nil && x.exited.Err() != nil }
+
+// disarm stops watching after a false alarm (the exit was seen, but the
+// process still counts as attached: it was a reused pid's): sleeps end
+// again only for the waiter's own reasons.
+func (x *exitWatch) disarm(ctx context.Context) {
+	x.done()
+	x.ctx = ctx
+}
+
+// done releases the watch.
+func (x *exitWatch) done() {
+	if x.stop != nil {
+		x.stop()
+	}
+	*x = exitWatch{}
 }

@@ -435,10 +435,21 @@ func TestErrors(t *testing.T) {
 	assert.ErrorIs(t, err, shm.ErrUnsupportedType)
 	_, err = value.Create(testproc.Name(t), struct{}{})
 	assert.ErrorIs(t, err, shm.ErrUnsupportedType, "zero size")
-
 	var se *shm.Error
 	require.True(t, errors.As(err, &se))
 	assert.Equal(t, "create", se.Op)
+
+	// Go's own sync types hold no pointers, but their waiters live in one
+	// process's runtime: across processes they deadlock.
+	type goLocked struct {
+		N  int64
+		Mu sync.Mutex
+	}
+	_, err = value.CreateAnonymous(goLocked{})
+	require.ErrorIs(t, err, shm.ErrUnsupportedType)
+	assert.Contains(t, err.Error(), "Mu is sync.Mutex")
+	_, err = value.Open[struct{ WG sync.WaitGroup }](name)
+	assert.ErrorIs(t, err, shm.ErrUnsupportedType)
 }
 
 // TestCorruptLockOffset: a Value segment whose Params[0] does not put the

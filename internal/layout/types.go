@@ -25,8 +25,11 @@ type TypeDesc struct {
 // description. Allowed are booleans, integers, floats, complex numbers,
 // fixed-size arrays and structs of these. Pointers, unsafe.Pointer, slices,
 // maps, strings, channels, functions and interfaces are refused: their
-// values refer to one process's memory and mean nothing in another. The
-// error names the offending field.
+// values refer to one process's memory and mean nothing in another. So
+// are the types of Go's sync package (Mutex, RWMutex, WaitGroup, Once)
+// and runtime/cgo.Handle, which hold no pointers but whose meaning is tied
+// to one process (use the xproc/sync primitives instead). The error names
+// the offending field.
 //
 // The fingerprint hashes the type's layout (kinds, sizes, alignments and
 // field offsets, but not field names), so that a process opening a segment
@@ -64,7 +67,25 @@ func Canonical(t reflect.Type) (string, error) {
 
 const modulePath = "github.com/xproc-go/xproc/"
 
+// processLocal lists the packages whose pointer-free types still mean
+// something only inside one process: Go's sync types keep their waiters
+// in the runtime of the process that blocked (a sync.Mutex in shared
+// memory deadlocks or corrupts across processes), and a cgo.Handle
+// indexes one process's handle table. The value says what to use instead.
+var processLocal = map[string]string{
+	"sync":          "use the xproc/sync (xsync) primitive of that name",
+	"internal/sync": "use the xproc/sync (xsync) primitives",
+	"runtime/cgo":   "a handle is valid only in the process that made it",
+}
+
 func describe(sb *strings.Builder, t reflect.Type, path string) error {
+	if hint, local := processLocal[t.PkgPath()]; local && t.Name() != "" {
+		field := "field " + path + " is"
+		if path == t.String() {
+			field = path + " is"
+		}
+		return fmt.Errorf("%w: %s %s, which works only within one process: %s", ErrUnsupportedType, field, t, hint)
+	}
 	if strings.HasPrefix(t.PkgPath(), modulePath) {
 		sb.WriteString(strings.TrimPrefix(t.PkgPath(), modulePath) + "." + t.Name() + "=")
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"reflect"
+	"runtime/cgo"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"unsafe"
@@ -414,4 +416,40 @@ func TestCanonicalModuleTypes(t *testing.T) {
 	c, err = layout.Canonical(reflect.TypeFor[struct{ M xsync.Mutex }]())
 	require.NoError(t, err)
 	assert.Regexp(t, `^struct\{0:sync\.Mutex=struct\{.*\}8/8;\}8/8$`, c)
+}
+
+// TestProcessLocalTypes: pointer-free types whose meaning is tied to one
+// process are refused, naming the field and what to use instead.
+func TestProcessLocalTypes(t *testing.T) {
+	type withMutex struct {
+		N  int64
+		Mu sync.Mutex
+	}
+	type nested struct {
+		A [2]struct{ Once sync.Once }
+	}
+	for _, c := range []struct {
+		t    reflect.Type
+		want string
+	}{
+		{reflect.TypeFor[sync.Mutex](), "sync.Mutex is sync.Mutex"},
+		{reflect.TypeFor[withMutex](), "field layout_test.withMutex.Mu is sync.Mutex"},
+		{reflect.TypeFor[sync.RWMutex](), "sync.RWMutex"},
+		{reflect.TypeFor[sync.WaitGroup](), "sync.WaitGroup"},
+		{reflect.TypeFor[nested](), "field layout_test.nested.A[].Once is sync.Once"},
+		{reflect.TypeFor[[4]sync.Mutex](), "sync.Mutex"},
+		{reflect.TypeFor[cgo.Handle](), "cgo.Handle"},
+	} {
+		_, err := layout.Describe(c.t)
+		assert.ErrorIs(t, err, layout.ErrUnsupportedType, "%v", c.t)
+		assert.ErrorContains(t, err, c.want)
+		assert.ErrorContains(t, err, "one process")
+	}
+	// sync/atomic types are fine: plain words, meaningful anywhere.
+	_, err := layout.Describe(reflect.TypeFor[struct {
+		A atomic.Int64
+		B atomic.Uint32
+		C atomic.Bool
+	}]())
+	assert.NoError(t, err)
 }
