@@ -274,3 +274,24 @@ func BenchmarkBarrierTwoProcesses(b *testing.B) {
 
 // defaultSpin is the package's spin limit, for peers that keep it.
 var defaultSpin = xsync.SpinLimit()
+
+// BenchmarkMutexTakeover measures kill-to-takeover: a child holds a
+// Mutex, a waiter in this process sleeps on it, the child is killed with
+// SIGKILL, and the time until the waiter returns with ErrOwnerDead is
+// recorded. It reports the median and the maximum over b.N kills (run it
+// with -benchtime=25x or more); ns/op includes starting each child.
+func BenchmarkMutexTakeover(b *testing.B) {
+	name := testproc.Name(b)
+	m, err := xsync.CreateMutex(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	var ds []time.Duration
+	for b.Loop() {
+		ds = append(ds, takeover(b, m, name))
+	}
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[len(ds)/2].Microseconds()), "µs-median")
+	b.ReportMetric(float64(ds[len(ds)-1].Microseconds()), "µs-max")
+}

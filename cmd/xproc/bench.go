@@ -86,7 +86,7 @@ func benchOnce(workload string, n int) (rate, medianRT float64, took time.Durati
 	if err := sh.Init(); err != nil {
 		return 0, 0, 0, err
 	}
-	peer, err := startWorker("bench-peer", name, workload, strconv.Itoa(n))
+	peer, err := startWorker("bench-peer", nil, name, workload, strconv.Itoa(n))
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xproc-go/xproc/array"
+	"github.com/xproc-go/xproc/shm"
 	xsync "github.com/xproc-go/xproc/sync"
 	"github.com/xproc-go/xproc/value"
 )
@@ -29,6 +30,11 @@ import (
 // Every run meets at a Barrier before starting and after finishing, so
 // the times exclude process start-up; a worker that dies breaks the
 // barrier and the demo reports it instead of hanging.
+//
+// All segments are anonymous (memfd), handed to the workers as inherited
+// files: the control block as file 3, the workload's data as file 4.
+// Nothing has a name in /dev/shm, so a demo killed at any moment leaves
+// nothing behind.
 
 func init() {
 	commands["demo"] = cmdDemo
@@ -79,18 +85,17 @@ func cmdDemo(args []string, w io.Writer) error {
 	return nil
 }
 
-// run starts p.workers workers of job with the given arguments (each also
-// gets its index and the control segment's name), waits for all of them
-// at the start line, shows progress of total units until they reach the
-// finish line, and returns the time between the two.
-func run(label, job string, p demoParams, total int64, args ...string) (time.Duration, error) {
-	ctlName := demoName(job + "-ctl")
-	ctl, err := value.Create(ctlName, control{})
+// run starts p.workers workers of job with the given arguments (each
+// also gets its index, the control segment as file 3 and data as file
+// 4), waits for all of them at the start line, shows progress of total
+// units until they reach the finish line, and returns the time between
+// the two.
+func run(label, job string, p demoParams, total int64, data *shm.Segment, args ...string) (time.Duration, error) {
+	ctl, err := value.CreateAnonymous(control{})
 	if err != nil {
 		return 0, err
 	}
 	defer ctl.Close()
-	defer ctl.Unlink()
 	if err := ctl.Ptr().Line.Init(p.workers+1, demoTimeout); err != nil {
 		return 0, err
 	}
@@ -102,7 +107,8 @@ func run(label, job string, p demoParams, total int64, args ...string) (time.Dur
 		}
 	}()
 	for i := range p.workers {
-		c, err := startWorker(job, append([]string{ctlName, strconv.Itoa(i)}, args...)...)
+		files := []*os.File{ctl.Segment().File(), data.File()}
+		c, err := startWorker(job, files, append([]string{strconv.Itoa(i)}, args...)...)
 		if err != nil {
 			return 0, err
 		}
@@ -130,11 +136,17 @@ func run(label, job string, p demoParams, total int64, args ...string) (time.Dur
 	return took, errors.Join(errs...)
 }
 
+// The files a worker inherits (exec.Cmd.ExtraFiles start at 3).
+var (
+	controlFile = func() *os.File { return os.NewFile(3, "control") }
+	dataFile    = func() *os.File { return os.NewFile(4, "data") }
+)
+
 // openControl is the worker's side of run: it maps the control segment,
 // meets the others at the start line, runs work, and meets them at the
 // finish line.
-func openControl(name string, work func(progress *atomic.Int64) error) error {
-	ctl, err := value.Open[control](name)
+func openControl(work func(progress *atomic.Int64) error) error {
+	ctl, err := value.OpenFile[control](controlFile())
 	if err != nil {
 		return err
 	}
@@ -155,15 +167,13 @@ func openControl(name string, work func(progress *atomic.Int64) error) error {
 
 func demoCounter(w io.Writer, p demoParams) error {
 	fmt.Fprintf(w, "1. Locked counter: %d workers × %d increments of a value.Value[int64] under its lock\n", p.workers, p.increments)
-	name := demoName("counter")
-	v, err := value.Create[int64](name, 0)
+	v, err := value.CreateAnonymous[int64](0)
 	if err != nil {
 		return err
 	}
 	defer v.Close()
-	defer v.Unlink()
 	total := int64(p.workers * p.increments)
-	took, err := run("counter", "demo-counter", p, total, name, strconv.Itoa(p.increments))
+	took, err := run("counter", "demo-counter", p, total, v.Segment(), strconv.Itoa(p.increments))
 	if err != nil {
 		return err
 	}
@@ -184,16 +194,16 @@ func demoCounter(w io.Writer, p demoParams) error {
 }
 
 func demoCounterWorker(args []string) error {
-	v, err := value.Open[int64](args[2])
+	v, err := value.OpenFile[int64](dataFile())
 	if err != nil {
 		return err
 	}
 	defer v.Close()
-	n, err := strconv.Atoi(args[3])
+	n, err := strconv.Atoi(args[1])
 	if err != nil {
 		return err
 	}
-	return openControl(args[0], func(progress *atomic.Int64) error {
+	return openControl(func(progress *atomic.Int64) error {
 		for i := range n {
 			v.Update(func(x *int64) { *x++ })
 			if i%1000 == 999 {
@@ -208,17 +218,15 @@ func demoCounterWorker(args []string) error {
 
 func demoHogwild(w io.Writer, p demoParams) error {
 	fmt.Fprintf(w, "2. Hogwild: %d workers × %d passes adding 1 to each of %d float64s in an array.Array\n", p.workers, p.passes, p.elements)
-	name := demoName("hogwild")
-	a, err := array.Create[float64](name, p.elements)
+	a, err := array.CreateAnonymous[float64](p.elements)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	defer a.Unlink()
 	updates := int64(p.workers) * int64(p.passes) * int64(p.elements)
 	for _, mode := range []string{"plain", "atomic"} {
 		clear(a.Slice())
-		took, err := run("hogwild "+mode, "demo-hogwild", p, updates, name, mode, strconv.Itoa(p.passes))
+		took, err := run("hogwild "+mode, "demo-hogwild", p, updates, a.Segment(), mode, strconv.Itoa(p.passes))
 		if err != nil {
 			return err
 		}
@@ -272,17 +280,17 @@ func sum(s []float64) int64 {
 }
 
 func demoHogwildWorker(args []string) error {
-	a, err := array.Open[float64](args[2], 0)
+	a, err := array.OpenFile[float64](dataFile(), 0)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	mode := args[3]
-	passes, err := strconv.Atoi(args[4])
+	mode := args[1]
+	passes, err := strconv.Atoi(args[2])
 	if err != nil {
 		return err
 	}
-	return openControl(args[0], func(progress *atomic.Int64) error {
+	return openControl(func(progress *atomic.Int64) error {
 		hogwildPasses(a, mode, passes, progress)
 		return nil
 	})
@@ -292,16 +300,14 @@ func demoHogwildWorker(args []string) error {
 
 func demoPi(w io.Writer, p demoParams) error {
 	fmt.Fprintf(w, "3. Monte Carlo π: %d samples split over %d workers, hit counts in an array.Array[int64]\n", p.samples, p.workers)
-	name := demoName("pi")
-	hits, err := array.Create[int64](name, p.workers)
+	hits, err := array.CreateAnonymous[int64](p.workers)
 	if err != nil {
 		return err
 	}
 	defer hits.Close()
-	defer hits.Unlink()
 	per := p.samples / p.workers
 	total := int64(per * p.workers)
-	took, err := run("pi", "demo-pi", p, total, name, strconv.Itoa(per))
+	took, err := run("pi", "demo-pi", p, total, hits.Segment(), strconv.Itoa(per))
 	if err != nil {
 		return err
 	}
@@ -321,20 +327,20 @@ func demoPi(w io.Writer, p demoParams) error {
 }
 
 func demoPiWorker(args []string) error {
-	hits, err := array.Open[int64](args[2], 0)
+	hits, err := array.OpenFile[int64](dataFile(), 0)
 	if err != nil {
 		return err
 	}
 	defer hits.Close()
-	idx, err := strconv.Atoi(args[1])
+	idx, err := strconv.Atoi(args[0])
 	if err != nil {
 		return err
 	}
-	n, err := strconv.Atoi(args[3])
+	n, err := strconv.Atoi(args[1])
 	if err != nil {
 		return err
 	}
-	return openControl(args[0], func(progress *atomic.Int64) error {
+	return openControl(func(progress *atomic.Int64) error {
 		hits.Set(idx, sample(int64(n), uint64(idx)+2, progress))
 		return nil
 	})
@@ -383,10 +389,6 @@ func showProgress(label string, done *atomic.Int64, total int64) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-finished }
-}
-
-func demoName(what string) string {
-	return fmt.Sprintf("xproc-demo-%d-%s", os.Getpid(), what)
 }
 
 func timeIt(f func()) time.Duration {

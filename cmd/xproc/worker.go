@@ -37,8 +37,9 @@ func runWorker(job string) int {
 	return 0
 }
 
-// startWorker starts this program as a worker running job.
-func startWorker(job string, args ...string) (*exec.Cmd, error) {
+// startWorker starts this program as a worker running job, with files
+// as its inherited files 3, 4, ... (exec.Cmd.ExtraFiles).
+func startWorker(job string, files []*os.File, args ...string) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -47,6 +48,7 @@ func startWorker(job string, args ...string) (*exec.Cmd, error) {
 	cmd.Env = append(os.Environ(), workerEnv+"="+job, workerArgsEnv+"="+strings.Join(args, argSep))
 	cmd.Stdout = os.Stderr // workers report through shared memory, not stdout
 	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = files
 	return cmd, cmd.Start()
 }
 

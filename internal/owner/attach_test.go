@@ -40,14 +40,7 @@ func init() {
 				f.Close()
 				testproc.Say("closed")
 			case "exec":
-				var env []string
-				for _, kv := range os.Environ() {
-					if !strings.HasPrefix(kv, "XPROC_TEST_ROLE=") {
-						env = append(env, kv)
-					}
-				}
-				env = append(env, "XPROC_TEST_ROLE=owner-wait")
-				return syscall.Exec(os.Args[0], []string{os.Args[0], "-test.run=^$"}, env)
+				return testproc.Exec("owner-wait")
 			case "exit":
 				return nil
 			}

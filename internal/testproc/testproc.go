@@ -187,6 +187,53 @@ func (c *Child) read(out io.Reader) {
 	close(c.eof)
 }
 
+// StartInPIDNamespace runs role in a child process in a PID namespace of
+// its own, as a container's processes are: unshare(1) --pid --fork
+// --mount-proc, so that the child sees its own pids in /proc, shares this
+// process's file systems (/dev/shm among them), and dies when unshare is
+// killed. It skips the test, saying why, where that cannot be done (not
+// root, no unshare, no namespaces). Pid returns unshare's pid, not the
+// child's, which is only meaningful inside its namespace.
+func StartInPIDNamespace(t testing.TB, role string, args ...string) *Child {
+	t.Helper()
+	unshare := pidNamespaceTool(t)
+	return StartCmd(t, role, func(cmd *exec.Cmd) {
+		cmd.Args = append([]string{unshare, "--pid", "--fork", "--mount-proc", "--kill-child"}, cmd.Args...)
+		cmd.Path = unshare
+	}, args...)
+}
+
+var pidNS struct {
+	once sync.Once
+	path string
+	why  string
+}
+
+// pidNamespaceTool returns the path of unshare after checking once that
+// it can make a PID namespace here, or skips the test.
+func pidNamespaceTool(t testing.TB) string {
+	pidNS.once.Do(func() {
+		path, err := exec.LookPath("unshare")
+		if err != nil {
+			pidNS.why = "unshare(1) is not installed"
+			return
+		}
+		if os.Geteuid() != 0 {
+			pidNS.why = "making a PID namespace needs root (CI runs as root)"
+			return
+		}
+		if out, err := exec.Command(path, "--pid", "--fork", "--mount-proc", "true").CombinedOutput(); err != nil {
+			pidNS.why = fmt.Sprintf("unshare --pid cannot run here: %v: %s", err, bytes.TrimSpace(out))
+			return
+		}
+		pidNS.path = path
+	})
+	if pidNS.path == "" {
+		t.Skip("skipped: " + pidNS.why)
+	}
+	return pidNS.path
+}
+
 // Pid returns the child's process id.
 func (c *Child) Pid() int { return c.cmd.Process.Pid }
 
@@ -310,6 +357,21 @@ func Await(line string) error {
 		}
 	}
 	return fmt.Errorf("testproc: stdin closed while waiting for %q", line)
+}
+
+// Exec replaces the calling child's program with this test binary running
+// role with args, as execve(2) does: same pid, same start time, same
+// stdin and stdout, but none of the old program's memory, mappings or
+// close-on-exec files. It returns only if the exec fails.
+func Exec(role string, args ...string) error {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envRole+"=") && !strings.HasPrefix(kv, envArgs+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, envRole+"="+role, envArgs+"="+strings.Join(args, argSep))
+	return syscall.Exec(os.Args[0], []string{os.Args[0], "-test.run=^$"}, env)
 }
 
 // Next returns the next line the parent Sends. Children call it; it

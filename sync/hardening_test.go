@@ -1,0 +1,265 @@
+//go:build linux
+
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xproc-go/xproc/internal/testproc"
+	xsync "github.com/xproc-go/xproc/sync"
+)
+
+// Owner identity and liveness across exec, PID namespaces and sudden
+// death: the cases of the hardening issue, each with real processes.
+
+func init() {
+	// exec-idle: what a process becomes after exec: a program that maps
+	// nothing, prints "idle pid" and waits for "exit".
+	testproc.Register("exec-idle", func(args []string) error {
+		testproc.Say("idle")
+		return testproc.Await("exit")
+	})
+	// hold-exec KIND NAME: take the named lock (or join the barrier),
+	// say "held", then on "exec" exec exec-idle without unlocking.
+	testproc.Register("hold-exec", func(args []string) error {
+		switch args[0] {
+		case "mutex":
+			m, err := xsync.OpenMutex(args[1])
+			if err != nil {
+				return err
+			}
+			m.Lock()
+		case "rmutex":
+			m, err := xsync.OpenReentrantMutex(args[1])
+			if err != nil {
+				return err
+			}
+			m.Lock()
+			m.Lock()
+		case "barrier":
+			if _, err := xsync.OpenBarrier(args[1]); err != nil {
+				return err
+			}
+		}
+		testproc.Say("held")
+		if err := testproc.Await("exec"); err != nil {
+			return err
+		}
+		return testproc.Exec("exec-idle")
+	})
+	// mutex-try NAME MS: try to lock for MS milliseconds; print the
+	// outcome ("locked", "owner-dead" or "timeout") and hold what it
+	// got until "exit".
+	testproc.Register("mutex-try", func(args []string) error {
+		m, err := xsync.OpenMutex(args[0])
+		if err != nil {
+			return err
+		}
+		ms, _ := strconv.Atoi(args[1])
+		ctx, cancel := timeoutCtx(time.Duration(ms) * time.Millisecond)
+		defer cancel()
+		switch err := m.LockContext(ctx); {
+		case err == nil:
+			testproc.Say("locked")
+		case errors.Is(err, xsync.ErrOwnerDead):
+			testproc.Say("owner-dead")
+		case errors.Is(err, context.DeadlineExceeded):
+			testproc.Say("timeout")
+		default:
+			return err
+		}
+		return testproc.Await("exit")
+	})
+	// barrier-join NAME: open (and so join) the barrier, say "joined",
+	// and on "wait" wait once and print the outcome.
+	testproc.Register("barrier-join", func(args []string) error {
+		b, err := xsync.OpenBarrier(args[0])
+		if err != nil {
+			return err
+		}
+		testproc.Say("joined")
+		if err := testproc.Await("wait"); err != nil {
+			return err
+		}
+		if _, err := b.Wait(); err != nil {
+			return err
+		}
+		testproc.Say("passed")
+		return nil
+	})
+}
+
+// TestHolderExec: a process that takes a lock and then execs another
+// program keeps its pid and start time but can never unlock: it counts
+// as dead, and the lock is taken over. The same for a ReentrantMutex,
+// and for a barrier party, whose exec breaks the barrier.
+func TestHolderExec(t *testing.T) {
+	t.Run("mutex", func(t *testing.T) {
+		name := testproc.Name(t)
+		m, err := xsync.CreateMutex(name)
+		require.NoError(t, err)
+		defer m.Close()
+		c := testproc.Start(t, "hold-exec", "mutex", name)
+		c.Expect("held")
+		c.Send("exec")
+		c.Expect("idle")
+		ctx, cancel := timeoutCtx(testproc.Bound)
+		defer cancel()
+		err = m.LockContext(ctx)
+		var od *xsync.OwnerDeadError
+		require.ErrorAs(t, err, &od)
+		assert.Equal(t, c.Pid(), od.PID)
+		m.Unlock()
+		c.Send("exit")
+		c.Wait()
+	})
+	t.Run("rmutex", func(t *testing.T) {
+		name := testproc.Name(t)
+		r, err := xsync.CreateReentrantMutex(name)
+		require.NoError(t, err)
+		defer r.Close()
+		c := testproc.Start(t, "hold-exec", "rmutex", name)
+		c.Expect("held")
+		c.Send("exec")
+		c.Expect("idle")
+		ctx, cancel := timeoutCtx(testproc.Bound)
+		defer cancel()
+		require.ErrorIs(t, r.LockContext(ctx), xsync.ErrOwnerDead)
+		assert.Equal(t, 1, r.Depth(), "taken over at depth one")
+		require.NoError(t, r.Unlock())
+		assert.False(t, r.Locked())
+		c.Send("exit")
+		c.Wait()
+	})
+	t.Run("barrier", func(t *testing.T) {
+		name := testproc.Name(t)
+		b, err := xsync.CreateBarrier(name, 2, 0)
+		require.NoError(t, err)
+		defer b.Close()
+		c := testproc.Start(t, "hold-exec", "barrier", name)
+		c.Expect("held")
+		c.Send("exec")
+		c.Expect("idle")
+		ctx, cancel := timeoutCtx(testproc.Bound)
+		defer cancel()
+		_, err = b.WaitContext(ctx)
+		require.ErrorIs(t, err, xsync.ErrBroken)
+		assert.ErrorContains(t, err, "process "+strconv.Itoa(c.Pid())+" died")
+		c.Send("exit")
+		c.Wait()
+	})
+}
+
+// TestForeignNamespace: processes in two PID namespaces (two containers
+// sharing /dev/shm) share a Mutex and a Barrier. A live holder in the
+// other namespace is never taken for dead, in either direction, however
+// long the other waits; when it does die, its lock is taken over; a
+// party in the other namespace does not break a barrier by being there.
+func TestForeignNamespace(t *testing.T) {
+	t.Run("mutex", func(t *testing.T) {
+		name := testproc.Name(t)
+		m, err := xsync.CreateMutex(name)
+		require.NoError(t, err)
+		defer m.Close()
+
+		// The holder is in the other namespace: waiting well past
+		// several liveness checks ends in a timeout, not a takeover.
+		holder := testproc.StartInPIDNamespace(t, "mutex-hold", name)
+		holder.Expect("locked")
+		ctx, cancel := timeoutCtx(350 * time.Millisecond)
+		defer cancel()
+		require.ErrorIs(t, m.LockContext(ctx), context.DeadlineExceeded)
+		assert.True(t, m.Locked())
+
+		// Its death is seen, by the periodic check.
+		holder.Kill()
+		ctx2, cancel2 := timeoutCtx(testproc.Bound)
+		defer cancel2()
+		require.ErrorIs(t, m.LockContext(ctx2), xsync.ErrOwnerDead)
+
+		// The other direction: this process holds; the waiter in the
+		// other namespace times out.
+		waiter := testproc.StartInPIDNamespace(t, "mutex-try", name, "350")
+		waiter.Expect("timeout")
+		waiter.Send("exit")
+		waiter.Wait()
+		m.Unlock()
+	})
+	t.Run("barrier", func(t *testing.T) {
+		name := testproc.Name(t)
+		b, err := xsync.CreateBarrier(name, 2, 0)
+		require.NoError(t, err)
+		defer b.Close()
+		party := testproc.StartInPIDNamespace(t, "barrier-join", name)
+		party.Expect("joined")
+		ctx, cancel := timeoutCtx(350 * time.Millisecond)
+		defer cancel()
+		_, err = b.WaitContext(ctx)
+		require.ErrorIs(t, err, xsync.ErrBroken)
+		require.ErrorIs(t, err, context.DeadlineExceeded, "broken by the timeout, not by a party taken for dead: %v", err)
+		b.Reset()
+		party.Send("wait")
+		_, err = b.Wait()
+		require.NoError(t, err)
+		party.Expect("passed")
+		party.Wait()
+	})
+}
+
+// takeover measures one kill-to-takeover: a child holds the mutex, a
+// waiter here is asleep on it, the child is killed (SIGKILL); it returns
+// the time from the kill to the waiter's return with ErrOwnerDead.
+func takeover(t testing.TB, m *xsync.NamedMutex, name string) time.Duration {
+	c := testproc.Start(t, "mutex-hold", name)
+	c.Expect("locked")
+	got := make(chan error, 1)
+	var back time.Time
+	go func() {
+		err := m.LockContext(context.Background())
+		back = time.Now()
+		got <- err
+	}()
+	for !xsync.Asleep(m.Mutex) {
+		time.Sleep(100 * time.Microsecond) // observing, not synchronising
+	}
+	killed := time.Now()
+	c.Kill()
+	select {
+	case err := <-got:
+		if !errors.Is(err, xsync.ErrOwnerDead) {
+			t.Fatalf("waiter got %v, want ErrOwnerDead", err)
+		}
+	case <-time.After(testproc.Bound):
+		t.Fatal("the waiter never took the lock over")
+	}
+	m.Unlock()
+	c.WaitKilled()
+	return back.Sub(killed)
+}
+
+// TestTakeoverIsFast: a waiter already blocked when the holder is killed
+// takes the lock over in about a millisecond (the holder's pidfd wakes it),
+// not at the next periodic liveness check (100ms). The bound is half the
+// check interval, far above the expected figure, so that a loaded machine
+// cannot fail it but the periodic check alone always would.
+func TestTakeoverIsFast(t *testing.T) {
+	name := testproc.Name(t)
+	m, err := xsync.CreateMutex(name)
+	require.NoError(t, err)
+	defer m.Close()
+	var ds []time.Duration
+	for range 21 {
+		ds = append(ds, takeover(t, m, name))
+	}
+	slices.Sort(ds)
+	t.Logf("kill to takeover over %d kills: min %v, median %v, max %v", len(ds), ds[0], ds[len(ds)/2], ds[len(ds)-1])
+	assert.Less(t, ds[len(ds)/2], 50*time.Millisecond, "median kill-to-takeover")
+}
