@@ -31,8 +31,32 @@
 // File to a child process through exec.Cmd.ExtraFiles and map it there
 // with OpenFile.
 //
-// The header keeps a table of the processes that have the segment mapped;
-// Info and List report them, and which of them died without closing it.
+// Create reserves the segment's space in the file system (fallocate)
+// before mapping it: on a full /dev/shm (Docker's is 64 MiB by default) it
+// fails with an error matching syscall.ENOSPC and leaves no file, rather
+// than handing out a mapping whose first write kills the process with
+// SIGBUS.
+//
+// # Who maps a segment
+//
+// Every process that maps a segment holds an open-file-description lock
+// on one byte of its file, chosen by its identity (see internal/owner and
+// LAYOUT.md), for as long as it maps it. The kernel drops the lock when
+// the process unmaps, dies or execs, so Info.InUse and Info.Dead, and the
+// lock-owner checks of package sync, are exact whatever PID namespace the
+// processes are in. The header also keeps a table of the attached
+// processes, which Info and List report.
+//
+// # Cleaning up after a crash
+//
+// A process killed with SIGKILL cannot unlink its named segments. A
+// segment is stale (Info.Stale) when no process maps it and its creator is
+// no longer running; RemoveStale removes one such segment and Sweep every
+// one in a directory, deciding under a lock that keeps a process from
+// opening the segment meanwhile (a concurrent Open either keeps the
+// segment or gets ErrNotExist). A program that may be killed can sweep
+// its directory at start-up (xproc rm -stale does the same), or use
+// anonymous segments, which vanish with the last process that has them.
 //
 // # Caveats
 //
