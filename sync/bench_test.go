@@ -280,18 +280,25 @@ var defaultSpin = xsync.SpinLimit()
 // SIGKILL, and the time until the waiter returns with ErrOwnerDead is
 // recorded. It reports the median and the maximum over b.N kills (run it
 // with -benchtime=25x or more); ns/op includes starting each child.
+// "pidfd" is the library as it is; "poll" switches off the exit watch,
+// leaving the periodic liveness check alone, for comparison.
 func BenchmarkMutexTakeover(b *testing.B) {
-	name := testproc.Name(b)
-	m, err := xsync.CreateMutex(name)
-	if err != nil {
-		b.Fatal(err)
+	for _, mode := range []string{"pidfd", "poll"} {
+		b.Run(mode, func(b *testing.B) {
+			defer xsync.SetWatchExits(mode == "pidfd")()
+			name := testproc.Name(b)
+			m, err := xsync.CreateMutex(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			var ds []time.Duration
+			for b.Loop() {
+				ds = append(ds, takeover(b, m, name))
+			}
+			slices.Sort(ds)
+			b.ReportMetric(float64(ds[len(ds)/2].Microseconds()), "µs-median")
+			b.ReportMetric(float64(ds[len(ds)-1].Microseconds()), "µs-max")
+		})
 	}
-	defer m.Close()
-	var ds []time.Duration
-	for b.Loop() {
-		ds = append(ds, takeover(b, m, name))
-	}
-	slices.Sort(ds)
-	b.ReportMetric(float64(ds[len(ds)/2].Microseconds()), "µs-median")
-	b.ReportMetric(float64(ds[len(ds)-1].Microseconds()), "µs-max")
 }

@@ -57,3 +57,11 @@ func HalfNotify(c *Cond, n uint32) { c.handOut(n) }
 // ForgeDrain makes the release of generation gen wait for left parties of
 // the round before it, as if they had not yet returned from Wait.
 func ForgeDrain(b *Barrier, gen, left uint32) { b.drain.Store(drainFor(gen, left)) }
+
+// SetWatchExits turns the waiters' exit watches on or off and returns a
+// function restoring the setting.
+func SetWatchExits(on bool) (restore func()) {
+	old := watchExits
+	watchExits = on
+	return func() { watchExits = old }
+}
