@@ -60,6 +60,11 @@
 //
 // # Caveats
 //
+// Each mapping keeps one file descriptor open until Close: the one that
+// holds its liveness lock. (Go raises the soft limit on open files to the
+// hard limit at start-up, so this matters only for programs mapping tens
+// of thousands of segments at once.)
+//
 // Memory returned by Data, View and Slice is valid only until Close;
 // using it afterwards faults. Unlink removes the name only: mappings stay
 // valid until closed.
