@@ -62,6 +62,9 @@ func Main(m *testing.M) {
 		os.Exit(2)
 	}
 	os.Setenv(shm.DirEnv, dir)
+	// Under -race, a child would otherwise sleep a second at exit; every
+	// child inherits this, those started by package process included.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	code := m.Run()
 	ents, _ := os.ReadDir(dir)
 	if len(ents) > 0 {
@@ -146,9 +149,7 @@ func StartCmd(t testing.TB, role string, adjust func(*exec.Cmd), args ...string)
 		}
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRole+"="+role, envArgs+"="+strings.Join(args, argSep),
-		// Under -race, a child would otherwise sleep a second at exit.
-		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cmd.Env = append(os.Environ(), envRole+"="+role, envArgs+"="+strings.Join(args, argSep))
 	c := &Child{t: t, role: role, cmd: cmd, lines: make(chan string, 1024), eof: make(chan struct{})}
 	cmd.Stderr = &syncWriter{mu: &c.mu, w: &c.stderr}
 	out, err := cmd.StdoutPipe()

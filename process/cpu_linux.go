@@ -1,0 +1,115 @@
+package process
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// CPUCount returns the number of CPUs this process may use: the CPUs of
+// its affinity mask (as Python's os.process_cpu_count and Go's
+// runtime.NumCPU count them), lowered to its cgroup's CPU quota if it has
+// one (a container limited to 1.5 CPUs counts 2), and at least 1. It is
+// the default number of workers of a pool.
+func CPUCount() int {
+	n := runtime.NumCPU()
+	if q := cgroupCPUs(); q > 0 && q < n {
+		n = q
+	}
+	return max(n, 1)
+}
+
+// cgroupCPUs returns the CPU quota of this process's cgroup and its
+// ancestors, rounded up to whole CPUs, or 0 if none is set.
+func cgroupCPUs() int {
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	best := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "0::/path" (v2), or "N:cpu,cpuacct:/path" (v1).
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var q int
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			q = walkQuota("/sys/fs/cgroup", parts[2], quotaV2)
+		case hasController(parts[1], "cpu"):
+			q = walkQuota("/sys/fs/cgroup/"+parts[1], parts[2], quotaV1)
+			if q == 0 {
+				q = walkQuota("/sys/fs/cgroup/cpu", parts[2], quotaV1)
+			}
+		}
+		if q > 0 && (best == 0 || q < best) {
+			best = q
+		}
+	}
+	return best
+}
+
+func hasController(list, c string) bool {
+	for _, x := range strings.Split(list, ",") {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// walkQuota applies quota to the cgroup directory root+path and each of
+// its ancestors up to root, and returns the smallest quota found.
+func walkQuota(root, path string, quota func(dir string) int) int {
+	best := 0
+	dir := filepath.Join(root, filepath.Clean("/"+path))
+	for {
+		if q := quota(dir); q > 0 && (best == 0 || q < best) {
+			best = q
+		}
+		if dir == root || !strings.HasPrefix(dir, root) {
+			return best
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+// quotaV2 reads cpu.max ("max 100000" or "150000 100000").
+func quotaV2(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "cpu.max"))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	return ceilDiv(f[0], f[1])
+}
+
+// quotaV1 reads cpu.cfs_quota_us and cpu.cfs_period_us.
+func quotaV1(dir string) int {
+	q, err1 := os.ReadFile(filepath.Join(dir, "cpu.cfs_quota_us"))
+	p, err2 := os.ReadFile(filepath.Join(dir, "cpu.cfs_period_us"))
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return ceilDiv(strings.TrimSpace(string(q)), strings.TrimSpace(string(p)))
+}
+
+// ceilDiv returns quota/period rounded up, or 0 if either is not a
+// positive number ("max", "-1").
+func ceilDiv(quota, period string) int {
+	q, err1 := strconv.ParseInt(quota, 10, 64)
+	p, err2 := strconv.ParseInt(period, 10, 64)
+	if err1 != nil || err2 != nil || q <= 0 || p <= 0 {
+		return 0
+	}
+	return int((q + p - 1) / p)
+}

@@ -1,0 +1,94 @@
+//go:build linux
+
+package process_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/xproc-go/xproc/process"
+	xsync "github.com/xproc-go/xproc/sync"
+	"github.com/xproc-go/xproc/value"
+)
+
+// printer is the state the greeting processes share: a lock that makes
+// their lines come out whole.
+type printer struct {
+	Mu xsync.Mutex
+}
+
+// greet takes the shared lock, handed over as file 0, to print a line.
+var greet = process.Register("example-greet", func(ctx context.Context, n int) (struct{}, error) {
+	shared, err := value.OpenFile[printer](process.File(0))
+	if err != nil {
+		return struct{}{}, err
+	}
+	defer shared.Close()
+	p := shared.Ptr()
+	p.Mu.Lock()
+	defer p.Mu.Unlock()
+	fmt.Printf("hello world %d from %s\n", n, process.Current().Name)
+	return struct{}{}, nil
+})
+
+// Ten processes each take a shared lock to print, as in Python's
+//
+//	def f(l, i):
+//	    l.acquire()
+//	    try:
+//	        print('hello world', i)
+//	    finally:
+//	        l.release()
+//
+//	if __name__ == '__main__':
+//	    lock = Lock()
+//	    for num in range(10):
+//	        Process(target=f, args=(lock, num)).start()
+func Example_lock() {
+	shared, err := value.CreateAnonymous(printer{})
+	if err != nil {
+		panic(err)
+	}
+	defer shared.Close()
+	ctx := context.Background()
+	var ps []*process.Process[struct{}]
+	for i := range 10 {
+		p, err := process.Start(ctx, greet, i, process.Name(fmt.Sprintf("Process-%d", i+1)),
+			process.Files(shared.Segment().File()))
+		if err != nil {
+			panic(err)
+		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		if _, err := p.Wait(ctx); err != nil {
+			panic(err)
+		}
+	}
+	// Unordered output:
+	// hello world 0 from Process-1
+	// hello world 1 from Process-2
+	// hello world 2 from Process-3
+	// hello world 3 from Process-4
+	// hello world 4 from Process-5
+	// hello world 5 from Process-6
+	// hello world 6 from Process-7
+	// hello world 7 from Process-8
+	// hello world 8 from Process-9
+	// hello world 9 from Process-10
+}
+
+var cube = process.Register("example-cube", func(ctx context.Context, x int) (int, error) { return x * x * x, nil })
+
+// Start a process and wait for its result: Python's Process(target=f,
+// args=(x,)).start() and join().
+func ExampleStart() {
+	ctx := context.Background()
+	p, err := process.Start(ctx, cube, 3)
+	if err != nil {
+		panic(err)
+	}
+	y, err := p.Wait(ctx)
+	fmt.Println(y, err, p.ExitCode())
+	// Output: 27 <nil> 0
+}

@@ -1,0 +1,318 @@
+//go:build linux
+
+package process_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xproc-go/xproc/array"
+	"github.com/xproc-go/xproc/internal/owner"
+	"github.com/xproc-go/xproc/internal/testproc"
+	"github.com/xproc-go/xproc/process"
+)
+
+var (
+	square = process.Register("test-square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
+	fail   = process.Register("test-fail", func(ctx context.Context, msg string) (int, error) { return 0, errors.New(msg) })
+	boom   = process.Register("test-panic", func(ctx context.Context, msg string) (int, error) { panic(msg) })
+	// wait says it runs by writing to file 0, then returns when its
+	// context ends (Terminate), with its error.
+	wait = process.Register("test-wait", func(ctx context.Context, _ struct{}) (string, error) {
+		if _, err := process.File(0).Write([]byte{1}); err != nil {
+			return "", err
+		}
+		<-ctx.Done()
+		return "", ctx.Err()
+	})
+	env = process.Register("test-env", func(ctx context.Context, k string) (string, error) { return os.Getenv(k), nil })
+	say = process.Register("test-say", func(ctx context.Context, s string) (int, error) { return fmt.Println(s) })
+	badArg = process.Register("test-bad-arg", func(ctx context.Context, f func()) (int, error) { return 0, nil })
+	// hang ignores its context: only Kill ends it.
+	hang = process.Register("test-hang", func(ctx context.Context, _ struct{}) (int, error) {
+		select {}
+	})
+	whoami = process.Register("test-whoami", func(ctx context.Context, _ struct{}) (process.Info, error) {
+		return process.Current(), nil
+	})
+	// fill writes i*i into the n int64s of the anonymous array handed
+	// over as file 0: lesson 003's shared array.
+	fill = process.Register("test-fill", func(ctx context.Context, n int) (int, error) {
+		a, err := array.OpenFile[int64](process.File(0), n)
+		if err != nil {
+			return 0, err
+		}
+		defer a.Close()
+		for i := range n {
+			a.Set(i, int64(i*i))
+		}
+		return n, nil
+	})
+	badResult = process.Register("test-bad-result", func(ctx context.Context, _ int) (func(), error) { return func() {}, nil })
+)
+
+var lateSeq int
+
+func ctxBound(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testproc.Bound)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestStartWait(t *testing.T) {
+	ctx := ctxBound(t)
+	p, err := process.Start(ctx, square, 7)
+	require.NoError(t, err)
+	assert.NotEqual(t, os.Getpid(), p.Pid())
+	assert.True(t, strings.HasPrefix(p.Name(), "Process-"), p.Name())
+	got, err := p.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 49, got)
+	assert.False(t, p.Alive())
+	assert.Equal(t, 0, p.ExitCode())
+	// Wait again: the same answer.
+	got, err = p.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 49, got)
+}
+
+func TestCurrent(t *testing.T) {
+	ctx := ctxBound(t)
+	me := process.Current()
+	assert.Equal(t, "MainProcess", me.Name)
+	assert.Equal(t, os.Getpid(), me.Pid)
+
+	p, err := process.Start(ctx, whoami, struct{}{}, process.Name("worker-7"))
+	require.NoError(t, err)
+	info, err := p.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, process.Info{Name: "worker-7", Pid: p.Pid(), PPid: os.Getpid()}, info)
+}
+
+func TestFuncErrors(t *testing.T) {
+	ctx := ctxBound(t)
+	p, err := process.Start(ctx, fail, "no luck")
+	require.NoError(t, err)
+	_, err = p.Wait(ctx)
+	var fe *process.FuncError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, process.FuncError{Func: "test-fail", Pid: p.Pid(), Message: "no luck"}, *fe)
+	assert.Equal(t, 0, p.ExitCode(), "a function's error is not the worker's")
+
+	p, err = process.Start(ctx, boom, "kaboom")
+	require.NoError(t, err)
+	_, err = p.Wait(ctx)
+	require.ErrorAs(t, err, &fe)
+	assert.True(t, fe.Panic)
+	assert.Equal(t, "kaboom", fe.Message)
+	assert.Contains(t, fe.Stack, "process_test.go", "the worker's stack, where it panicked")
+	assert.Contains(t, err.Error(), "panicked: kaboom")
+
+	pb, err := process.Start(ctx, badResult, 1)
+	require.NoError(t, err)
+	_, err = pb.Wait(ctx)
+	assert.ErrorIs(t, err, process.ErrCodec)
+
+	_, err = process.Start(ctx, badArg, func() {})
+	assert.ErrorIs(t, err, process.ErrCodec, "an argument gob cannot encode fails before starting")
+
+	// Registered here, not at initialisation: the worker never registers it.
+	lateSeq++
+	late := process.Register(fmt.Sprintf("test-late-%d", lateSeq), func(ctx context.Context, x int) (int, error) { return x, nil })
+	pl, err := process.Start(ctx, late, 1)
+	require.NoError(t, err)
+	_, err = pl.Wait(ctx)
+	assert.ErrorIs(t, err, process.ErrUnknownFunc)
+}
+
+func TestTerminateAndKill(t *testing.T) {
+	ctx := ctxBound(t)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	p, err := process.Start(ctx, wait, struct{}{}, process.Files(w))
+	w.Close()
+	require.NoError(t, err)
+	_, err = r.Read(make([]byte, 1)) // the function runs
+	require.NoError(t, err)
+	assert.True(t, p.Alive())
+	assert.Equal(t, -1, p.ExitCode())
+	require.NoError(t, p.Terminate())
+	_, err = p.Wait(ctx)
+	var fe *process.FuncError
+	require.ErrorAs(t, err, &fe, "Terminate cancels the function's context")
+	assert.Equal(t, context.Canceled.Error(), fe.Message)
+
+	h, err := process.Start(ctx, hang, struct{}{})
+	require.NoError(t, err)
+	require.NoError(t, h.Kill())
+	_, err = h.Wait(ctx)
+	require.ErrorIs(t, err, process.ErrDied)
+	var ee *process.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, process.ExitError{Pid: h.Pid(), Code: -1, Signal: syscall.SIGKILL}, *ee)
+	assert.Equal(t, -1, h.ExitCode())
+	assert.NoError(t, h.Kill(), "killing an exited process is not an error")
+
+	// Start's context kills the worker when it ends.
+	short, cancel := context.WithCancel(ctx)
+	h, err = process.Start(short, hang, struct{}{})
+	require.NoError(t, err)
+	cancel()
+	_, err = h.Wait(ctx)
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, syscall.SIGKILL, ee.Signal)
+
+	// Wait gives up with its own context, leaving the worker alone.
+	h, err = process.Start(ctx, hang, struct{}{})
+	require.NoError(t, err)
+	waitCtx, cancelWait := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancelWait()
+	_, err = h.Wait(waitCtx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, h.Alive())
+	h.Kill()
+	h.Wait(ctx)
+}
+
+// TestSharedArray is lesson 003: a process writes squares into a shared
+// array that the parent then reads.
+func TestSharedArray(t *testing.T) {
+	ctx := ctxBound(t)
+	a, err := array.CreateAnonymous[int64](10)
+	require.NoError(t, err)
+	defer a.Close()
+	p, err := process.Start(ctx, fill, 10, process.Files(a.Segment().File()))
+	require.NoError(t, err)
+	n, err := p.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 10, n)
+	assert.Equal(t, []int64{0, 1, 4, 9, 16, 25, 36, 49, 64, 81}, a.Slice())
+}
+
+func TestOptions(t *testing.T) {
+	ctx := ctxBound(t)
+	p, err := process.Start(ctx, env, "XPROC_TEST_VALUE", process.Env("XPROC_TEST_VALUE=42"))
+	require.NoError(t, err)
+	v, err := p.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "42", v)
+
+	p, err = process.Start(ctx, env, "GOMAXPROCS", process.GOMAXPROCS(1))
+	require.NoError(t, err)
+	v, err = p.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "1", v)
+
+	p, err = process.Start(ctx, env, "XPROC_PROCESS_FUNC")
+	require.NoError(t, err)
+	v, err = p.Wait(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, v, "a worker's function does not see the worker's variables: programs it runs are not workers")
+
+	var out strings.Builder
+	p2, err := process.Start(ctx, say, "hello from a worker", process.Stdout(&out))
+	require.NoError(t, err)
+	_, err = p2.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "hello from a worker\n", out.String())
+}
+
+func TestRegisterMisuse(t *testing.T) {
+	assert.PanicsWithValue(t, "process: Register with an empty name", func() {
+		process.Register("", func(ctx context.Context, x int) (int, error) { return x, nil })
+	})
+	assert.PanicsWithValue(t, "process: Register called twice for test-square", func() {
+		process.Register("test-square", func(ctx context.Context, x int) (int, error) { return x, nil })
+	})
+	var zero process.Func[int, int]
+	_, err := process.Start(context.Background(), zero, 1)
+	assert.Error(t, err)
+}
+
+func TestCPUCount(t *testing.T) {
+	n := process.CPUCount()
+	assert.GreaterOrEqual(t, n, 1)
+	assert.LessOrEqual(t, n, runtimeNumCPU())
+}
+
+func init() {
+	// spawn-workers N: start N workers that wait forever, print each
+	// one's pid and start time, and wait to be killed.
+	testproc.Register("spawn-workers", func(args []string) error {
+		n, _ := strconv.Atoi(args[0])
+		for range n {
+			p, err := process.Start(context.Background(), hang, struct{}{})
+			if err != nil {
+				return err
+			}
+			start, err := owner.StartTime(p.Pid())
+			if err != nil {
+				return err
+			}
+			testproc.Say(fmt.Sprintf("worker %d %d", p.Pid(), start))
+		}
+		testproc.Say("started")
+		return testproc.Await("never")
+	})
+}
+
+// TestParentKilled: when the parent is killed with SIGKILL, every worker
+// exits, though its function would run forever.
+func TestParentKilled(t *testing.T) {
+	parent := testproc.Start(t, "spawn-workers", "3")
+	var ids []owner.ID
+	for range 3 {
+		var pid int
+		var start uint64
+		_, err := fmt.Sscanf(parent.ExpectPrefix("worker "), "%d %d", &pid, &start)
+		require.NoError(t, err)
+		ids = append(ids, owner.Make(pid, uint32(start)))
+	}
+	parent.Expect("started")
+	parent.Kill()
+	parent.WaitKilled()
+	deadline := time.Now().Add(testproc.Bound)
+	for _, id := range ids {
+		for owner.Alive(id) {
+			require.True(t, time.Now().Before(deadline), "worker %d outlived its parent", id.Pid())
+			time.Sleep(time.Millisecond) // observing, not synchronising
+		}
+	}
+}
+
+// TestNoInit: a program that forgets process.Init. Its worker runs main
+// again; whether it then starts a worker itself, blocks, or exits, the
+// parent gets ErrNoInit in bounded time, and no worker starts another.
+func TestNoInit(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "noinit")
+	out, err := exec.Command("go", "build", "-o", bin, "./testdata/noinit").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, mode := range []string{"start", "block", "exit"} {
+		t.Run(mode, func(t *testing.T) {
+			cmd := exec.Command(bin)
+			cmd.Env = append(os.Environ(), "NOINIT_MODE="+mode)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			require.NoError(t, err, "%s\n%s", out, stderr.String())
+			assert.Contains(t, string(out), "noinit=true", "%s\n%s", out, stderr.String())
+			assert.Contains(t, string(out), "process.Init")
+		})
+	}
+}
+
+func runtimeNumCPU() int { return runtime.NumCPU() }

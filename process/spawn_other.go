@@ -1,0 +1,9 @@
+//go:build !linux
+
+package process
+
+import "context"
+
+func start(ctx context.Context, fn string, arg []byte, o *options) (*proc, error) {
+	return nil, ErrNotSupported
+}

@@ -1,0 +1,163 @@
+package process
+
+import (
+	"context"
+	"encoding/gob"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The worker's side. A worker is this program started again with envFunc
+// naming the function to run and these files inherited:
+//
+//	fd 3  argument: the encoded In, then EOF (the parent closes it)
+//	fd 4  reply: the worker writes helloByte as soon as Init runs, then
+//	      one encoded reply, then exits
+//	fd 5  lifeline: the parent never writes it; EOF means the parent died
+//	fd 6… the files the caller passed with the Files option
+const (
+	envFunc        = "XPROC_PROCESS_FUNC"
+	envName        = "XPROC_PROCESS_NAME"
+	envFiles       = "XPROC_PROCESS_FILES"
+	envInitTimeout = "XPROC_PROCESS_INIT_TIMEOUT"
+
+	fdArg      = 3
+	fdReply    = 4
+	fdLifeline = 5
+	fdUser     = 6
+)
+
+// Exit statuses of a worker that could not run its function.
+const (
+	exitNoInit  = 120 // main did not call Init in time
+	exitOrphan  = 121 // the parent died
+	exitFailure = 122 // the protocol with the parent broke
+)
+
+// defaultInitTimeout bounds the time from a worker's start to its call of
+// Init: a program that does not call Init (or calls it late) is stopped
+// then, and its parent gets ErrNoInit.
+const defaultInitTimeout = 10 * time.Second
+
+// helloByte is the first byte a worker writes: that it reached Init. A
+// worker that exits without it never ran Init (ErrNoInit).
+const helloByte = 'I'
+
+// reply is what a worker sends back: the encoded result, or the error.
+type reply struct {
+	Result  []byte
+	Err     string
+	Panic   bool
+	Stack   string
+	Codec   bool // Err is an encoding error
+	Unknown bool // the function is not registered here
+}
+
+var (
+	initCalled atomic.Bool
+	// workerName is this process's name as its parent gave it ("" in a
+	// process that is not a worker).
+	workerName string
+	userFiles  int
+)
+
+func init() {
+	if os.Getenv(envFunc) == "" {
+		return
+	}
+	d := defaultInitTimeout
+	if v, err := time.ParseDuration(os.Getenv(envInitTimeout)); err == nil && v > 0 {
+		d = v
+	}
+	// A worker whose main never calls Init would run the parent's
+	// program from the start, and perhaps start workers of its own.
+	time.AfterFunc(d, func() {
+		if !initCalled.Load() {
+			fmt.Fprintf(os.Stderr, "process: %s: the program did not call process.Init within %v of starting as a worker\n", os.Getenv(envFunc), d)
+			os.Exit(exitNoInit)
+		}
+	})
+}
+
+// Init must be called first thing in main (and in TestMain, before
+// m.Run), before anything that depends on flags or starts work. In the
+// program itself it returns at once. In a worker (the program started
+// again by Start or by package pool) it runs the registered function it
+// was started for, sends back its result, and exits: it never returns.
+//
+// A worker whose main does not reach Init within 10 seconds exits, and
+// its parent gets ErrNoInit, as it does when such a worker exits or tries
+// to start workers itself.
+func Init() {
+	fn := os.Getenv(envFunc)
+	initCalled.Store(true)
+	if fn == "" {
+		return
+	}
+	workerName = os.Getenv(envName)
+	userFiles, _ = strconv.Atoi(os.Getenv(envFiles))
+	// The function may run other programs: they are not workers.
+	for _, k := range []string{envFunc, envName, envFiles, envInitTimeout} {
+		os.Unsetenv(k)
+	}
+	os.Exit(runWorker(fn))
+}
+
+// runWorker runs the function named fn and returns the exit status.
+func runWorker(fn string) int {
+	arg, out, life := os.NewFile(fdArg, "argument"), os.NewFile(fdReply, "reply"), os.NewFile(fdLifeline, "lifeline")
+	if arg == nil || out == nil || life == nil {
+		fmt.Fprintln(os.Stderr, "process: worker started without its files")
+		return exitFailure
+	}
+	if _, err := out.Write([]byte{helloByte}); err != nil {
+		return exitFailure
+	}
+	go watchLifeline(life)
+	// Terminate (SIGTERM) cancels the function's context.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+
+	var r reply
+	if e, ok := lookup(fn); !ok {
+		r = reply{Unknown: true, Err: fn}
+	} else if b, err := io.ReadAll(arg); err != nil {
+		fmt.Fprintln(os.Stderr, "process: reading the argument:", err)
+		return exitFailure
+	} else {
+		res, err := call(ctx, fn, e, b)
+		switch fe, isFE := err.(*FuncError); {
+		case err == nil:
+			r.Result = res
+		case isFE:
+			r.Err, r.Panic, r.Stack = fe.Message, fe.Panic, fe.Stack
+		default:
+			r.Err, r.Codec = err.Error(), isCodec(err)
+		}
+	}
+	if err := gob.NewEncoder(out).Encode(&r); err != nil {
+		fmt.Fprintln(os.Stderr, "process: sending the result:", err)
+		return exitFailure
+	}
+	if err := out.Close(); err != nil {
+		return exitFailure
+	}
+	return 0
+}
+
+// watchLifeline exits the worker as soon as its parent dies: the kernel
+// closes the parent's end of the lifeline pipe, and the read returns.
+func watchLifeline(f *os.File) {
+	var b [1]byte
+	for {
+		if _, err := f.Read(b[:]); err != nil {
+			os.Exit(exitOrphan)
+		}
+	}
+}
