@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 )
@@ -35,7 +34,6 @@ type proc struct {
 	state    *os.ProcessState
 	exited   atomic.Bool
 	stopCtx  func() bool
-	waitOnce sync.Once
 }
 
 var seq atomic.Int64

@@ -38,8 +38,8 @@ var (
 		<-ctx.Done()
 		return "", ctx.Err()
 	})
-	env = process.Register("test-env", func(ctx context.Context, k string) (string, error) { return os.Getenv(k), nil })
-	say = process.Register("test-say", func(ctx context.Context, s string) (int, error) { return fmt.Println(s) })
+	env    = process.Register("test-env", func(ctx context.Context, k string) (string, error) { return os.Getenv(k), nil })
+	say    = process.Register("test-say", func(ctx context.Context, s string) (int, error) { return fmt.Println(s) })
 	badArg = process.Register("test-bad-arg", func(ctx context.Context, f func()) (int, error) { return 0, nil })
 	// hang ignores its context: only Kill ends it.
 	hang = process.Register("test-hang", func(ctx context.Context, _ struct{}) (int, error) {

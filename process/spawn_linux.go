@@ -13,18 +13,16 @@ import (
 // this process holds the write end, never writing it, for its whole life.
 // When this process dies, however it dies, the kernel closes the write
 // end and every worker's read returns: the worker exits (watchLifeline).
+//
+// The write end is a bare descriptor, not an *os.File, so that no
+// finalizer can ever close it.
 var lifeline = sync.OnceValues(func() (*os.File, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("pipe2", err)
 	}
-	keepLifeline = w
-	return r, nil
+	return os.NewFile(uintptr(fds[0]), "lifeline"), nil
 })
-
-// keepLifeline keeps the write end referenced, so that it is never
-// closed while this process runs.
-var keepLifeline *os.File
 
 // spawner forks every worker from one OS thread that never exits. The
 // kernel's parent-death signal (Pdeathsig, the backup to the lifeline)
