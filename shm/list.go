@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/xproc-go/xproc/internal/layout"
@@ -48,7 +49,8 @@ func Stat(name string, opts ...Option) (Info, error) {
 	}
 	info, err := statFile(name, path)
 	if err != nil {
-		return Info{}, &Error{Op: "stat", Name: name, Err: err}
+		o := getOptions(opts)
+		return Info{}, &Error{Op: "stat", Name: name, Err: o.dirErr(err, true)}
 	}
 	return info, nil
 }
@@ -57,10 +59,15 @@ func Stat(name string, opts ...Option) (Info, error) {
 // Files without the segment magic are skipped; files with it that fail
 // validation are listed with Err set.
 func List(opts ...Option) ([]Info, error) {
-	dir := getOptions(opts).dir
+	o := getOptions(opts)
+	dir := o.dir
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, &Error{Op: "list", Name: dir, Err: osErr(err)}
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			err = errno // without the path, which the message gives once
+		}
+		return nil, &Error{Op: "list", Name: dir, Err: fmt.Errorf("%s: %w", o.describeDir(false), err)}
 	}
 	var out []Info
 	for _, e := range ents {
@@ -91,6 +98,11 @@ func statFile(name, path string) (Info, error) {
 		return Info{}, err
 	}
 	defer f.Close()
+	return statOpen(name, path, f)
+}
+
+// statOpen is statFile on the file f, open for reading, at path.
+func statOpen(name, path string, f *os.File) (Info, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return Info{}, err

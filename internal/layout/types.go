@@ -95,8 +95,8 @@ func describe(sb *strings.Builder, t reflect.Type, path string) error {
 			what = "pointer"
 		}
 		if path == t.String() {
-			return fmt.Errorf("%w: %s is a %s", ErrUnsupportedType, path, what)
+			return fmt.Errorf("%w: %s is %s", ErrUnsupportedType, path, WithArticle(what))
 		}
-		return fmt.Errorf("%w: field %s is a %s (%s)", ErrUnsupportedType, path, what, t)
+		return fmt.Errorf("%w: field %s is %s (%s)", ErrUnsupportedType, path, WithArticle(what), t)
 	}
 }

@@ -158,8 +158,8 @@ func TestDescribeRefuses(t *testing.T) {
 		{reflect.TypeFor[string](), "string is a string"},
 		{reflect.TypeFor[chan int](), "chan int is a chan"},
 		{reflect.TypeFor[func()](), "func() is a func"},
-		{reflect.TypeFor[any](), "interface {} is a interface"},
-		{reflect.TypeFor[error](), "error is a interface"},
+		{reflect.TypeFor[any](), "interface {} is an interface"},
+		{reflect.TypeFor[error](), "error is an interface"},
 		{reflect.TypeFor[struct{}](), "struct {} has size zero"},
 		{reflect.TypeFor[[0]int64](), "[0]int64 has size zero"},
 		{reflect.TypeFor[[4]string](), "field [4]string[] is a string"},
@@ -174,8 +174,8 @@ func TestDescribeRefuses(t *testing.T) {
 		{reflect.TypeFor[deep](), "field layout_test.deep.A.B[].C[].D is a map"},
 		// atomic.Pointer holds an unsafe.Pointer, atomic.Value an any.
 		{reflect.TypeFor[withPointerAtomic](), "field layout_test.withPointerAtomic.P."},
-		{reflect.TypeFor[withValue](), "field layout_test.withValue.V.v is a interface"},
-		{reflect.TypeFor[withEmbedded](), "field layout_test.withEmbedded.error is a interface"},
+		{reflect.TypeFor[withValue](), "field layout_test.withValue.V.v is an interface"},
+		{reflect.TypeFor[withEmbedded](), "field layout_test.withEmbedded.error is an interface"},
 	} {
 		t.Run(c.ty.String(), func(t *testing.T) {
 			_, err := layout.Describe(c.ty)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"regexp"
@@ -107,7 +108,14 @@ func Name(t testing.TB) string {
 	}
 	name := fmt.Sprintf("%s-%d", base, nameSeq.Add(1))
 	t.Cleanup(func() {
-		if err := shm.Remove(name); err != nil && !errors.Is(err, shm.ErrNotExist) {
+		// Whatever a test left at the name goes, segment or not (tests
+		// put other files there on purpose): not shm.Remove, which
+		// refuses files that are not segments.
+		path, err := shm.Path(name)
+		if err == nil {
+			err = os.Remove(path)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("removing segment %s: %v", name, err)
 		}
 	})
