@@ -1,6 +1,10 @@
 package sync
 
-import "time"
+import (
+	"time"
+
+	"github.com/xproc-go/xproc/internal/goid"
+)
 
 // Hooks for tests and benchmarks in package sync_test.
 
@@ -39,7 +43,7 @@ func SetSpin(d time.Duration) (restore func()) {
 func SpinLimit() time.Duration { return spinLimit }
 
 // Goid returns the calling goroutine's id.
-func Goid() uint64 { return goid() }
+func Goid() uint64 { return goid.Get() }
 
 // ForgeHolder makes r look held by process id, goroutine gid, depth 1,
 // as a lock whose holder died is left.
