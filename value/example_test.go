@@ -56,7 +56,7 @@ func ExampleValue_Add() {
 	// true 0
 }
 
-func ExampleValue_Mutex() {
+func ExampleValue_Lock() {
 	type account struct{ Balance, Version int64 }
 	acct, err := value.Create("example-account", account{Balance: 100})
 	if err != nil {
@@ -66,15 +66,16 @@ func ExampleValue_Mutex() {
 	defer acct.Close()
 	defer acct.Unlink()
 
-	// Several steps as one, under the value's lock (Python's get_lock()).
-	mu := acct.Mutex()
-	mu.Lock()
-	p := acct.Ptr()
-	if p.Balance >= 30 {
-		p.Balance -= 30
-		p.Version++
+	// Python:
+	//	with acct.get_lock():
+	//	    if acct.value.balance >= 30: ...
+	// Several steps as one, under the value's lock. The goroutine that
+	// holds it may Load and Store: they do not take it again.
+	acct.Lock()
+	if a := acct.Load(); a.Balance >= 30 {
+		acct.Store(account{Balance: a.Balance - 30, Version: a.Version + 1})
 	}
-	mu.Unlock()
+	acct.Unlock()
 	fmt.Printf("%+v\n", acct.Load())
 	// Output:
 	// {Balance:70 Version:1}

@@ -195,6 +195,31 @@ func (c *Child) read(out io.Reader) {
 	close(c.eof)
 }
 
+// StartTogether starts n children in role with args, waits until each
+// has called Ready, and then lets them all go, so that their work
+// overlaps; the parent's own work, started right after, overlaps it too.
+func StartTogether(t testing.TB, n int, role string, args ...string) []*Child {
+	t.Helper()
+	children := make([]*Child, n)
+	for i := range children {
+		children[i] = Start(t, role, args...)
+	}
+	for _, c := range children {
+		c.Expect("ready")
+	}
+	for _, c := range children {
+		c.Send("go")
+	}
+	return children
+}
+
+// Ready is a child's half of StartTogether: it says it is ready and
+// waits until the parent lets it go.
+func Ready() error {
+	Say("ready")
+	return Await("go")
+}
+
 // Pid returns the child's process id.
 func (c *Child) Pid() int { return c.cmd.Process.Pid }
 
