@@ -127,3 +127,18 @@ func TestArgumentRule(t *testing.T) {
 	assert.Equal(t, xsync.MaxSemaphore, s.Value())
 	require.NoError(t, s.Close())
 }
+
+// TestNamedTypeNames: named primitives record the type names their users
+// write, which xproc ls and messages show.
+func TestNamedTypeNames(t *testing.T) {
+	m, err := xsync.CreateMutex(testproc.Name(t))
+	require.NoError(t, err)
+	defer m.Close()
+	assert.Equal(t, "xsync.Mutex", m.Segment().Type().Name)
+	c, err := xsync.CreateCond(testproc.Name(t))
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, "xsync.Mutex+xsync.Cond", c.Segment().Type().Name)
+	_, err = xsync.OpenMutex(c.Name())
+	assert.ErrorContains(t, err, "holds a condition variable, want a mutex")
+}

@@ -50,7 +50,7 @@ func Describe(t reflect.Type) (TypeDesc, error) {
 		Size:        uint64(t.Size()),
 		Align:       uint64(t.Align()),
 		Fingerprint: h.Sum64(),
-		Name:        t.String(),
+		Name:        TypeName(t),
 	}, nil
 }
 

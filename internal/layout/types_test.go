@@ -99,7 +99,7 @@ func TestDescribeAccepts(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, uint64(ty.Size()), d.Size)
 			assert.Equal(t, uint64(ty.Align()), d.Align)
-			assert.Equal(t, ty.String(), d.Name)
+			assert.Equal(t, layout.TypeName(ty), d.Name)
 			assert.NotZero(t, d.Fingerprint)
 
 			// The fingerprint is FNV-1a 64 of the canonical string.
