@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/xproc-go/xproc/internal/goid"
+	"github.com/xproc-go/xproc/internal/spin"
 )
 
 // Hooks for tests and benchmarks in package sync_test.
@@ -34,13 +35,13 @@ func Sleepers(p any) int {
 
 // SetSpin sets the spin limit and returns a function restoring it.
 func SetSpin(d time.Duration) (restore func()) {
-	old := spinLimit
-	spinLimit = d
-	return func() { spinLimit = old }
+	old := spin.Limit
+	spin.Limit = d
+	return func() { spin.Limit = old }
 }
 
 // SpinLimit returns the current spin limit.
-func SpinLimit() time.Duration { return spinLimit }
+func SpinLimit() time.Duration { return spin.Limit }
 
 // Goid returns the calling goroutine's id.
 func Goid() uint64 { return goid.Get() }
