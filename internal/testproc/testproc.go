@@ -122,6 +122,17 @@ func Name(t testing.TB) string {
 	return name
 }
 
+// Command returns the command that runs role in a child process with
+// args, for code without a testing.TB (examples); tests use Start, which
+// also kills the child when the test ends and reports its output.
+func Command(role string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envRole+"="+role, envArgs+"="+strings.Join(args, argSep),
+		// Under -race, a child would otherwise sleep a second at exit.
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	return cmd
+}
+
 // Child is a running child process.
 type Child struct {
 	t      testing.TB
@@ -153,10 +164,7 @@ func StartCmd(t testing.TB, role string, adjust func(*exec.Cmd), args ...string)
 			t.Fatalf("testproc: argument %q contains the separator", a)
 		}
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRole+"="+role, envArgs+"="+strings.Join(args, argSep),
-		// Under -race, a child would otherwise sleep a second at exit.
-		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cmd := Command(role, args...)
 	c := &Child{t: t, role: role, cmd: cmd, lines: make(chan string, 1024), eof: make(chan struct{})}
 	cmd.Stderr = &syncWriter{mu: &c.mu, w: &c.stderr}
 	out, err := cmd.StdoutPipe()
