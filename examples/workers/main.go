@@ -19,7 +19,7 @@ import (
 
 // Job lives in shared memory: fixed-size fields, no pointers.
 type Job struct {
-	Mu    xsync.Mutex   // guards Count
+	Mu    xsync.Mutex // guards Count
 	Count int64
 	Start xsync.Barrier // the parent and the workers start together
 }
