@@ -3,6 +3,7 @@ package array_test
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 	"github.com/xproc-go/xproc/shm"
 	xsync "github.com/xproc-go/xproc/sync"
 )
+
+// An Array's lock is a sync.Locker, through the Array.
+var _ sync.Locker = (*array.Array[int64])(nil)
 
 func init() {
 	// Python's

@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"testing"
@@ -141,4 +142,19 @@ func TestNamedTypeNames(t *testing.T) {
 	assert.Equal(t, "xsync.Mutex+xsync.Cond", c.Segment().Type().Name)
 	_, err = xsync.OpenMutex(c.Name())
 	assert.ErrorContains(t, err, "holds a condition variable, want a mutex")
+}
+
+// TestNamedFSErrors: a named primitive's errors match io/fs's, as a
+// file's do.
+func TestNamedFSErrors(t *testing.T) {
+	name := testproc.Name(t)
+	_, err := xsync.OpenEvent(name)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+	assert.ErrorIs(t, err, shm.ErrNotExist)
+	e, err := xsync.CreateEvent(name)
+	require.NoError(t, err)
+	defer e.Close()
+	_, err = xsync.CreateEvent(name)
+	assert.ErrorIs(t, err, fs.ErrExist)
+	assert.ErrorIs(t, err, shm.ErrExist)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +19,9 @@ import (
 	xsync "github.com/xproc-go/xproc/sync"
 	"github.com/xproc-go/xproc/value"
 )
+
+// A Value's lock is a sync.Locker, through the Value.
+var _ sync.Locker = (*value.Value[int64])(nil)
 
 func init() {
 	// Python's
@@ -238,6 +243,12 @@ func TestCreateFunc(t *testing.T) {
 	_, err = value.CreateFunc(name2, func(p *pool) error { return p.Slots.Init(-1, false) })
 	require.ErrorIs(t, err, xsync.ErrInvalid)
 	assert.Contains(t, err.Error(), "Semaphore.Init: value -1")
+
+	// A name taken, or missing, is as for a file.
+	_, err = value.CreateFunc[pool](name, nil)
+	assert.ErrorIs(t, err, fs.ErrExist)
+	_, err = value.Open[pool](name2)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
 
 	// nil init: the zero value.
 	z, err := value.CreateFunc[pool](name2, nil)
