@@ -11,7 +11,9 @@
 //
 //   - as a field of a struct in a segment that several processes map, for
 //     example a value.Value[T] with T = struct{ Mu xsync.Mutex; N int64 }.
-//     The zero value is ready (Semaphore and Barrier need Init first);
+//     The zero value is ready; Semaphore and Barrier need Init first, done
+//     in the function given to value.CreateFunc, which runs before any
+//     other process can open the struct (and copies no lock);
 //   - standing alone in a segment of its own, by name: CreateMutex(name)
 //     in one process and OpenMutex(name) in the others, each returning a
 //     handle with Close and Unlink.

@@ -146,6 +146,7 @@ func ExampleReentrantMutex() {
 	var inStruct xsync.ReentrantMutex // the zero value is ready too
 	var l sync.Locker = &inStruct     // both are sync.Lockers
 	l.Lock()
+	fmt.Println("held:", inStruct.Held())
 	l.Unlock()
 
 	r.Lock()
@@ -155,6 +156,7 @@ func ExampleReentrantMutex() {
 	r.Unlock()
 	fmt.Println("locked:", r.Locked())
 	// Output:
+	// held: true
 	// depth: 2
 	// locked: false
 }
