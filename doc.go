@@ -36,16 +36,34 @@
 //	Barrier(n, action, timeout)         Barrier.Init(n, timeout) / xsync.CreateBarrier(name, n, timeout)
 //	barrier.wait()                      Wait() / WaitFunc(ctx, action)
 //	barrier.abort() / reset()           Abort() / Reset()
+//	barrier.broken / n_waiting          Broken() / Waiting()
 //	BrokenBarrierError                  xsync.ErrBroken
 //	Value('d', 0.0)                     value.Create[float64](name, 0)
 //	v.value (locked)                    v.Load() / v.Store(x) / v.Update(func(*T))
-//	v.get_lock()                        v.Mutex()
-//	RawValue / Value(lock=False)        v.Ptr()
+//	with v.get_lock(): ...              v.Lock(); ...; v.Unlock() (Load and Store work inside)
+//	RawValue / Value(lock=False)        v.Ptr(); v.Add(d), v.CompareAndSwap(old, new)
+//	(a struct of locks, set up once)    value.CreateFunc(name, init)
 //	Array('d', 10)                      array.Create[float64](name, 10)
 //	a[i], a[i] = x                      a.Get(i), a.Set(i, x)
+//	with a.get_lock(): ...              a.Lock(); ...; a.Unlock() (Get and Set work inside)
 //	RawArray / Array(lock=False)        a.Slice()
 //	shared_memory.SharedMemory(name)    shm.Create / shm.Open
-//	(a killed lock holder)              ErrOwnerDead for the next holder
+//	(a killed lock holder)              LockContext returns ErrOwnerDead to the next holder
+//
+// Each row is a runnable example in the documentation of the package
+// that provides it.
+//
+// # Errors
+//
+// Errors are sentinels of each package (shm.ErrNotExist,
+// xsync.ErrOwnerDead, ...), wrapped with the operation and the name,
+// compared with errors.Is. shm.ErrExist, shm.ErrNotExist and
+// shm.ErrClosed also match io/fs's ErrExist, ErrNotExist and ErrClosed,
+// and the system's error stays in the chain (fs.ErrPermission). An
+// argument out of range is an error wrapping ErrInvalid that names the
+// call, the argument and the value given, never a panic; only misuse
+// that Go's own sync treats as fatal (unlocking what is not locked)
+// panics.
 //
 // # Caveats
 //

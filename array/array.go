@@ -1,6 +1,7 @@
 package array
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -10,7 +11,6 @@ import (
 	"github.com/xproc-go/xproc/internal/atomicx"
 	"github.com/xproc-go/xproc/internal/elems"
 	"github.com/xproc-go/xproc/shm"
-	xsync "github.com/xproc-go/xproc/sync"
 )
 
 // Errors returned by this package (wrapped in a *shm.Error naming the
@@ -39,7 +39,7 @@ const MaxDims = 4
 type Array[T any] struct {
 	seg   *shm.Segment
 	s     []T
-	mu    *xsync.Mutex
+	lk    *elems.Lock
 	kind  atomicx.Kind
 	shape []int
 }
@@ -93,7 +93,35 @@ func Create[T any](name string, n int, opts ...shm.Option) (*Array[T], error) {
 
 // CreateFrom makes a new named array holding a copy of src.
 func CreateFrom[T any](name string, src []T, opts ...shm.Option) (*Array[T], error) {
-	return create(name, false, len(src), nil, src, opts)
+	return create(name, false, len(src), nil, copyFrom(src), opts)
+}
+
+// CreateFunc makes a new named array of n elements and initialises them
+// in place: init, if not nil, is called with the zero elements in shared
+// memory, and the name appears only after it returns, so no other
+// process can ever open the array half-initialised. If init returns an
+// error, CreateFunc returns it (in a *shm.Error) and nothing is created.
+// Other errors are Create's.
+//
+// It is the way to create an array of a T holding xsync primitives that
+// need Init (Semaphore, Barrier):
+//
+//	type lane struct {
+//		Free xsync.Semaphore
+//		Used int64
+//	}
+//	lanes, err := array.CreateFunc("lanes", 8, func(s []lane) error {
+//		for i := range s {
+//			if err := s[i].Free.Init(16, true); err != nil {
+//				return err
+//			}
+//		}
+//		return nil
+//	})
+//
+// init must not keep the slice.
+func CreateFunc[T any](name string, n int, init func(s []T) error, opts ...shm.Option) (*Array[T], error) {
+	return create(name, false, n, nil, init, opts)
 }
 
 // CreateShape makes a new named array of zero elements with the given
@@ -117,7 +145,7 @@ func CreateAnonymous[T any](n int) (*Array[T], error) {
 // CreateAnonymousFrom makes an array holding a copy of src in a segment
 // with no name.
 func CreateAnonymousFrom[T any](src []T) (*Array[T], error) {
-	return create("", true, len(src), nil, src, nil)
+	return create("", true, len(src), nil, copyFrom(src), nil)
 }
 
 // CreateAnonymousShape makes an array of zero elements with the given
@@ -129,17 +157,26 @@ func CreateAnonymousShape[T any](shape []int) (*Array[T], error) {
 	return create[T]("", true, 0, shape, nil, nil)
 }
 
-// create makes a named or an anonymous array.
-func create[T any](name string, anonymous bool, n int, shape []int, src []T, opts []shm.Option) (*Array[T], error) {
+// copyFrom returns the init function that copies src into the new
+// array's elements.
+func copyFrom[T any](src []T) func([]T) error {
+	return func(dst []T) error { copy(dst, src); return nil }
+}
+
+// create makes a named or an anonymous array, whose elements init, if not
+// nil, initialises before anyone else can see them.
+func create[T any](name string, anonymous bool, n int, shape []int, init func([]T) error, opts []shm.Option) (*Array[T], error) {
 	sp, err := spec[T](n, shape)
 	if err != nil {
 		return nil, &shm.Error{Op: "create", Name: name, Err: err}
 	}
-	if src != nil {
+	if init != nil {
 		sp.Init = func(s *shm.Segment) error {
-			dst, err := shm.Slice[T](s, 0, uint64(len(src)))
-			copy(dst, src)
-			return err
+			dst, err := shm.Slice[T](s, 0, sp.Len)
+			if err != nil {
+				return err
+			}
+			return init(dst)
 		}
 	}
 	var seg *shm.Segment
@@ -226,7 +263,7 @@ func build[T any](seg *shm.Segment) (*Array[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Array[T]{seg: seg, s: s, mu: mu, kind: atomicx.KindOf[T]()}
+	a := &Array[T]{seg: seg, s: s, lk: elems.NewLock("array", mu), kind: atomicx.KindOf[T]()}
 	// The header has checked that the dimensions multiply to n, so each
 	// is at least 1 and at most n.
 	for _, d := range seg.Shape() {
@@ -266,14 +303,20 @@ func (a *Array[T]) Index(idx ...int) int {
 	return i
 }
 
+// The locked methods (Get, Set, ReadAt, WriteAt, Update) take the lock
+// with a.lk.Enter, which lets in the goroutine that holds it through
+// Lock, and unlock only if they took it.
+
 // Get returns element i, read under the lock. It panics if i is out of
 // range, like indexing a slice.
 func (a *Array[T]) Get(i int) T {
 	a.live("Get")
 	p := &a.s[i]
-	a.mu.Lock()
+	if !a.lk.Enter() {
+		return *p
+	}
 	x := *p
-	a.mu.Unlock()
+	a.lk.Mu.Unlock()
 	return x
 }
 
@@ -282,9 +325,12 @@ func (a *Array[T]) Get(i int) T {
 func (a *Array[T]) Set(i int, x T) {
 	a.live("Set")
 	p := &a.s[i]
-	a.mu.Lock()
+	if !a.lk.Enter() {
+		*p = x
+		return
+	}
 	*p = x
-	a.mu.Unlock()
+	a.lk.Mu.Unlock()
 }
 
 // ReadAt copies elements from position off on into dst, under the lock,
@@ -293,9 +339,11 @@ func (a *Array[T]) Set(i int, x T) {
 func (a *Array[T]) ReadAt(dst []T, off int) int {
 	a.live("ReadAt")
 	s := a.s[off:]
-	a.mu.Lock()
+	if !a.lk.Enter() {
+		return copy(dst, s)
+	}
 	n := copy(dst, s)
-	a.mu.Unlock()
+	a.lk.Mu.Unlock()
 	return n
 }
 
@@ -305,28 +353,75 @@ func (a *Array[T]) ReadAt(dst []T, off int) int {
 func (a *Array[T]) WriteAt(src []T, off int) int {
 	a.live("WriteAt")
 	s := a.s[off:]
-	a.mu.Lock()
+	if !a.lk.Enter() {
+		return copy(s, src)
+	}
 	n := copy(s, src)
-	a.mu.Unlock()
+	a.lk.Mu.Unlock()
 	return n
 }
 
 // Update calls f with the whole array while holding the lock, for a
-// read-modify-write of any number of elements. f must not keep the slice,
-// nor call methods of a that take the lock (Get, Set, ReadAt, WriteAt,
-// Update): the lock is not reentrant. If f panics the lock is released.
+// read-modify-write of any number of elements. f must not keep the
+// slice, and must not call a's methods that take the lock (Get, Set,
+// ReadAt, WriteAt, Update), which would wait for f forever; hold the lock
+// with Lock instead where the steps need them. If f panics the lock is
+// released.
 func (a *Array[T]) Update(f func(s []T)) {
 	a.live("Update")
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	if a.lk.Enter() {
+		defer a.lk.Mu.Unlock()
+	}
 	f(a.s)
 }
 
-// Mutex returns the lock that Get, Set, ReadAt, WriteAt and Update take:
-// Python's get_lock().
-func (a *Array[T]) Mutex() *xsync.Mutex {
-	a.live("Mutex")
-	return a.mu
+// Lock locks the array's lock for the calling goroutine: Python's
+//
+//	with a.get_lock():
+//	    a[0] += a[1]
+//
+// is
+//
+//	a.Lock()
+//	a.Set(0, a.Get(0)+a.Get(1))
+//	a.Unlock()
+//
+// As with Python's lock (an RLock), the goroutine holding it may call the
+// locked methods (Get, Set, ReadAt, WriteAt, Update), which then do not
+// take it again, and may Lock again (each Lock needs its Unlock). Other
+// goroutines and processes wait. The holder is the goroutine, through
+// this handle: another handle of the same segment, in this process too,
+// waits like any other. If the holder died, Lock takes the lock over
+// silently; LockContext says so. Lock costs about a microsecond more than
+// Update (it reads the goroutine's id).
+func (a *Array[T]) Lock() {
+	a.live("Lock")
+	a.lk.Lock()
+}
+
+// LockContext is Lock, giving up when ctx is done. It returns nil,
+// xsync.ErrOwnerDead (an *xsync.OwnerDeadError) with the lock held if the
+// previous holder died holding it (elements may be half-written), or
+// ctx.Err() without the lock.
+func (a *Array[T]) LockContext(ctx context.Context) error {
+	a.live("LockContext")
+	return a.lk.LockContext(ctx)
+}
+
+// TryLock locks the array's lock as Lock does, if that can be done at
+// once, and reports whether it did.
+func (a *Array[T]) TryLock() bool {
+	a.live("TryLock")
+	return a.lk.TryLock()
+}
+
+// Unlock undoes one Lock; the last one releases the lock. Unlocking a
+// lock the calling goroutine does not hold through Lock is a bug: Unlock
+// then changes nothing and panics with an error wrapping
+// xsync.ErrNotOwner.
+func (a *Array[T]) Unlock() {
+	a.live("Unlock")
+	a.lk.Unlock()
 }
 
 // Slice returns the elements themselves, in shared memory, for raw access
@@ -400,8 +495,8 @@ func (a *Array[T]) Segment() *shm.Segment { return a.seg }
 
 // Close unmaps the array. Its methods that touch the elements panic
 // afterwards, with an error wrapping shm.ErrClosed, but slices already
-// taken from Slice, and the Mutex, must not be used: using them faults,
-// as does any call racing with Close. The segment itself stays until
+// taken from Slice must not be used: using them faults, as does any call
+// racing with Close. The segment itself stays until
 // Unlink. Close is idempotent.
 func (a *Array[T]) Close() error { return a.seg.Close() }
 

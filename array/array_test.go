@@ -1,6 +1,7 @@
 package array_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -274,7 +275,9 @@ func TestLayout(t *testing.T) {
 	assert.Equal(t, byte(17), seg.Data()[64])
 	lock, err := shm.View[xsync.Mutex](seg, 128)
 	require.NoError(t, err)
-	assert.Same(t, lock, a.Mutex())
+	lock.Lock()
+	assert.False(t, a.TryLock(), "the array's lock is the one at Params[0]")
+	lock.Unlock()
 }
 
 func TestShape(t *testing.T) {
@@ -330,12 +333,14 @@ func TestIndexOutOfRangePanicsLikeASlice(t *testing.T) {
 	assert.Contains(t, msg(func() { a.AtomicStore(-5, 1) }), "index out of range")
 	assert.Contains(t, msg(func() { a.ReadAt(make([]int64, 1), 11) }), "slice bounds out of range [11:10]")
 	assert.Contains(t, msg(func() { a.WriteAt(make([]int64, 1), -1) }), "slice bounds out of range [-1:]")
-	assert.False(t, a.Mutex().Locked(), "no panic leaves the lock held")
+	require.True(t, a.TryLock(), "no panic leaves the lock held")
+	a.Unlock()
 	assert.Equal(t, 0, a.ReadAt(make([]int64, 1), 10), "off = Len is in range, like s[len(s):]")
 
 	// Update releases the lock when f panics.
 	assert.Panics(t, func() { a.Update(func(s []int64) { _ = s[len(s)] }) })
-	assert.False(t, a.Mutex().Locked())
+	require.True(t, a.TryLock(), "not left locked")
+	a.Unlock()
 }
 
 func TestAtomics(t *testing.T) {
@@ -506,7 +511,10 @@ func TestUseAfterClose(t *testing.T) {
 		"ReadAt":         func() { a.ReadAt(make([]int64, 4), 0) },
 		"WriteAt":        func() { a.WriteAt(make([]int64, 4), 0) },
 		"Update":         func() { a.Update(func([]int64) {}) },
-		"Mutex":          func() { a.Mutex() },
+		"Lock":           func() { a.Lock() },
+		"LockContext":    func() { a.LockContext(context.Background()) },
+		"TryLock":        func() { a.TryLock() },
+		"Unlock":         func() { a.Unlock() },
 		"Slice":          func() { a.Slice() },
 		"Add":            func() { a.Add(0, 1) },
 		"CompareAndSwap": func() { a.CompareAndSwap(0, 0, 1) },

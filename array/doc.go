@@ -19,7 +19,10 @@
 //   - Locked, like Python's synchronized Array: Get, Set, ReadAt and
 //     WriteAt (bulk copies of a sub-range, with Go's copy semantics) and
 //     Update (any read-modify-write of the whole array) take the array's
-//     lock, an xsync.Mutex; Mutex returns it (Python's get_lock()).
+//     lock, an xsync.Mutex. Lock and Unlock hold it across several steps
+//     (Python's "with a.get_lock():"); as with Python's RLock, the
+//     goroutine holding it may call the locked methods, which then do not
+//     take it again.
 //   - Atomic, for integer and float elements: Add, CompareAndSwap,
 //     AtomicLoad and AtomicStore on one element, without the lock, each
 //     one atomic instruction (or a compare-and-swap loop for floats and
@@ -32,7 +35,9 @@
 //
 // Elements may be of any fixed-size type without pointers: booleans,
 // integers, floats, complex numbers, fixed-size arrays and structs of
-// these (including xsync primitives). Create and Open check T by
+// these (including xsync primitives; create an array whose elements hold
+// a Semaphore or Barrier with CreateFunc, which initialises them before
+// any other process can open it). Create and Open check T by
 // reflection and refuse a T holding a pointer, slice, map, string,
 // channel, function or interface with shm.ErrUnsupportedType, naming the
 // field. The header records T's layout and the length: opening with
@@ -72,14 +77,17 @@
 // only memory that Go allocated), so it reports no race on it, between
 // goroutines or processes.
 //
-// The slice from Slice, and the Mutex, are valid only until Close; using
-// them afterwards faults. Unlink removes the name only; mappings stay
-// valid until closed.
+// The slice from Slice is valid only until Close; using it afterwards
+// faults. Unlink removes the name only; mappings stay valid until closed.
 //
-// The lock is not reentrant: the function given to Update must not call
-// the array's locked methods. If a process dies holding the lock, the next
-// locked call takes it over silently (see xsync.Mutex); to be told, lock
-// with a.Mutex().LockContext, which returns xsync.ErrOwnerDead.
+// The function given to Update runs under the lock without owning it as
+// Lock does: it must not call the array's locked methods, which would
+// wait for it forever (use Lock for such steps). The goroutine that holds
+// the lock through Lock is its holder through that handle only: another
+// handle of the same segment waits, in this process too. If a process
+// dies holding the lock, the next locked call takes it over silently (see
+// xsync.Mutex); to be told, lock with LockContext, which returns
+// xsync.ErrOwnerDead.
 //
 // Atomic operations and locked ones do not exclude each other: pick one
 // discipline per element.

@@ -97,3 +97,26 @@ func ExampleCreateShape() {
 	// Output:
 	// [2 3] 6 [0 0 0 0 0 7]
 }
+
+func ExampleArray_Lock() {
+	// Python:
+	//	a = Array('d', 3)
+	//	with a.get_lock():
+	//	    a[2] = a[0] + a[1]
+	a, err := array.Create[float64]("example-sums", 3)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer a.Close()
+	defer a.Unlink()
+
+	a.Set(0, 1.5) // a[0] = 1.5, locked
+	a.Set(1, 2)
+	a.Lock() // the holder's Get and Set do not take the lock again
+	a.Set(2, a.Get(0)+a.Get(1))
+	a.Unlock()
+	fmt.Println(a.Get(2))
+	// Output:
+	// 3.5
+}

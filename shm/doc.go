@@ -7,7 +7,8 @@
 // A named segment lives in a directory, /dev/shm unless XPROC_SHM_DIR or
 // the Dir option says otherwise (any directory works; one on disk gives
 // persistent, file-backed data). Names are 1 to 200 bytes of
-// [A-Za-z0-9._-], not starting with '.'.
+// [A-Za-z0-9._-], not starting with '.' or '-'. A directory that is
+// missing is named in the error, not taken for a missing segment.
 //
 // Create is exclusive and atomic: the segment is built in an unnamed file
 // (O_TMPFILE), initialised completely, header and data, and only then
@@ -19,13 +20,19 @@
 // half-created files a killed creator would leave, unnecessary. The ready
 // flag is still written and checked, for files made by other tools.)
 //
+// Remove and RemoveIf unlink a segment by name, and refuse files that
+// are not segments; RemoveStale (RemoveIf(name, Info.Stale)) removes a
+// crash's leftover and nothing else.
+//
 // Open reads the header into private memory and validates all of it before
 // trusting any offset: magic, version, checksum, field consistency, sizes
 // against the file size, kind, element type and length. Each problem has
 // its own sentinel error (ErrBadMagic, ErrVersion, ErrChecksum, ErrCorrupt,
 // ErrTruncated, ErrBadSize, ErrNotReady, ErrKind, ErrTypeMismatch,
 // ErrLenMismatch), wrapped in an *Error naming the operation and segment.
-// LAYOUT.md documents the format byte by byte, for other languages.
+// ErrExist, ErrNotExist and ErrClosed also match io/fs's errors of the
+// same names, and the system's own error (for example fs.ErrPermission)
+// stays in the chain. LAYOUT.md documents the format byte by byte, for other languages.
 //
 // CreateAnonymous makes a segment without a name (memfd_create); pass its
 // File to a child process through exec.Cmd.ExtraFiles and map it there

@@ -2,21 +2,33 @@ package shm
 
 import (
 	"errors"
+	"io/fs"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/xproc-go/xproc/internal/layout"
 )
 
 // Errors returned (wrapped in an *Error) by this package. Compare with
 // errors.Is.
+//
+// ErrExist, ErrNotExist and ErrClosed also match io/fs's ErrExist,
+// ErrNotExist and ErrClosed, so that code written for files works
+// unchanged: errors.Is(err, fs.ErrNotExist) holds for a missing segment.
+// An error the system reports for a segment file stays in the chain, so
+// errors.Is(err, fs.ErrPermission) holds when the file's permissions
+// refuse access, and errors.Is(err, syscall.ENOSPC) when the disk is full.
 var (
 	ErrInvalidName  = errors.New("invalid segment name")
 	ErrInvalid      = errors.New("invalid argument")
-	ErrExist        = errors.New("segment already exists")
-	ErrNotExist     = errors.New("segment does not exist")
+	ErrExist        = fsSentinel("segment already exists", fs.ErrExist)
+	ErrNotExist     = fsSentinel("segment does not exist", fs.ErrNotExist)
 	ErrKind         = errors.New("segment holds another kind of object")
 	ErrTypeMismatch = errors.New("segment holds another element type")
 	ErrLenMismatch  = errors.New("segment holds another number of elements")
-	ErrClosed       = errors.New("segment is closed")
+	ErrClosed       = fsSentinel("segment is closed", fs.ErrClosed)
 	ErrNotSupported = errors.New("shared memory segments are not supported on this system")
 
 	// A file that is not a well-formed segment gets one of these.
@@ -40,14 +52,38 @@ type Error struct {
 	Err  error
 }
 
-// Error formats the error as "shm: op name: cause".
+// Error formats the error as "shm: op name: cause". A name that holds
+// spaces, control characters or bytes that are not UTF-8 is quoted, as
+// Go quotes strings, so that the message stays on one line and shows
+// what the name really holds.
 func (e *Error) Error() string {
-	name := e.Name
+	return "shm: " + e.Op + " " + displayName(e.Name) + ": " + e.Err.Error()
+}
+
+// displayName is name as messages show it.
+func displayName(name string) string {
 	if name == "" {
-		name = "(anonymous)"
+		return "(anonymous)"
 	}
-	return "shm: " + e.Op + " " + name + ": " + e.Err.Error()
+	if strings.IndexFunc(name, func(r rune) bool {
+		return r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsGraphic(r)
+	}) >= 0 {
+		return strconv.Quote(name)
+	}
+	return name
 }
 
 // Unwrap returns the cause, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
+
+// fsSentinel returns a sentinel error with message msg that errors.Is
+// also matches against target, one of io/fs's errors.
+func fsSentinel(msg string, target error) error { return &fsError{msg, target} }
+
+type fsError struct {
+	msg    string
+	target error
+}
+
+func (e *fsError) Error() string        { return e.msg }
+func (e *fsError) Is(target error) bool { return target == e.target }

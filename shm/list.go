@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/xproc-go/xproc/internal/layout"
@@ -55,7 +56,8 @@ func Stat(name string, opts ...Option) (Info, error) {
 	}
 	info, err := statFile(name, path)
 	if err != nil {
-		return Info{}, &Error{Op: "stat", Name: name, Err: err}
+		o := getOptions(opts)
+		return Info{}, &Error{Op: "stat", Name: name, Err: o.dirErr(err, true)}
 	}
 	return info, nil
 }
@@ -64,10 +66,15 @@ func Stat(name string, opts ...Option) (Info, error) {
 // Files without the segment magic are skipped; files with it that fail
 // validation are listed with Err set.
 func List(opts ...Option) ([]Info, error) {
-	dir := getOptions(opts).dir
+	o := getOptions(opts)
+	dir := o.dir
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, &Error{Op: "list", Name: dir, Err: osErr(err)}
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			err = errno // without the path, which the message gives once
+		}
+		return nil, &Error{Op: "list", Name: dir, Err: fmt.Errorf("%s: %w", o.describeDir(false), err)}
 	}
 	var out []Info
 	for _, e := range ents {
@@ -91,42 +98,12 @@ func List(opts ...Option) ([]Info, error) {
 }
 
 // RemoveStale removes the named segment if it is stale (see Info.Stale)
-// and reports whether it did. It decides while holding the segment
-// against new attachments (owner.Exclude), so a process that opens the
-// segment at the same moment either keeps it from being removed or, if
-// it comes a moment later, gets ErrNotExist: a segment in use is never
-// removed. A segment that fails validation is never stale.
+// and reports whether it did: RemoveIf(name, Info.Stale). A process that
+// opens the segment at the same moment either keeps it from being removed
+// or, if it comes a moment later, gets ErrNotExist: a segment in use is
+// never removed. A segment that fails validation is never stale.
 func RemoveStale(name string, opts ...Option) (bool, error) {
-	fail := func(err error) (bool, error) { return false, &Error{Op: "unlink", Name: name, Err: err} }
-	path, err := segmentPath(name, opts)
-	if err != nil {
-		return fail(err)
-	}
-	f, err := openNoFollow(path, os.O_RDWR)
-	if err != nil {
-		return fail(err)
-	}
-	defer f.Close()
-	free, err := owner.Exclude(f)
-	if err != nil {
-		return fail(err)
-	}
-	if !free {
-		return false, nil
-	}
-	info, err := statOpen(name, path, f)
-	if err != nil || info.CreatorAlive {
-		return false, nil
-	}
-	// The name must still be this file: it may have been removed and
-	// made again since it was opened.
-	if fi, err := os.Lstat(path); err != nil || !sameFile(fi, f) {
-		return false, nil
-	}
-	if err := os.Remove(path); err != nil {
-		return fail(osErr(err))
-	}
-	return true, nil
+	return RemoveIf(name, Info.Stale, opts...)
 }
 
 // Sweep removes every stale segment in the segment directory (see
@@ -153,11 +130,6 @@ func Sweep(opts ...Option) ([]string, error) {
 		}
 	}
 	return removed, errors.Join(errs...)
-}
-
-func sameFile(fi os.FileInfo, f *os.File) bool {
-	fj, err := f.Stat()
-	return err == nil && os.SameFile(fi, fj)
 }
 
 func statFile(name, path string) (Info, error) {

@@ -1,34 +1,53 @@
 package shm
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
+	"unicode/utf8"
 )
 
 // MaxNameLen is the longest segment name accepted.
 const MaxNameLen = 200
 
 // ValidName reports whether name may be used as a segment name: 1 to 200
-// bytes of [A-Za-z0-9._-], not starting with '.'. Names therefore never
-// contain a path separator, never mean "." or "..", and never collide with
-// the hidden temporary files used while creating.
+// bytes of [A-Za-z0-9._-], not starting with '.' or '-'. Names therefore
+// never contain a path separator, never mean "." or "..", never collide
+// with the hidden temporary files used while creating, and are never
+// taken for an option on a command line (xproc inspect NAME).
 func ValidName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%w: empty", ErrInvalidName)
 	case len(name) > MaxNameLen:
 		return fmt.Errorf("%w: %d bytes (at most %d)", ErrInvalidName, len(name), MaxNameLen)
-	case name[0] == '.':
-		return fmt.Errorf("%w: starts with '.'", ErrInvalidName)
+	case name[0] == '.' || name[0] == '-':
+		return fmt.Errorf("%w: starts with %q", ErrInvalidName, name[0])
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: byte %q at %d (allowed: A-Z a-z 0-9 . _ -)", ErrInvalidName, c, i)
+			return fmt.Errorf("%w: %s at offset %d (allowed: A-Z a-z 0-9 . _ -)", ErrInvalidName, describeChar(name[i:]), i)
 		}
 	}
 	return nil
+}
+
+// describeChar names the character that s starts with for a message: a
+// UTF-8 character as itself, quoted, with its code point ('é' (U+00E9));
+// a byte that does not start one by its value (byte 0xff).
+func describeChar(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	switch {
+	case r == utf8.RuneError && size <= 1:
+		return fmt.Sprintf("byte %#02x", s[0])
+	case r < utf8.RuneSelf:
+		return fmt.Sprintf("%q", r)
+	}
+	return fmt.Sprintf("%q (%U)", r, r)
 }
 
 // DirEnv is the environment variable that overrides the default segment
@@ -48,8 +67,9 @@ func DefaultDir() string {
 type Option func(*options)
 
 type options struct {
-	dir  string
-	perm os.FileMode
+	dir     string
+	fromEnv bool // dir came from DirEnv
+	perm    os.FileMode
 }
 
 // Dir places segments in dir instead of DefaultDir(). Any directory works;
@@ -67,8 +87,50 @@ func getOptions(opts []Option) options {
 	}
 	if o.dir == "" {
 		o.dir = DefaultDir()
+		o.fromEnv = os.Getenv(DirEnv) != ""
 	}
 	return o
+}
+
+// dirErr explains err, which an operation on a file in o.dir returned,
+// when the cause is that o.dir is missing or is not a directory: the
+// error then names the directory (and DirEnv, if it chose it) rather
+// than blaming the segment, and still matches err. Otherwise it returns
+// osErr(err). segment says whether the operation needed an existing
+// segment (open, stat, unlink): its error then matches ErrNotExist too.
+func (o *options) dirErr(err error, segment bool) error {
+	if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+		return osErr(err)
+	}
+	fi, serr := os.Stat(o.dir)
+	switch {
+	case serr == nil && fi.IsDir():
+		return osErr(err) // the directory is there: the segment is not
+	case serr == nil:
+		serr = syscall.ENOTDIR
+	}
+	var errno syscall.Errno
+	if errors.As(serr, &errno) {
+		serr = errno // without the path, which the message gives once
+	}
+	derr := fmt.Errorf("%s: %w", o.describeDir(true), serr)
+	if segment {
+		return fmt.Errorf("%w: %w", ErrNotExist, derr)
+	}
+	return derr
+}
+
+// describeDir names the segment directory for messages, with its path
+// unless the message gives it already.
+func (o *options) describeDir(withPath bool) string {
+	s := "segment directory"
+	if withPath {
+		s += " " + displayName(o.dir)
+	}
+	if o.fromEnv {
+		s += " (from $" + DirEnv + ")"
+	}
+	return s
 }
 
 // Path returns the file path of the named segment, after validating name.

@@ -189,23 +189,11 @@ func (s *Segment) Unlink() error {
 	return nil
 }
 
-// Remove unlinks the named segment.
-func Remove(name string, opts ...Option) error {
-	path, err := segmentPath(name, opts)
-	if err != nil {
-		return &Error{Op: "unlink", Name: name, Err: err}
-	}
-	if err := os.Remove(path); err != nil {
-		return &Error{Op: "unlink", Name: name, Err: osErr(err)}
-	}
-	return nil
-}
-
 // header builds the header for spec, checking it.
 func (spec *Spec) header() (layout.Header, error) {
 	var h layout.Header
 	if spec.Kind < KindRaw || spec.Kind > KindPipe {
-		return h, fmt.Errorf("%w: kind %v", ErrInvalid, spec.Kind)
+		return h, fmt.Errorf("%w: kind %d (want %d to %d)", ErrInvalid, uint32(spec.Kind), uint32(KindRaw), uint32(KindPipe))
 	}
 	t := spec.Type
 	// Alignment is capped as layout.Decode caps it (at the header page
@@ -214,7 +202,7 @@ func (spec *Spec) header() (layout.Header, error) {
 		return h, fmt.Errorf("%w: element size %d, alignment %d", ErrInvalid, t.Size, t.Align)
 	}
 	if spec.Len == 0 {
-		return h, fmt.Errorf("%w: length must be at least 1", ErrInvalid)
+		return h, fmt.Errorf("%w: length 0 (want at least 1)", ErrInvalid)
 	}
 	hi, need := bits.Mul64(spec.Len, t.Size)
 	if hi != 0 || need > layout.MaxDataSize {
@@ -279,7 +267,7 @@ func dataOffset() uint64 {
 // check compares a decoded header with what the caller expects.
 func (spec *Spec) check(h *layout.Header) error {
 	if h.Kind != spec.Kind {
-		return fmt.Errorf("%w: holds a %v, want a %v", ErrKind, h.Kind, spec.Kind)
+		return fmt.Errorf("%w: holds %s, want %s", ErrKind, layout.KindNoun(h.Kind), layout.KindNoun(spec.Kind))
 	}
 	t := spec.Type
 	if t.Size != 0 && (h.ElemSize != t.Size || h.ElemAlign != t.Align || h.Fingerprint != t.Fingerprint) {
@@ -293,15 +281,18 @@ func (spec *Spec) check(h *layout.Header) error {
 }
 
 // osErr maps "exists" and "does not exist" to this package's sentinels,
-// keeping the underlying error in the message.
+// keeping the underlying error in the message and in the chain (for
+// errors.Is with syscall errors and errors.As with *fs.PathError).
 func osErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ErrExist), errors.Is(err, ErrNotExist):
+		return err // mapped already
 	case errors.Is(err, os.ErrExist):
-		return fmt.Errorf("%w (%v)", ErrExist, err)
+		return fmt.Errorf("%w (%w)", ErrExist, err)
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%w (%v)", ErrNotExist, err)
+		return fmt.Errorf("%w (%w)", ErrNotExist, err)
 	}
 	return err
 }

@@ -39,7 +39,7 @@ func Create(name string, spec Spec, opts ...Option) (*Segment, error) {
 	o := getOptions(opts)
 	f, tmp, err := createTemp(o.dir, o.perm)
 	if err != nil {
-		return fail(osErr(err))
+		return fail(o.dirErr(err, false))
 	}
 	if tmp != "" {
 		defer os.Remove(tmp)
@@ -100,7 +100,8 @@ func Open(name string, spec Spec, opts ...Option) (*Segment, error) {
 	}
 	f, err := openNoFollow(path, unix.O_RDWR)
 	if err != nil {
-		return fail(err)
+		o := getOptions(opts)
+		return fail(o.dirErr(err, true))
 	}
 	s, err := mapFile(f, &spec, f)
 	if err != nil {

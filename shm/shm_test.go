@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -232,6 +233,8 @@ func TestInvalidNames(t *testing.T) {
 		"..",
 		".",
 		".hidden",
+		"-",
+		"-rf",
 		"../escape",
 		"a\x00b",
 		"\x00",
@@ -292,7 +295,7 @@ func TestLongestName(t *testing.T) {
 	assert.Equal(t, name, info.Name)
 	require.NoError(t, shm.Remove(name))
 
-	for _, ok := range []string{"a", "A-Z_a-z.0-9", "x.", "a..b", "-", "_"} {
+	for _, ok := range []string{"a", "A-Z_a-z.0-9", "x.", "a..b", "a-", "_"} {
 		assert.NoError(t, shm.ValidName(ok), ok)
 	}
 }
@@ -508,6 +511,9 @@ func TestCorruptFiles(t *testing.T) {
 	require.NoError(t, seg.Close())
 	targetPath := filepath.Join(shm.DefaultDir(), target)
 
+	// The files that do not start with the magic: Remove refuses them.
+	notSegments := map[string]bool{"bad magic": true, "not a segment": true, "empty file": true,
+		"symlink": true, "dangling symlink": true, "directory": true, "fifo": true}
 	for _, c := range []struct {
 		what string
 		make func(path string)
@@ -594,8 +600,15 @@ func TestCorruptFiles(t *testing.T) {
 			// A bad file is never replaced by Create...
 			_, err = shm.Create(name, int64s(t, 4))
 			requireShmErr(t, err, "create", name, shm.ErrExist)
-			// ...but can be removed.
-			require.NoError(t, shm.Remove(name))
+			// ...and Remove takes it only if it starts with the magic (a
+			// damaged segment): other files are left alone.
+			if notSegments[c.what] {
+				requireShmErr(t, shm.Remove(name), "unlink", name, shm.ErrBadMagic)
+				_, err := os.Lstat(path)
+				require.NoError(t, err, "left alone")
+			} else {
+				require.NoError(t, shm.Remove(name))
+			}
 		})
 	}
 
@@ -685,8 +698,12 @@ func TestList(t *testing.T) {
 	assert.Equal(t, filepath.Join(dir, "bad"), byName["bad"].Path)
 	assert.ErrorIs(t, byName["not-ready"].Err, shm.ErrNotReady)
 
+	// A missing directory is named as the segment directory, and matches
+	// fs.ErrNotExist, but no segment is said not to exist.
 	_, err = shm.List(shm.Dir(filepath.Join(dir, "missing")))
-	requireShmErr(t, err, "list", filepath.Join(dir, "missing"), shm.ErrNotExist)
+	requireShmErr(t, err, "list", filepath.Join(dir, "missing"), nil)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+	assert.Equal(t, "shm: list "+filepath.Join(dir, "missing")+": segment directory: no such file or directory", err.Error())
 }
 
 func TestStatAndInfo(t *testing.T) {

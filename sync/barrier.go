@@ -101,10 +101,17 @@ func drainFor(gen, left uint32) uint32 { return gen<<16 | left&barCountMask }
 // generation gen.
 func drained(d, gen uint32) bool { return d>>16 != gen&barCountMask || d&barCountMask == 0 }
 
-// Init prepares b for parties parties (1..MaxParties) with a default
-// timeout for Wait (0 for none). Call it before b is shared.
+// Init prepares b for parties parties (1 to MaxParties) with a default
+// timeout for Wait (0 for none). Arguments out of range are refused with
+// ErrInvalid, changing nothing.
+//
+// Call it before b is shared: Wait on a Barrier that was never
+// initialised fails with ErrInvalid. For a Barrier in a struct that other
+// processes open by name, call it in the function given to
+// value.CreateFunc, which runs before the name exists; CreateBarrier does
+// the same for a Barrier of its own.
 func (b *Barrier) Init(parties int, timeout time.Duration) error {
-	if err := checkBarrier(parties, timeout); err != nil {
+	if err := checkBarrier("Barrier.Init", parties, timeout); err != nil {
 		return err
 	}
 	b.parties.Store(uint32(parties))
@@ -114,12 +121,12 @@ func (b *Barrier) Init(parties int, timeout time.Duration) error {
 	return nil
 }
 
-func checkBarrier(parties int, timeout time.Duration) error {
+func checkBarrier(call string, parties int, timeout time.Duration) error {
 	if parties < 1 || parties > MaxParties {
-		return fmt.Errorf("xsync: barrier: %d parties (want 1..%d): %w", parties, MaxParties, ErrInvalid)
+		return invalidArg(call, "parties", parties, fmt.Sprintf("1 to %d", MaxParties))
 	}
 	if timeout < 0 {
-		return fmt.Errorf("xsync: barrier: negative timeout: %w", ErrInvalid)
+		return invalidArg(call, "timeout", timeout, "0 for none, or more")
 	}
 	return nil
 }
@@ -165,7 +172,7 @@ func (b *Barrier) WaitContext(ctx context.Context) (int, error) {
 func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error) {
 	parties := b.parties.Load()
 	if parties == 0 || parties > MaxParties {
-		return -1, fmt.Errorf("xsync: Barrier.Wait: barrier not initialised: %w", ErrInvalid)
+		return -1, fmt.Errorf("%w: Barrier.Wait: barrier not initialised (call Init first)", ErrInvalid)
 	}
 	if d := time.Duration(b.timeout.Load()); d > 0 {
 		var cancel context.CancelFunc

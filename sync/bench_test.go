@@ -85,11 +85,13 @@ func BenchmarkMutexUncontended(b *testing.B) {
 
 // BenchmarkMutexTwoProcesses: two processes each lock, increment a shared
 // counter and unlock, b.N times. Peers: the textbook futex mutex across
-// the same two processes, and sync.Mutex between two goroutines of one
-// process. Reports total Mops/s.
+// the same two processes, as it is (no spinning) and spinning as long as
+// xsync does first (like with like), and sync.Mutex between two
+// goroutines of one process. Reports total Mops/s.
 func BenchmarkMutexTwoProcesses(b *testing.B) {
 	b.Run("xsync", func(b *testing.B) { runPeers(b, "mutex", defaultSpin, nil) })
 	b.Run("bare-futex", func(b *testing.B) { runPeers(b, "bare-mutex", defaultSpin, nil) })
+	b.Run("bare-futex-spinning", func(b *testing.B) { runPeers(b, "bare-mutex-spin", defaultSpin, nil) })
 	b.Run("sync-goroutines", func(b *testing.B) {
 		var mu sync.Mutex
 		var count int64
@@ -115,15 +117,17 @@ func BenchmarkMutexTwoProcesses(b *testing.B) {
 
 // BenchmarkPingPong measures round trips between two processes: an
 // xsync.Event pair, with spinning (both sides running) and without (the
-// waiter always sleeps), against a bare futex pair, a Unix socket pair and
-// a pair of pipes; and, in one process, a pair of unbuffered channels.
-// Reports the median round trip.
+// waiter always sleeps), each against a bare futex pair that does the
+// same (like with like), and against a Unix socket pair and a pair of
+// pipes; and, in one process, a pair of unbuffered channels. Reports the
+// median round trip.
 func BenchmarkPingPong(b *testing.B) {
 	for _, c := range []struct {
 		name, kind string
 		spin       time.Duration
 	}{
 		{"xsync-event-spinning", "event-pingpong", defaultSpin},
+		{"bare-futex-spinning", "futex-pingpong-spin", defaultSpin},
 		{"xsync-event-sleeping", "event-pingpong", 0},
 		{"bare-futex-sleeping", "futex-pingpong", 0},
 	} {

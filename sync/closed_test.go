@@ -31,7 +31,7 @@ var afterClose = []struct {
 		"Lock":        func(h any) error { h.(*xsync.NamedReentrantMutex).Lock(); return nil },
 		"TryLock":     func(h any) error { h.(*xsync.NamedReentrantMutex).TryLock(); return nil },
 		"LockContext": func(h any) error { return h.(*xsync.NamedReentrantMutex).LockContext(context.Background()) },
-		"Unlock":      func(h any) error { return h.(*xsync.NamedReentrantMutex).Unlock() },
+		"Unlock":      func(h any) error { h.(*xsync.NamedReentrantMutex).Unlock(); return nil },
 		"Held":        func(h any) error { h.(*xsync.NamedReentrantMutex).Held(); return nil },
 		"Depth":       func(h any) error { h.(*xsync.NamedReentrantMutex).Depth(); return nil },
 	}},

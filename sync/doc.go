@@ -11,7 +11,9 @@
 //
 //   - as a field of a struct in a segment that several processes map, for
 //     example a value.Value[T] with T = struct{ Mu xsync.Mutex; N int64 }.
-//     The zero value is ready (Semaphore and Barrier need Init first);
+//     The zero value is ready; Semaphore and Barrier need Init first, done
+//     in the function given to value.CreateFunc, which runs before any
+//     other process can open the struct (and copies no lock);
 //   - standing alone in a segment of its own, by name: CreateMutex(name)
 //     in one process and OpenMutex(name) in the others, each returning a
 //     handle with Close and Unlink.
@@ -33,6 +35,27 @@
 // primitive, only one at a time sleeps in the kernel; the others queue in
 // the Go scheduler, so a thousand blocked goroutines do not become a
 // thousand OS threads.
+//
+// Mutex, ReentrantMutex and the named handles that lock (NamedMutex,
+// NamedReentrantMutex, NamedCond) are sync.Lockers.
+//
+// # Arguments and errors
+//
+// One rule for arguments: a value out of range (a Semaphore value above
+// MaxSemaphore or below 0, a Barrier of 0 parties, a negative timeout or
+// count) is an error, never a panic. The call changes nothing and returns
+// an error wrapping ErrInvalid that names the call, the argument, the
+// value given and the values allowed:
+//
+//	xsync: invalid argument: Semaphore.Init: value -1 (want 0 to 2147483647)
+//
+// Only misuse that Go's own sync treats as fatal panics, with a message
+// starting "xsync:": unlocking a Mutex that is not locked, or a
+// ReentrantMutex the caller does not hold (the panic value then wraps
+// ErrNotOwner). Cond.Notify with n ≤ 0 wakes nobody, as Python's
+// notify(0) does. Errors are sentinels, wrapped, compared with errors.Is;
+// a named primitive's errors are the *shm.Error of its segment and match
+// shm's sentinels (and io/fs's, for a missing or existing name).
 //
 // # Process death
 //

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/xproc-go/xproc/shm"
@@ -15,8 +16,9 @@ var (
 	// it. The data the lock guards may be inconsistent; the new holder
 	// should repair or discard it, then unlock as usual.
 	ErrOwnerDead = errors.New("xsync: previous owner died holding the lock")
-	// ErrNotOwner is returned when a lock is released by a caller that
-	// does not hold it.
+	// ErrNotOwner is returned when a caller that does not hold a lock
+	// waits on a condition with it (Cond.Wait), and is the panic value
+	// (wrapped) when it unlocks a ReentrantMutex it does not hold.
 	ErrNotOwner = errors.New("xsync: lock not held by caller")
 	// ErrOverRelease is returned when a bounded semaphore would be
 	// released above its initial value.
@@ -27,8 +29,10 @@ var (
 	// ErrTimeout is returned (together with ErrBroken) when a barrier's
 	// default timeout expires.
 	ErrTimeout = errors.New("xsync: timeout")
-	// ErrInvalid is returned for invalid arguments and for primitives used
-	// before Init where Init is required.
+	// ErrInvalid is returned for an argument out of range, and for a
+	// Barrier used before Init. The message names the call, the argument,
+	// the value given and the values allowed; see "Arguments" in the
+	// package documentation.
 	ErrInvalid = errors.New("xsync: invalid argument")
 	// ErrClosed is returned by calls blocked on a primitive whose segment
 	// is closed under them. It is shm.ErrClosed.
@@ -49,3 +53,10 @@ func (e *OwnerDeadError) Error() string {
 
 // Is reports whether target is ErrOwnerDead.
 func (e *OwnerDeadError) Is(target error) bool { return target == ErrOwnerDead }
+
+// invalidArg returns the error for argument arg of call given the value
+// got, where want describes the values allowed: "xsync: invalid
+// argument: Semaphore.Init: value -1 (want 0 to 2147483647)".
+func invalidArg(call, arg string, got any, want string) error {
+	return fmt.Errorf("%w: %s: %s %v (want %s)", ErrInvalid, call, arg, got, want)
+}

@@ -1,6 +1,11 @@
 package sync
 
-import "time"
+import (
+	"time"
+
+	"github.com/xproc-go/xproc/internal/goid"
+	"github.com/xproc-go/xproc/internal/spin"
+)
 
 // Hooks for tests and benchmarks in package sync_test.
 
@@ -30,16 +35,16 @@ func Sleepers(p any) int {
 
 // SetSpin sets the spin limit and returns a function restoring it.
 func SetSpin(d time.Duration) (restore func()) {
-	old := spinLimit
-	spinLimit = d
-	return func() { spinLimit = old }
+	old := spin.Limit
+	spin.Limit = d
+	return func() { spin.Limit = old }
 }
 
 // SpinLimit returns the current spin limit.
-func SpinLimit() time.Duration { return spinLimit }
+func SpinLimit() time.Duration { return spin.Limit }
 
 // Goid returns the calling goroutine's id.
-func Goid() uint64 { return goid() }
+func Goid() uint64 { return goid.Get() }
 
 // ForgeHolder makes r look held by process id, goroutine gid, depth 1,
 // as a lock whose holder died is left.

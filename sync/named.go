@@ -169,12 +169,7 @@ func (r *NamedReentrantMutex) LockContext(ctx context.Context) error {
 }
 
 // Unlock undoes one Lock; see ReentrantMutex.Unlock.
-func (r *NamedReentrantMutex) Unlock() error {
-	if err := r.closedErr("Unlock"); err != nil {
-		return err
-	}
-	return r.ReentrantMutex.Unlock()
-}
+func (r *NamedReentrantMutex) Unlock() { r.check("Unlock"); r.ReentrantMutex.Unlock() }
 
 // Locked reports whether the mutex is held; see ReentrantMutex.Locked.
 func (r *NamedReentrantMutex) Locked() bool { r.check("Locked"); return r.ReentrantMutex.Locked() }
@@ -191,15 +186,15 @@ type NamedSemaphore struct {
 	named
 }
 
-// CreateSemaphore creates a named Semaphore with the given value, bounded
-// (Python's BoundedSemaphore) if bounded is true.
-func CreateSemaphore(name string, value uint32, bounded bool, opts ...shm.Option) (*NamedSemaphore, error) {
-	if value > MaxSemaphore {
-		return nil, &shm.Error{Op: "create", Name: name, Err: ErrInvalid}
+// CreateSemaphore creates a named Semaphore with the given value (0 to
+// MaxSemaphore; ErrInvalid otherwise), bounded (Python's
+// BoundedSemaphore) if bounded is true.
+func CreateSemaphore(name string, value int, bounded bool, opts ...shm.Option) (*NamedSemaphore, error) {
+	if err := checkSemaphore("CreateSemaphore", value); err != nil {
+		return nil, &shm.Error{Op: "create", Name: name, Err: err}
 	}
 	p, n, err := createNamed(name, shm.KindSemaphore, func(s *Semaphore) error {
-		s.Init(value, bounded)
-		return nil
+		return s.Init(value, bounded)
 	}, opts)
 	if err != nil {
 		return nil, err
@@ -390,7 +385,7 @@ type NamedBarrier struct {
 // CreateBarrier creates a named barrier for parties parties with a
 // default timeout for Wait (0 for none).
 func CreateBarrier(name string, parties int, timeout time.Duration, opts ...shm.Option) (*NamedBarrier, error) {
-	if err := checkBarrier(parties, timeout); err != nil {
+	if err := checkBarrier("CreateBarrier", parties, timeout); err != nil {
 		return nil, &shm.Error{Op: "create", Name: name, Err: err}
 	}
 	p, n, err := createNamed(name, shm.KindBarrier, func(p *Barrier) error {

@@ -270,6 +270,6 @@ func TestReentrantMutexTakeoverIsNotReentry(t *testing.T) {
 	defer cancel()
 	require.ErrorIs(t, r.LockContext(ctx), xsync.ErrOwnerDead)
 	assert.Equal(t, 1, r.Depth())
-	require.NoError(t, r.Unlock())
+	r.Unlock()
 	assert.False(t, r.Locked())
 }

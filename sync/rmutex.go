@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/xproc-go/xproc/internal/goid"
 	"github.com/xproc-go/xproc/internal/owner"
 )
 
@@ -49,7 +50,7 @@ func (r *ReentrantMutex) Lock() {
 
 // TryLock locks or re-locks r if it can do so at once.
 func (r *ReentrantMutex) TryLock() bool {
-	g := goid()
+	g := goid.Get()
 	if r.heldBy(g) {
 		r.depth.Add(1)
 		return true
@@ -64,7 +65,7 @@ func (r *ReentrantMutex) TryLock() bool {
 // LockContext locks or re-locks r, giving up when ctx is done. Like
 // Mutex.LockContext it may return ErrOwnerDead with the lock held.
 func (r *ReentrantMutex) LockContext(ctx context.Context) error {
-	g := goid()
+	g := goid.Get()
 	if r.heldBy(g) {
 		r.depth.Add(1)
 		return nil
@@ -77,32 +78,36 @@ func (r *ReentrantMutex) LockContext(ctx context.Context) error {
 	return err
 }
 
-// Unlock undoes one Lock. The last Unlock releases r. It returns
-// ErrNotOwner, and changes nothing, if the calling goroutine does not hold
-// r.
-func (r *ReentrantMutex) Unlock() error {
-	if !r.heldBy(goid()) {
-		return fmt.Errorf("xsync: ReentrantMutex.Unlock: %w", ErrNotOwner)
+// Unlock undoes one Lock. The last Unlock releases r. Like sync.Mutex's
+// Unlock it returns nothing, so that *ReentrantMutex is a sync.Locker.
+//
+// Unlocking a lock the calling goroutine does not hold (held by another
+// goroutine or process, or not at all) is a bug in the caller, as
+// unlocking an unlocked sync.Mutex is: Unlock then changes nothing and
+// panics with an error wrapping ErrNotOwner, which recover returns for
+// errors.Is. Held says beforehand whether the caller holds r.
+func (r *ReentrantMutex) Unlock() {
+	if !r.heldBy(goid.Get()) {
+		panic(fmt.Errorf("xsync: ReentrantMutex.Unlock: %w", ErrNotOwner))
 	}
 	if r.depth.Add(^uint32(0)) > 0 {
-		return nil
+		return
 	}
 	r.gid.Store(0)
 	r.proc.Store(0)
 	r.mu.Unlock()
-	return nil
 }
 
 // Locked reports whether r is held at this instant, by anyone.
 func (r *ReentrantMutex) Locked() bool { return r.mu.Locked() }
 
 // Held reports whether the calling goroutine holds r.
-func (r *ReentrantMutex) Held() bool { return r.heldBy(goid()) }
+func (r *ReentrantMutex) Held() bool { return r.heldBy(goid.Get()) }
 
 // Depth returns how many times the calling goroutine holds r (0 if it
 // does not).
 func (r *ReentrantMutex) Depth() int {
-	if !r.heldBy(goid()) {
+	if !r.heldBy(goid.Get()) {
 		return 0
 	}
 	return int(r.depth.Load())

@@ -34,20 +34,34 @@ type Semaphore struct {
 
 const semBounded = 1
 
-// Init sets the value, and makes the semaphore bounded (releases above
-// value fail) if bounded is true. Call it before the semaphore is shared.
-// It panics if value exceeds MaxSemaphore.
-func (s *Semaphore) Init(value uint32, bounded bool) {
-	if value > MaxSemaphore {
-		panic(fmt.Sprintf("xsync: semaphore value %d exceeds %d", value, MaxSemaphore))
+// Init sets the value, 0 to MaxSemaphore, and makes the semaphore bounded
+// (releases above value fail) if bounded is true. A value out of range is
+// refused with ErrInvalid, changing nothing.
+//
+// Call it before the semaphore is shared: a process that maps s before
+// Init sees a semaphore of value 0. For a Semaphore in a struct that
+// other processes open by name, call it in the function given to
+// value.CreateFunc, which runs before the name exists; CreateSemaphore
+// does the same for a Semaphore of its own.
+func (s *Semaphore) Init(value int, bounded bool) error {
+	if err := checkSemaphore("Semaphore.Init", value); err != nil {
+		return err
 	}
-	s.count.Store(value)
-	s.limit.Store(value)
+	s.count.Store(uint32(value))
+	s.limit.Store(uint32(value))
 	if bounded {
 		s.flags.Store(semBounded)
 	} else {
 		s.flags.Store(0)
 	}
+	return nil
+}
+
+func checkSemaphore(call string, value int) error {
+	if value < 0 || value > MaxSemaphore {
+		return invalidArg(call, "value", value, fmt.Sprintf("0 to %d", MaxSemaphore))
+	}
+	return nil
 }
 
 // TryAcquire takes a unit if one is available and reports whether it did.
@@ -123,7 +137,7 @@ func (s *Semaphore) ReleaseN(n int) error {
 		if n == 0 {
 			return nil
 		}
-		return fmt.Errorf("xsync: Semaphore.ReleaseN(%d): %w", n, ErrInvalid)
+		return invalidArg("Semaphore.ReleaseN", "n", n, "0 or more")
 	}
 	if race.Enabled {
 		race.Release(s)

@@ -58,7 +58,7 @@ type semShared struct {
 
 func TestSemaphore(t *testing.T) {
 	var s xsync.Semaphore
-	s.Init(2, false)
+	require.NoError(t, s.Init(2, false))
 	assert.Equal(t, 2, s.Value())
 	require.True(t, s.TryAcquire())
 	assert.Equal(t, 1, s.Value())
@@ -76,7 +76,7 @@ func TestSemaphore(t *testing.T) {
 
 func TestBoundedSemaphore(t *testing.T) {
 	var s xsync.Semaphore
-	s.Init(2, true)
+	require.NoError(t, s.Init(2, true))
 	assert.True(t, s.Bounded())
 	require.True(t, s.TryAcquire())
 	require.NoError(t, s.Release())
@@ -128,7 +128,7 @@ func TestBoundedSemaphoreExactAcrossProcesses(t *testing.T) {
 	// Two processes race to release a bounded semaphore that is 100 below
 	// its bound: exactly 100 releases may succeed.
 	name, sh := createShared[semShared](t)
-	sh.Sem.Init(100, true)
+	require.NoError(t, sh.Sem.Init(100, true))
 	for range 100 {
 		require.True(t, sh.Sem.TryAcquire())
 	}

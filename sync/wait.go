@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -11,24 +10,6 @@ import (
 	"github.com/xproc-go/xproc/internal/region"
 	"github.com/xproc-go/xproc/internal/spin"
 )
-
-// Tuning shared by all primitives.
-var (
-	// spinLimit bounds the spinning before a waiter sleeps in the kernel.
-	// It covers a peer that is running on another core and about to
-	// release: far cheaper than a sleep and a wake-up (several µs each).
-	// A variable so that tests and benchmarks can measure sleeping alone.
-	spinLimit = defaultSpin()
-)
-
-// defaultSpin is 20µs, or nothing on a single CPU, where the peer cannot
-// run while we spin.
-func defaultSpin() time.Duration {
-	if runtime.NumCPU() == 1 {
-		return 0
-	}
-	return 20 * time.Microsecond
-}
 
 // checkInterval is how often a sleeper checks the liveness of the
 // processes it waits for (a lock's holder, a barrier's parties). Sleepers
@@ -79,10 +60,10 @@ func (w waiter) sleepCtx(ctx context.Context, word *atomic.Uint32, val uint32) e
 	}
 }
 
-// spinUntil polls cond for at most spinLimit and reports whether it
+// spinUntil polls cond for at most spin.Limit and reports whether it
 // became true.
 func spinUntil(cond func() bool) bool {
-	for s := spin.Start(spinLimit); s.Next(); {
+	for s := spin.Start(spin.Limit); s.Next(); {
 		if cond() {
 			return true
 		}

@@ -18,9 +18,17 @@
 //
 //	v.Update(func(p *float64) { *p += 1.5 })
 //
-// Mutex returns that lock (Python's get_lock()); Ptr returns a pointer to
-// the value itself for raw access without it (Python's RawValue, or
-// Value(lock=False)).
+// Lock and Unlock hold that lock across several steps: Python's
+// "with v.get_lock():". As in Python, whose Value lock is an RLock, the
+// goroutine holding it may call Load, Store and Update, which then do not
+// take it again, so the direct translation works:
+//
+//	v.Lock() // with v.get_lock():
+//	v.Store(v.Load() * 2) //     v.value *= 2
+//	v.Unlock()
+//
+// Ptr returns a pointer to the value itself for raw access without the
+// lock (Python's RawValue, or Value(lock=False)).
 //
 // T can be any fixed-size type without pointers: booleans, integers,
 // floats, complex numbers, fixed-size arrays and structs of these,
@@ -32,9 +40,14 @@
 //		Done  xsync.Event
 //	}
 //
-// is a valid Value whose fields several processes lock and wait on
-// (create it from job{}, and Init a Semaphore or Barrier field through Ptr
-// before other processes open it). Create and Open check T by reflection
+// is a valid Value whose fields several processes lock and wait on.
+// Create such a T with CreateFunc, which initialises it in place (Init a
+// Semaphore or Barrier field there) before any other process can open
+// it, and copies no lock, so go vet stays quiet:
+//
+//	v, err := value.CreateFunc[job]("job", nil) // or with an init function
+//
+// Create and Open check T by reflection
 // and refuse a T holding a pointer, slice, map, string, channel, function
 // or interface with shm.ErrUnsupportedType, naming the field. The segment
 // header records T's size, alignment and a fingerprint of its layout:
@@ -82,15 +95,18 @@
 // only memory that Go allocated), so it reports no race on it, between
 // goroutines or processes.
 //
-// The pointer from Ptr, and the Mutex, are valid only until Close; using
-// them afterwards faults. Unlink removes the name only; mappings stay
-// valid until closed.
+// The pointer from Ptr is valid only until Close; using it afterwards
+// faults. Unlink removes the name only; mappings stay valid until closed.
 //
-// The lock is not reentrant: the function given to Update must not call
-// Load, Store or Update on the same Value. If a process dies holding the
-// lock, the next Load, Store or Update takes it over silently (see
-// xsync.Mutex) and may see a half-written value; to be told, lock with
-// v.Mutex().LockContext, which returns xsync.ErrOwnerDead.
+// The function given to Update runs under the lock without owning it as
+// Lock does: it must not call Load, Store or Update on the same Value,
+// which would wait for it forever (use Lock for such steps). The
+// goroutine that holds the lock through Lock is its holder through that
+// handle only: another handle of the same segment waits, in this process
+// too. If a process dies holding the lock, the next Load, Store, Update
+// or Lock takes it over silently (see xsync.Mutex) and may see a
+// half-written value; to be told, lock with LockContext, which returns
+// xsync.ErrOwnerDead.
 //
 // T is stored as Go lays it out in memory, which is the machine's (Linux
 // on amd64 and arm64 is little-endian) and which the fingerprint pins

@@ -1,13 +1,13 @@
 package value
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/xproc-go/xproc/internal/atomicx"
 	"github.com/xproc-go/xproc/internal/elems"
 	"github.com/xproc-go/xproc/shm"
-	xsync "github.com/xproc-go/xproc/sync"
 )
 
 // Value is one T in shared memory, with a lock beside it. Its methods are
@@ -16,7 +16,7 @@ import (
 type Value[T any] struct {
 	seg  *shm.Segment
 	p    *T
-	mu   *xsync.Mutex
+	lk   *elems.Lock
 	kind atomicx.Kind
 }
 
@@ -33,15 +33,41 @@ func spec[T any](op, name string) (shm.Spec, error) {
 // field, if T cannot live in shared memory. opts choose the directory and
 // permissions (shm.Dir, shm.Perm).
 //
-// A T with xsync primitives as fields is usually created from its zero
-// value, T{}; primitives that need Init (Semaphore, Barrier) are then
-// initialised through Ptr before the name is handed to other processes.
+// For a T with xsync primitives as fields use CreateFunc: passing such a
+// T by value copies its locks (go vet says so), and a Semaphore or
+// Barrier field initialised after Create can be seen uninitialised by a
+// process that opens the name in between.
 func Create[T any](name string, init T, opts ...shm.Option) (*Value[T], error) {
+	return CreateFunc(name, func(p *T) error { *p = init; return nil }, opts...)
+}
+
+// CreateFunc makes a new named Value and initialises it in place: init,
+// if not nil, is called with a pointer to the zero T in shared memory,
+// and the name appears only after it returns, so no other process can
+// ever open the value half-initialised. If init returns an error,
+// CreateFunc returns it (in a *shm.Error) and nothing is created. Other
+// errors are Create's.
+//
+// It is the way to create a T holding xsync primitives, which must not be
+// copied and some of which (Semaphore, Barrier) need Init:
+//
+//	type pool struct {
+//		Slots xsync.Semaphore // at most 4 workers at a time
+//		Mu    xsync.Mutex
+//		Done  int64
+//	}
+//	p, err := value.CreateFunc("pool", func(p *pool) error {
+//		return p.Slots.Init(4, false)
+//	})
+//
+// init must not keep the pointer; it runs before CreateFunc returns the
+// Value whose Ptr gives it again.
+func CreateFunc[T any](name string, init func(p *T) error, opts ...shm.Option) (*Value[T], error) {
 	sp, err := spec[T]("create", name)
 	if err != nil {
 		return nil, err
 	}
-	sp.Init = func(s *shm.Segment) error { return initValue(s, &init) }
+	sp.Init = func(s *shm.Segment) error { return initValue(s, init) }
 	seg, err := shm.Create(name, sp, opts...)
 	if err != nil {
 		return nil, err
@@ -57,7 +83,9 @@ func CreateAnonymous[T any](init T) (*Value[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	sp.Init = func(s *shm.Segment) error { return initValue(s, &init) }
+	sp.Init = func(s *shm.Segment) error {
+		return initValue(s, func(p *T) error { *p = init; return nil })
+	}
 	seg, err := shm.CreateAnonymous(sp)
 	if err != nil {
 		return nil, err
@@ -65,13 +93,12 @@ func CreateAnonymous[T any](init T) (*Value[T], error) {
 	return wrap[T](seg, "create", "")
 }
 
-func initValue[T any](s *shm.Segment, init *T) error {
+func initValue[T any](s *shm.Segment, init func(*T) error) error {
 	p, err := shm.View[T](s, 0)
-	if err != nil {
+	if err != nil || init == nil {
 		return err
 	}
-	*p = *init
-	return nil
+	return init(p)
 }
 
 // Open maps the named Value made by Create. It fails with shm.ErrNotExist
@@ -131,24 +158,31 @@ func build[T any](seg *shm.Segment) (*Value[T], error) {
 		return nil, fmt.Errorf("%w: a value holds %d elements", shm.ErrCorrupt, len(s))
 	}
 	p := &s[0]
-	return &Value[T]{seg: seg, p: p, mu: mu, kind: atomicx.KindOf[T]()}, nil
+	return &Value[T]{seg: seg, p: p, lk: elems.NewLock("value", mu), kind: atomicx.KindOf[T]()}, nil
 }
 
-// Load returns the value, read under the lock.
+// Load returns the value, read under the lock (or, by the goroutine
+// that holds the lock through Lock, read directly).
 func (v *Value[T]) Load() T {
 	v.live("Load")
-	v.mu.Lock()
+	if !v.lk.Enter() {
+		return *v.p
+	}
 	x := *v.p
-	v.mu.Unlock()
+	v.lk.Mu.Unlock()
 	return x
 }
 
-// Store sets the value under the lock.
+// Store sets the value under the lock (or, by the goroutine that holds
+// the lock through Lock, directly).
 func (v *Value[T]) Store(x T) {
 	v.live("Store")
-	v.mu.Lock()
+	if !v.lk.Enter() {
+		*v.p = x
+		return
+	}
 	*v.p = x
-	v.mu.Unlock()
+	v.lk.Mu.Unlock()
 }
 
 // Update calls f with a pointer to the value while holding the lock: an
@@ -157,22 +191,65 @@ func (v *Value[T]) Store(x T) {
 //	with v.get_lock():
 //	    v.value += 1
 //
-// f must not keep the pointer, nor call methods of v that take the lock
-// (Load, Store, Update): the lock is not reentrant. If f panics the lock
-// is released.
+// f must not keep the pointer, and must not call v's methods that take
+// the lock (Load, Store, Update), which would wait for f forever; hold
+// the lock with Lock instead where the steps need them. If f panics the
+// lock is released.
 func (v *Value[T]) Update(f func(p *T)) {
 	v.live("Update")
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	if v.lk.Enter() {
+		defer v.lk.Mu.Unlock()
+	}
 	f(v.p)
 }
 
-// Mutex returns the lock that Load, Store and Update take: Python's
-// get_lock(). Hold it to make several operations on Ptr() one atomic
-// step, or wait with it on an xsync.Cond.
-func (v *Value[T]) Mutex() *xsync.Mutex {
-	v.live("Mutex")
-	return v.mu
+// Lock locks the value's lock for the calling goroutine: Python's
+//
+//	with v.get_lock():
+//	    v.value = v.value * 2 + 1
+//
+// is
+//
+//	v.Lock()
+//	v.Store(v.Load()*2 + 1)
+//	v.Unlock()
+//
+// As with Python's lock (an RLock), the goroutine holding it may call
+// Load, Store and Update, which then do not take it again, and may Lock
+// again (each Lock needs its Unlock). Other goroutines and processes
+// wait. The holder is the goroutine, through this handle: another handle
+// of the same segment, in this process too, waits like any other. If the
+// holder died, Lock takes the lock over silently; LockContext says so.
+// Lock costs about a microsecond more than Update (it reads the
+// goroutine's id), so prefer Update, or the atomics, for single steps.
+func (v *Value[T]) Lock() {
+	v.live("Lock")
+	v.lk.Lock()
+}
+
+// LockContext is Lock, giving up when ctx is done. It returns nil,
+// xsync.ErrOwnerDead (an *xsync.OwnerDeadError) with the lock held if the
+// previous holder died holding it (the value may be half-written), or
+// ctx.Err() without the lock.
+func (v *Value[T]) LockContext(ctx context.Context) error {
+	v.live("LockContext")
+	return v.lk.LockContext(ctx)
+}
+
+// TryLock locks the value's lock as Lock does, if that can be done at
+// once, and reports whether it did.
+func (v *Value[T]) TryLock() bool {
+	v.live("TryLock")
+	return v.lk.TryLock()
+}
+
+// Unlock undoes one Lock; the last one releases the lock. Unlocking a
+// lock the calling goroutine does not hold through Lock is a bug: Unlock
+// then changes nothing and panics with an error wrapping
+// xsync.ErrNotOwner.
+func (v *Value[T]) Unlock() {
+	v.live("Unlock")
+	v.lk.Unlock()
 }
 
 // Ptr returns a pointer to the value in shared memory, for raw access
@@ -241,8 +318,8 @@ func (v *Value[T]) Segment() *shm.Segment { return v.seg }
 
 // Close unmaps the value. Its methods that touch the value panic
 // afterwards, with an error wrapping shm.ErrClosed, but pointers already
-// taken from Ptr, and the Mutex, must not be used: using them faults, as
-// does any call racing with Close. The segment itself stays until Unlink.
+// taken from Ptr must not be used: using them faults, as does any call
+// racing with Close. The segment itself stays until Unlink.
 // Close is idempotent.
 func (v *Value[T]) Close() error { return v.seg.Close() }
 

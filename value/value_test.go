@@ -1,6 +1,7 @@
 package value_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -138,14 +139,14 @@ func init() {
 			return err
 		}
 		defer v.Close()
-		v.Mutex().Lock()
+		v.Lock()
 		*v.Ptr() = 1
 		testproc.Say("locked")
 		if err := testproc.Await("unlock"); err != nil {
 			return err
 		}
 		*v.Ptr() = 2
-		v.Mutex().Unlock()
+		v.Unlock()
 		return nil
 	})
 }
@@ -278,8 +279,7 @@ func TestLockHeldByOtherProcess(t *testing.T) {
 	defer v.Close()
 	c := testproc.Start(t, "value-hold", name)
 	c.Expect("locked")
-	assert.True(t, v.Mutex().Locked())
-	assert.False(t, v.Mutex().TryLock())
+	assert.False(t, v.TryLock(), "held by the child")
 	loaded := make(chan int64, 1)
 	go func() { loaded <- v.Load() }()
 	c.Send("unlock")
@@ -301,7 +301,8 @@ func TestBasics(t *testing.T) {
 
 	// Update releases the lock when f panics.
 	assert.PanicsWithValue(t, "boom", func() { v.Update(func(*triple) { panic("boom") }) })
-	assert.False(t, v.Mutex().Locked())
+	require.True(t, v.TryLock(), "not left locked")
+	v.Unlock()
 
 	// A second mapping in this process sees the same memory.
 	w, err := value.Open[triple](name)
@@ -331,14 +332,16 @@ func TestLayout(t *testing.T) {
 	assert.Nil(t, seg.Shape())
 	lock, err := shm.View[xsync.Mutex](seg, 104)
 	require.NoError(t, err)
-	assert.Same(t, lock, v.Mutex())
+	lock.Lock()
+	assert.False(t, v.TryLock(), "the value's lock is the one at Params[0]")
+	lock.Unlock()
 
 	// A small value shares its cache line with its lock.
 	small, err := value.CreateAnonymous(int64(1))
 	require.NoError(t, err)
 	defer small.Close()
 	assert.Equal(t, uint64(8), small.Segment().Params()[0])
-	assert.Equal(t, uintptr(unsafe.Pointer(small.Ptr()))/64, uintptr(unsafe.Pointer(small.Mutex()))/64)
+	assert.Equal(t, uintptr(unsafe.Pointer(small.Ptr()))/64, uintptr(unsafe.Pointer(&small.Segment().Data()[8]))/64)
 }
 
 func TestAtomics(t *testing.T) {
@@ -499,7 +502,10 @@ func TestUseAfterClose(t *testing.T) {
 		"Load":           func() { v.Load() },
 		"Store":          func() { v.Store(1) },
 		"Update":         func() { v.Update(func(*int64) {}) },
-		"Mutex":          func() { v.Mutex() },
+		"Lock":           func() { v.Lock() },
+		"LockContext":    func() { v.LockContext(context.Background()) },
+		"TryLock":        func() { v.TryLock() },
+		"Unlock":         func() { v.Unlock() },
 		"Ptr":            func() { v.Ptr() },
 		"Add":            func() { v.Add(1) },
 		"CompareAndSwap": func() { v.CompareAndSwap(7, 8) },

@@ -5,10 +5,12 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/xproc-go/xproc/internal/bench"
+	"github.com/xproc-go/xproc/internal/spin"
 	"github.com/xproc-go/xproc/shm"
 )
 
@@ -24,78 +26,220 @@ func init() {
 		if err != nil {
 			return err
 		}
+		if spin.Limit, err = time.ParseDuration(args[3]); err != nil {
+			return err
+		}
 		return bench.Peer(sh, args[1], n)
 	}
 }
 
-var benchRows = []struct{ workload, what string }{
-	{"mutex", "xsync.Mutex: lock, increment, unlock; 2 processes"},
-	{"bare-mutex", "textbook futex mutex, same work (reference)"},
-	{"event-pingpong", "xsync.Event ping-pong round trips"},
-	{"futex-pingpong", "bare futex ping-pong round trips (reference)"},
-	{"barrier", "xsync.Barrier(2) rounds between 2 processes"},
+// benchRow is one row of xproc bench: a workload of package bench, with
+// waiters that spin before they sleep or that sleep at once, and the
+// reference row it is compared with, which does the same work in the
+// same way (both spin, or neither): like with like.
+type benchRow struct {
+	name, workload string
+	spin           bool   // waiters spin for spin.Limit first; else they sleep at once
+	ref            string // the row this one is compared with, if any
+	what           string
+}
+
+var benchRows = []benchRow{
+	{"mutex", "mutex", true, "bare-mutex-spin", "xsync.Mutex: lock, increment, unlock, in 2 processes"},
+	{"bare-mutex-spin", "bare-mutex-spin", true, "", "reference: textbook futex mutex, spinning as long first"},
+	{"mutex-sleeping", "mutex", false, "bare-mutex", "xsync.Mutex as above, waiters sleeping at once"},
+	{"bare-mutex", "bare-mutex", false, "", "reference: textbook futex mutex (Drepper's), no spinning"},
+	{"event-pingpong", "event-pingpong", true, "futex-pingpong-spin", "xsync.Event ping-pong between 2 processes, waiters spinning first"},
+	{"futex-pingpong-spin", "futex-pingpong-spin", true, "", "reference: bare futex pair, spinning as long first, waking only sleepers"},
+	{"event-pingpong-sleeping", "event-pingpong", false, "futex-pingpong", "xsync.Event ping-pong, waiters sleeping at once"},
+	{"futex-pingpong", "futex-pingpong", false, "", "reference: bare futex pair, sleeping at once"},
+	{"barrier", "barrier", true, "", "xsync.Barrier(2) rounds between 2 processes"},
+}
+
+// roundTrips reports whether the row measures round trips (lower is
+// better) rather than a rate (higher is better).
+func (r benchRow) roundTrips() bool { return strings.Contains(r.workload, "pingpong") }
+
+func (r benchRow) unit() string {
+	if r.roundTrips() {
+		return "µs/round trip"
+	}
+	return "Mops/s"
+}
+
+// spinLimit is the spin limit the row runs with.
+func (r benchRow) spinLimit() time.Duration {
+	if r.spin {
+		return spin.Limit
+	}
+	return 0
+}
+
+// calibrationSize is the number of iterations of a row's first run, which
+// sizes the others, and the fewest any run has.
+const calibrationSize = 1000
+
+// A measurement is one run of a row: its figure (Mops/s, or the median
+// round trip in µs) and how long the work took.
+type measurement struct {
+	value float64
+	took  time.Duration
 }
 
 func cmdBench(args []string, w io.Writer) error {
 	fs := newFlags("bench", "")
-	per := fs.Duration("time", 500*time.Millisecond, "target duration of each measurement")
-	runs := fs.Int("runs", 3, "measurements per workload; the median is shown")
-	if err := fs.Parse(args); err != nil {
+	per := fs.Duration("time", 300*time.Millisecond, "target duration of each run of a row")
+	runs := fs.Int("runs", 5, "runs of each row (at least 3): min, median and max are shown")
+	maxSpread := fs.Float64("spread", 0.25, "flag rows whose runs spread over more than this fraction of their median")
+	names, err := parseArgs(fs, args)
+	switch {
+	case err != nil:
 		return err
+	case len(names) > 0:
+		return usageError(fs, "bench takes no arguments, got %q", names)
+	case *runs < 3:
+		return usageError(fs, "-runs %d: min, median and max need at least 3 runs", *runs)
+	case *per < time.Millisecond:
+		return usageError(fs, "-time %v: want at least 1ms", *per)
+	case *maxSpread <= 0:
+		return usageError(fs, "-spread %v: want more than 0", *maxSpread)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKLOAD\tMOPS/S\tMEDIAN ROUND TRIP\tWHAT")
-	for _, row := range benchRows {
-		var rates, medians []float64
-		n := 10000
-		for range *runs {
-			rate, median, took, err := benchOnce(row.workload, n)
-			if err != nil {
-				return fmt.Errorf("%s: %w", row.workload, err)
-			}
-			rates, medians = append(rates, rate), append(medians, median)
-			// Size the next run to take about *per.
-			n = max(1000, int(float64(n)*float64(*per)/float64(took)))
-		}
-		rt := "-"
-		if m := median(medians); m > 0 {
-			rt = time.Duration(m).String()
-		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\n", row.workload, median(rates)/1e6, rt, row.what)
-	}
-	return tw.Flush()
+	return runBench(w, benchRows, *runs, *per, *maxSpread, measureRow)
 }
 
-// benchOnce runs workload n times in this process and in a peer process.
-func benchOnce(workload string, n int) (rate, medianRT float64, took time.Duration, err error) {
+// runBench measures each row runs times, one run of every row after the
+// other (so that a row and its reference see the machine alike), and
+// prints the table. A first, short run of each row, not counted, sizes
+// the others to take about per each.
+func runBench(w io.Writer, rows []benchRow, runs int, per time.Duration, maxSpread float64,
+	measure func(benchRow, int) (measurement, error)) error {
+	results := make([][]float64, len(rows))
+	sizes := make([]int, len(rows))
+	for i := range sizes {
+		sizes[i] = calibrationSize
+	}
+	for run := -1; run < runs; run++ {
+		for i, row := range rows {
+			m, err := measure(row, sizes[i])
+			if err != nil {
+				return fmt.Errorf("%s: %w", row.name, err)
+			}
+			if run >= 0 {
+				results[i] = append(results[i], m.value)
+			}
+			if m.took > 0 {
+				sizes[i] = max(calibrationSize, int(float64(sizes[i])*float64(per)/float64(m.took)))
+			}
+		}
+	}
+
+	fmt.Fprintf(w, "xproc bench: %d runs of each row, about %v each, rows taking turns; spinning waiters spin for up to %v\n\n",
+		runs, per, spin.Limit)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROW\tUNIT\tRUNS\tMIN\tMEDIAN\tMAX\tSPREAD\tAGAINST REFERENCE")
+	stats := make(map[string]summary, len(rows))
+	for i, row := range rows {
+		stats[row.name] = summarize(results[i])
+	}
+	anyFlagged := false
+	for _, row := range rows {
+		s := stats[row.name]
+		flag := ""
+		if s.spread > maxSpread {
+			flag, anyFlagged = " !", true
+		}
+		against := "-"
+		if ref, ok := stats[row.ref]; ok {
+			against = fmt.Sprintf("%.2f× %s", s.median/ref.median, row.ref)
+			if s.spread > maxSpread || ref.spread > maxSpread {
+				against += " !"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.0f%%%s\t%s\n", row.name, row.unit(), s.n,
+			figure(s.min), figure(s.median), figure(s.max), 100*s.spread, flag, against)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nSPREAD is (max - min) / median. AGAINST REFERENCE divides the row's median by its reference's:\nabove 1 is faster for Mops/s, slower for µs/round trip.\n")
+	if anyFlagged {
+		fmt.Fprintf(w, "! marks a row whose runs spread over more than %.0f%% of their median, and the ratios with it:\nthe machine was busy or unsteady, and those figures cannot be trusted. Run again on a quieter\nmachine, or with more -runs.\n", 100*maxSpread)
+	}
+	fmt.Fprintln(w)
+	for _, row := range rows {
+		fmt.Fprintf(w, "%-24s %s\n", row.name, row.what)
+	}
+	return nil
+}
+
+// summary is what the table shows of a row's runs.
+type summary struct {
+	n                int
+	min, median, max float64
+	spread           float64 // (max - min) / median
+}
+
+func summarize(xs []float64) summary {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	sum := summary{n: len(s), min: s[0], max: s[len(s)-1]}
+	if len(s)%2 == 1 {
+		sum.median = s[len(s)/2]
+	} else {
+		sum.median = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	if sum.median > 0 {
+		sum.spread = (sum.max - sum.min) / sum.median
+	}
+	return sum
+}
+
+// figure formats a figure with three significant digits or more.
+func figure(x float64) string {
+	switch {
+	case x >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case x >= 10:
+		return fmt.Sprintf("%.1f", x)
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
+// measureRow runs row's workload n times in this process and in a peer
+// process, both with the row's spin limit.
+func measureRow(row benchRow, n int) (measurement, error) {
+	limit := row.spinLimit()
+	defer func(old time.Duration) { spin.Limit = old }(spin.Limit)
+	spin.Limit = limit
+
 	name := fmt.Sprintf("xproc-bench-%d-%d", time.Now().UnixNano(), n)
 	ty, err := shm.TypeOf[bench.Shared]()
 	if err != nil {
-		return 0, 0, 0, err
+		return measurement{}, err
 	}
 	seg, err := shm.Create(name, shm.Spec{Kind: shm.KindRaw, Type: ty, Len: 1})
 	if err != nil {
-		return 0, 0, 0, err
+		return measurement{}, err
 	}
 	defer seg.Close()
 	defer seg.Unlink()
 	sh, err := shm.View[bench.Shared](seg, 0)
 	if err != nil {
-		return 0, 0, 0, err
+		return measurement{}, err
 	}
 	if err := sh.Init(); err != nil {
-		return 0, 0, 0, err
+		return measurement{}, err
 	}
-	peer, err := startWorker("bench-peer", nil, name, workload, strconv.Itoa(n))
+	peer, err := startWorker("bench-peer", nil, name, row.workload, strconv.Itoa(n), limit.String())
 	if err != nil {
-		return 0, 0, 0, err
+		return measurement{}, err
 	}
 	var lat []time.Duration
-	if workload == "event-pingpong" || workload == "futex-pingpong" {
+	if row.roundTrips() {
 		lat = make([]time.Duration, min(n, 1<<20))
 	}
 	var sw bench.Stopwatch
-	runErr := bench.Run(sh, workload, n, lat, &sw)
+	runErr := bench.Run(sh, row.workload, n, lat, &sw)
 	if runErr != nil {
 		peer.Process.Kill()
 	}
@@ -103,14 +247,14 @@ func benchOnce(workload string, n int) (rate, medianRT float64, took time.Durati
 		runErr = fmt.Errorf("peer: %w", err)
 	}
 	if runErr != nil {
-		return 0, 0, 0, runErr
+		return measurement{}, runErr
 	}
-	ops := float64(bench.Workloads[workload].Ops(n))
 	if lat != nil {
 		slices.Sort(lat)
-		medianRT = float64(lat[len(lat)/2])
+		return measurement{value: float64(lat[len(lat)/2]) / float64(time.Microsecond), took: sw.Elapsed}, nil
 	}
-	return ops / sw.Elapsed.Seconds(), medianRT, sw.Elapsed, nil
+	ops := float64(bench.Workloads[row.workload].Ops(n))
+	return measurement{value: ops / sw.Elapsed.Seconds() / 1e6, took: sw.Elapsed}, nil
 }
 
 func openBenchShared(name string) (*shm.Segment, *bench.Shared, error) {
@@ -128,10 +272,4 @@ func openBenchShared(name string) (*shm.Segment, *bench.Shared, error) {
 		return nil, nil, err
 	}
 	return seg, sh, nil
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

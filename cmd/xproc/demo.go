@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -69,11 +70,27 @@ func cmdDemo(args []string, w io.Writer) error {
 	fs.IntVar(&p.elements, "elements", 1<<16, "elements of the hogwild array")
 	fs.IntVar(&p.passes, "passes", 320, "hogwild passes over the array per worker")
 	fs.IntVar(&p.samples, "samples", 100_000_000, "Monte Carlo samples in all")
-	if err := fs.Parse(args); err != nil {
+	names, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if p.workers < 1 || p.workers > xsync.MaxParties-1 || p.increments < 1 || p.elements < 1 || p.passes < 1 || p.samples < p.workers {
-		return fmt.Errorf("demo: flags out of range")
+	for _, c := range []struct {
+		flag     string
+		got, min int
+		max      int
+	}{
+		{"workers", p.workers, 1, xsync.MaxParties - 1},
+		{"increments", p.increments, 1, math.MaxInt},
+		{"elements", p.elements, 1, math.MaxInt},
+		{"passes", p.passes, 1, math.MaxInt},
+		{"samples", p.samples, p.workers, math.MaxInt},
+	} {
+		if c.got < c.min || c.got > c.max {
+			return usageError(fs, "-%s %d: want %s", c.flag, c.got, describeRange(c.min, c.max))
+		}
+	}
+	if len(names) > 0 {
+		return usageError(fs, "demo takes no arguments, got %q", names)
 	}
 	fmt.Fprintf(w, "xproc demo: %d worker processes sharing memory (GOMAXPROCS=%d per process)\n\n", p.workers, maxProcs())
 	for _, step := range []func(io.Writer, demoParams) error{demoCounter, demoHogwild, demoPi} {
@@ -411,4 +428,12 @@ func verdict(ok bool) string {
 		return "exact ✓"
 	}
 	return "WRONG ✗"
+}
+
+// describeRange says which values from min to max a flag takes.
+func describeRange(min, max int) string {
+	if max == math.MaxInt {
+		return fmt.Sprintf("at least %d", min)
+	}
+	return fmt.Sprintf("%d to %d", min, max)
 }

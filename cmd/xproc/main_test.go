@@ -9,29 +9,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/xproc-go/xproc/shm"
+	"github.com/xproc-go/xproc/internal/testproc"
 	xsync "github.com/xproc-go/xproc/sync"
 )
 
 // TestMain lets the test binary act as a worker, as the xproc binary does
-// when the demo or the benchmarks re-execute it, and gives the run a
-// private segment directory that must be empty at the end.
+// when the demo or the benchmarks re-execute it, and as a test child
+// (testproc); testproc gives the run a private segment directory that
+// must be empty at the end.
 func TestMain(m *testing.M) {
 	if job := os.Getenv(workerEnv); job != "" {
 		os.Exit(runWorker(job))
 	}
-	dir, err := os.MkdirTemp(shm.DefaultDir(), "xproc-cmd-test-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv(shm.DirEnv, dir)
-	code := m.Run()
-	if ents, _ := os.ReadDir(dir); len(ents) > 0 && code == 0 {
-		os.Stderr.WriteString("segments left behind\n")
-		code = 1
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	// Under -race, a worker would otherwise sleep a second at exit (as
+	// testproc's children do not).
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	testproc.Main(m)
 }
 
 func TestDemo(t *testing.T) {
@@ -73,13 +66,4 @@ func TestSegmentCommands(t *testing.T) {
 	assert.Equal(t, "removed cmd-test-mutex\n", out.String())
 	m.Unlock()
 	assert.Error(t, cmdRemove([]string{"cmd-test-mutex"}, &out))
-}
-
-func TestBench(t *testing.T) {
-	var out bytes.Buffer
-	require.NoError(t, cmdBench([]string{"-time", "20ms", "-runs", "1"}, &out))
-	for _, w := range []string{"mutex", "event-pingpong", "barrier"} {
-		assert.Contains(t, out.String(), w)
-	}
-	assert.Equal(t, 1+len(benchRows), strings.Count(out.String(), "\n"))
 }

@@ -4,9 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/xproc-go/xproc/internal/owner"
+	"github.com/xproc-go/xproc/internal/region"
 	"github.com/xproc-go/xproc/shm"
 	xsync "github.com/xproc-go/xproc/sync"
 )
@@ -18,11 +23,17 @@ func dirOption(dir string) []shm.Option {
 	return []shm.Option{shm.Dir(dir)}
 }
 
+const dirUsage = "segment directory (default $XPROC_SHM_DIR or /dev/shm)"
+
 func cmdList(args []string, w io.Writer) error {
 	fs := newFlags("ls", "")
-	dir := fs.String("dir", "", "segment directory (default $XPROC_SHM_DIR or /dev/shm)")
-	if err := fs.Parse(args); err != nil {
+	dir := fs.String("dir", "", dirUsage)
+	names, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(names) > 0 {
+		return usageError(fs, "ls takes no arguments, got %q", names)
 	}
 	infos, err := shm.List(dirOption(*dir)...)
 	if err != nil {
@@ -74,15 +85,15 @@ func byteSize(n int64) string {
 
 func cmdInspect(args []string, w io.Writer) error {
 	fs := newFlags("inspect", "NAME")
-	dir := fs.String("dir", "", "segment directory (default $XPROC_SHM_DIR or /dev/shm)")
-	if err := fs.Parse(args); err != nil {
+	dir := fs.String("dir", "", dirUsage)
+	names, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
+	if len(names) != 1 {
+		return usageError(fs, "inspect takes one segment name, got %d", len(names))
 	}
-	name, opts := fs.Arg(0), dirOption(*dir)
+	name, opts := names[0], dirOption(*dir)
 	in, err := shm.Stat(name, opts...)
 	if err != nil {
 		return err
@@ -101,7 +112,7 @@ func cmdInspect(args []string, w io.Writer) error {
 	row("created", in.Created.Format(time.RFC3339Nano))
 	row("creator", pidState(in.Creator, in.CreatorAlive))
 	row("attached", fmt.Sprintf("%v (dead: %v)", in.Attached, in.Dead))
-	if state, err := primitiveState(name, in.Kind, opts); err != nil {
+	if state, err := segmentState(name, in.Kind, opts); err != nil {
 		row("state", "unavailable: "+err.Error())
 	} else if state != "" {
 		row("state", state)
@@ -109,91 +120,209 @@ func cmdInspect(args []string, w io.Writer) error {
 	return tw.Flush()
 }
 
-// primitiveState describes the state of a named xsync primitive.
-func primitiveState(name string, kind shm.Kind, opts []shm.Option) (string, error) {
-	type closer interface{ Close() error }
-	var c closer
-	var state string
+// segmentState describes the state of what a segment holds: the
+// primitive of a named xsync primitive, the lock of a Value or an Array.
+// It maps the segment without joining anything (a Barrier is looked at,
+// not joined as a party).
+func segmentState(name string, kind shm.Kind, opts []shm.Option) (string, error) {
+	spec := shm.Spec{Kind: kind}
+	if typeOf := kindTypes[kind]; typeOf != nil {
+		t, err := typeOf()
+		if err != nil {
+			return "", err
+		}
+		spec.Type, spec.Len = t, 1
+	}
+	seg, err := shm.Open(name, spec, opts...)
+	if err != nil {
+		return "", err
+	}
+	defer seg.Close()
 	switch kind {
 	case shm.KindMutex:
-		m, err := xsync.OpenMutex(name, opts...)
-		if err != nil {
-			return "", err
-		}
-		c, state = m, lockedState(m.Locked())
+		return lockAt(seg, 0)
 	case shm.KindReentrantMutex:
-		m, err := xsync.OpenReentrantMutex(name, opts...)
-		if err != nil {
-			return "", err
+		state, err := lockAt(seg, 0)
+		if depth, derr := shm.View[atomic.Uint32](seg, rmutexDepthOffset); err == nil && derr == nil && depth.Load() > 0 {
+			state += fmt.Sprintf(", %d times by one goroutine", depth.Load())
 		}
-		c, state = m, lockedState(m.Locked())
+		return state, err
 	case shm.KindSemaphore:
-		s, err := xsync.OpenSemaphore(name, opts...)
+		s, err := shm.View[xsync.Semaphore](seg, 0)
 		if err != nil {
 			return "", err
 		}
-		c, state = s, fmt.Sprintf("value %d, bounded %v", s.Value(), s.Bounded())
+		return fmt.Sprintf("value %d, bounded %v", s.Value(), s.Bounded()), nil
 	case shm.KindEvent:
-		e, err := xsync.OpenEvent(name, opts...)
+		e, err := shm.View[xsync.Event](seg, 0)
 		if err != nil {
 			return "", err
 		}
-		c, state = e, map[bool]string{true: "set", false: "clear"}[e.IsSet()]
+		return map[bool]string{true: "set", false: "clear"}[e.IsSet()], nil
 	case shm.KindCond:
-		cv, err := xsync.OpenCond(name, opts...)
+		c, err := shm.View[xsync.Cond](seg, condOffset)
 		if err != nil {
 			return "", err
 		}
-		c, state = cv, fmt.Sprintf("%d waiting; mutex %s", cv.Cond().Waiting(), lockedState(cv.Mutex().Locked()))
+		lock, err := lockAt(seg, 0)
+		return fmt.Sprintf("%d waiting; mutex %s", c.Waiting(), lock), err
 	case shm.KindBarrier:
-		b, err := xsync.OpenBarrier(name, opts...)
+		b, err := shm.View[xsync.Barrier](seg, 0)
 		if err != nil {
 			return "", err
 		}
-		c, state = b, fmt.Sprintf("%d parties, %d waiting, broken %v", b.Parties(), b.Waiting(), b.Broken())
-	default:
-		return "", nil
+		return fmt.Sprintf("%d parties, %d waiting, broken %v", b.Parties(), b.Waiting(), b.Broken()), nil
+	case shm.KindValue, shm.KindArray:
+		lock, err := lockAt(seg, seg.Params()[0])
+		return "lock " + lock, err
 	}
-	return state, c.Close()
+	return "", nil
 }
 
-func lockedState(locked bool) string {
-	if locked {
-		return "locked"
+// kindTypes gives the element type of the kinds that have one.
+var kindTypes = map[shm.Kind]func() (shm.Type, error){
+	shm.KindMutex:          shm.TypeOf[xsync.Mutex],
+	shm.KindReentrantMutex: shm.TypeOf[xsync.ReentrantMutex],
+	shm.KindSemaphore:      shm.TypeOf[xsync.Semaphore],
+	shm.KindEvent:          shm.TypeOf[xsync.Event],
+	shm.KindBarrier:        shm.TypeOf[xsync.Barrier],
+}
+
+// Offsets in the segments of named primitives (LAYOUT.md, "Kinds" and the
+// primitives' sections).
+const (
+	condOffset        = 8  // the Cond after its Mutex
+	rmutexDepthOffset = 24 // a ReentrantMutex's depth
+)
+
+// lockAt describes the xsync.Mutex at offset off of seg's data: unlocked,
+// or which process holds it and whether that process still runs.
+func lockAt(seg *shm.Segment, off uint64) (string, error) {
+	word, err := shm.View[atomic.Uint64](seg, off)
+	if err != nil {
+		return "", err
 	}
-	return "unlocked"
+	v := word.Load()
+	if v == 0 {
+		return "unlocked", nil
+	}
+	pid, alive, waiters := lockHolder(v, region.Lookup(word))
+	s := fmt.Sprintf("locked by pid %d (running)", pid)
+	if !alive {
+		s = fmt.Sprintf("locked by pid %d, which has exited: the next locker takes the lock over", pid)
+	}
+	if waiters {
+		s += ", with waiters asleep"
+	}
+	return s, nil
+}
+
+// lockHolder decodes a locked xsync.Mutex word (LAYOUT.md, "Mutex") in
+// the segment reg: the holder's pid, whether that process still maps the
+// segment (as a waiter would judge it, so "exited" also covers a holder
+// that exec'd or closed it), and whether waiters may sleep. It is the one
+// place where this command decides whether a lock's holder lives.
+func lockHolder(word uint64, reg *region.Region) (pid int, alive, waiters bool) {
+	const waitersBit = 1 << 31
+	id := owner.ID(word &^ waitersBit)
+	return id.Pid(), reg.Alive(id), word&waitersBit != 0
 }
 
 func cmdRemove(args []string, w io.Writer) error {
 	fs := newFlags("rm", "NAME...")
-	dir := fs.String("dir", "", "segment directory (default $XPROC_SHM_DIR or /dev/shm)")
-	stale := fs.Bool("stale", false, "remove every segment whose creator and attached processes have all exited")
-	if err := fs.Parse(args); err != nil {
+	dir := fs.String("dir", "", dirUsage)
+	stale := fs.Bool("stale", false, "remove only leftovers of crashes (creator exited, no process attached): the NAMEs given, or all")
+	force := fs.Bool("force", false, "remove the NAMEs even if they are not segments (never directories)")
+	names, err := parseArgs(fs, args)
+	switch {
+	case err != nil:
 		return err
+	case *stale && *force:
+		return usageError(fs, "-stale and -force exclude each other")
+	case !*stale && len(names) == 0:
+		return usageError(fs, "no segment named")
 	}
 	opts := dirOption(*dir)
-	names := fs.Args()
-	if *stale {
-		infos, err := shm.List(opts...)
-		if err != nil {
-			return err
+	var errs []error
+	switch {
+	case *stale && len(names) == 0:
+		removed, err := shm.Sweep(opts...)
+		for _, name := range removed {
+			fmt.Fprintln(w, "removed", name)
 		}
-		for _, in := range infos {
-			if in.Stale() {
-				names = append(names, in.Name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	case *stale:
+		for _, name := range names {
+			var why string
+			removed, err := shm.RemoveIf(name, func(in shm.Info) bool {
+				why = notStale(in)
+				return in.Stale()
+			}, opts...)
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+			case !removed:
+				errs = append(errs, fmt.Errorf("%s is not stale (%s); it was left alone", name, why))
+			default:
+				fmt.Fprintln(w, "removed", name)
 			}
 		}
-	} else if len(names) == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	var errs []error
-	for _, name := range names {
-		if err := shm.Remove(name, opts...); err != nil {
-			errs = append(errs, err)
-			continue
+	default:
+		for _, name := range names {
+			err := shm.Remove(name, opts...)
+			if errors.Is(err, shm.ErrBadMagic) && *force {
+				err = forceRemove(name, opts)
+			} else if errors.Is(err, shm.ErrBadMagic) {
+				err = fmt.Errorf("%w (rm -force removes it anyway)", err)
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Fprintln(w, "removed", name)
 		}
-		fmt.Fprintln(w, "removed", name)
 	}
 	return errors.Join(errs...)
+}
+
+// notStale says why a segment is not a crash's leftover.
+func notStale(in shm.Info) string {
+	switch {
+	case in.Err != nil:
+		return "damaged: " + in.Err.Error() + "; rm without -stale removes it"
+	case in.CreatorAlive:
+		return fmt.Sprintf("its creator, pid %d, is running", in.Creator)
+	case len(in.Attached) > len(in.Dead):
+		return fmt.Sprintf("processes %v have it mapped", liveAttached(in))
+	}
+	return "not a leftover"
+}
+
+func liveAttached(in shm.Info) []int {
+	var live []int
+	for _, pid := range in.Attached {
+		dead := false
+		for _, d := range in.Dead {
+			dead = dead || d == pid
+		}
+		if !dead {
+			live = append(live, pid)
+		}
+	}
+	return live
+}
+
+// forceRemove unlinks whatever file is at the segment name, but never a
+// directory.
+func forceRemove(name string, opts []shm.Option) error {
+	path, err := shm.Path(name, opts...)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Unlink(path); err != nil {
+		return &os.PathError{Op: "rm -force", Path: path, Err: err}
+	}
+	return nil
 }

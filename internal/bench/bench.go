@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xproc-go/xproc/internal/futex"
+	"github.com/xproc-go/xproc/internal/spin"
 	xsync "github.com/xproc-go/xproc/sync"
 )
 
@@ -36,7 +37,8 @@ type Shared struct {
 
 	A, B   xsync.Event // line 3
 	FA, FB atomic.Uint32
-	_      [64 - 24]byte
+	SA, SB atomic.Uint32 // sleepers on FA, FB, in the spinning futex pair
+	_      [64 - 32]byte
 
 	Bar    xsync.Barrier // line 4
 	Rounds atomic.Int64
@@ -79,6 +81,12 @@ var Workloads = map[string]Workload{
 		Check: checkCount,
 		Ops:   func(n int) int { return 2 * n },
 	},
+	"bare-mutex-spin": {
+		Ping:  func(sh *Shared, n int, _ []time.Duration) { bareSpinLoop(sh, n) },
+		Pong:  bareSpinLoop,
+		Check: checkCount,
+		Ops:   func(n int) int { return 2 * n },
+	},
 	"event-pingpong": {
 		Ping:  eventPing,
 		Pong:  eventPong,
@@ -86,8 +94,14 @@ var Workloads = map[string]Workload{
 		Ops:   func(n int) int { return n },
 	},
 	"futex-pingpong": {
-		Ping:  futexPing,
-		Pong:  futexPong,
+		Ping:  func(sh *Shared, n int, lat []time.Duration) { futexPing(sh, n, lat, false) },
+		Pong:  func(sh *Shared, n int) { futexPong(sh, n, false) },
+		Check: checkRounds(1),
+		Ops:   func(n int) int { return n },
+	},
+	"futex-pingpong-spin": {
+		Ping:  func(sh *Shared, n int, lat []time.Duration) { futexPing(sh, n, lat, true) },
+		Pong:  func(sh *Shared, n int) { futexPong(sh, n, true) },
 		Check: checkRounds(1),
 		Ops:   func(n int) int { return n },
 	},
@@ -117,7 +131,9 @@ func checkRounds(per int) func(sh *Shared, n int) error {
 }
 
 // BareMutex is the textbook futex mutex (Drepper's "mutex 3": no
-// spinning, no owner): the floor xsync.Mutex is compared with.
+// spinning, no owner): the floor xsync.Mutex is compared with. LockSpin
+// spins first, as long as xsync's waiters do (spin.Limit): the floor for
+// a spinning xsync.Mutex.
 type BareMutex struct{ v atomic.Uint32 }
 
 // Lock locks m.
@@ -125,6 +141,23 @@ func (m *BareMutex) Lock() {
 	if m.v.CompareAndSwap(0, 1) {
 		return
 	}
+	m.lockSlow()
+}
+
+// LockSpin locks m, spinning for up to spin.Limit before it sleeps.
+func (m *BareMutex) LockSpin() {
+	if m.v.CompareAndSwap(0, 1) {
+		return
+	}
+	for s := spin.Start(spin.Limit); s.Next(); {
+		if m.v.Load() == 0 && m.v.CompareAndSwap(0, 1) {
+			return
+		}
+	}
+	m.lockSlow()
+}
+
+func (m *BareMutex) lockSlow() {
 	for m.v.Swap(2) != 0 {
 		futex.Wait(&m.v, 2, -1)
 	}
@@ -153,6 +186,14 @@ func bareLoop(sh *Shared, n int) {
 	}
 }
 
+func bareSpinLoop(sh *Shared, n int) {
+	for range n {
+		sh.Bare.LockSpin()
+		sh.BareCount++
+		sh.Bare.Unlock()
+	}
+}
+
 func eventPing(sh *Shared, n int, lat []time.Duration) {
 	for i := range n {
 		t0 := time.Now()
@@ -174,14 +215,18 @@ func eventPong(sh *Shared, n int) {
 	}
 }
 
-func futexPing(sh *Shared, n int, lat []time.Duration) {
+// The bare futex pair: each side sets the other's word and wakes it,
+// then waits for its own. Without spin, the waker always wakes (the
+// waiter is nearly always asleep). With spin, the waiter spins first
+// (for up to spin.Limit) and counts itself as a sleeper before it sleeps,
+// and the waker wakes only if it sees one, as an xsync.Event does: the
+// floor for a spinning Event.
+
+func futexPing(sh *Shared, n int, lat []time.Duration, spin bool) {
 	for i := range n {
 		t0 := time.Now()
-		sh.FA.Store(1)
-		futex.Wake(&sh.FA, 1)
-		for sh.FB.Load() == 0 {
-			futex.Wait(&sh.FB, 0, -1)
-		}
+		setWake(&sh.FA, &sh.SA, spin)
+		waitSet(&sh.FB, &sh.SB, spin)
 		sh.FB.Store(0)
 		if lat != nil {
 			lat[i%len(lat)] = time.Since(t0)
@@ -189,15 +234,40 @@ func futexPing(sh *Shared, n int, lat []time.Duration) {
 	}
 }
 
-func futexPong(sh *Shared, n int) {
+func futexPong(sh *Shared, n int, spin bool) {
 	for range n {
-		for sh.FA.Load() == 0 {
-			futex.Wait(&sh.FA, 0, -1)
-		}
+		waitSet(&sh.FA, &sh.SA, spin)
 		sh.FA.Store(0)
-		sh.FB.Store(1)
-		futex.Wake(&sh.FB, 1)
+		setWake(&sh.FB, &sh.SB, spin)
 		sh.Rounds.Add(1)
+	}
+}
+
+// setWake sets w and wakes its waiter: always, or if counted is set only
+// when sleepers says one may sleep.
+func setWake(w, sleepers *atomic.Uint32, counted bool) {
+	w.Store(1)
+	if !counted || sleepers.Load() != 0 {
+		futex.Wake(w, 1)
+	}
+}
+
+// waitSet waits until w is not 0, spinning first if spinning is set (and
+// then counting itself in sleepers while it may sleep).
+func waitSet(w, sleepers *atomic.Uint32, spinning bool) {
+	if spinning {
+		for s := spin.Start(spin.Limit); s.Next(); {
+			if w.Load() != 0 {
+				return
+			}
+		}
+		// Counted before the last check, so that a setWake after it
+		// sees a sleeper (both sides store, then load).
+		sleepers.Add(1)
+		defer sleepers.Add(^uint32(0))
+	}
+	for w.Load() == 0 {
+		futex.Wait(w, 0, -1)
 	}
 }
 

@@ -53,7 +53,7 @@ func Describe(t reflect.Type) (TypeDesc, error) {
 		Size:        uint64(t.Size()),
 		Align:       uint64(t.Align()),
 		Fingerprint: h.Sum64(),
-		Name:        t.String(),
+		Name:        TypeName(t),
 	}, nil
 }
 
@@ -116,8 +116,8 @@ func describe(sb *strings.Builder, t reflect.Type, path string) error {
 			what = "pointer"
 		}
 		if path == t.String() {
-			return fmt.Errorf("%w: %s is a %s", ErrUnsupportedType, path, what)
+			return fmt.Errorf("%w: %s is %s", ErrUnsupportedType, path, WithArticle(what))
 		}
-		return fmt.Errorf("%w: field %s is a %s (%s)", ErrUnsupportedType, path, what, t)
+		return fmt.Errorf("%w: field %s is %s (%s)", ErrUnsupportedType, path, WithArticle(what), t)
 	}
 }

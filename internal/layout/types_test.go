@@ -101,7 +101,7 @@ func TestDescribeAccepts(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, uint64(ty.Size()), d.Size)
 			assert.Equal(t, uint64(ty.Align()), d.Align)
-			assert.Equal(t, ty.String(), d.Name)
+			assert.Equal(t, layout.TypeName(ty), d.Name)
 			assert.NotZero(t, d.Fingerprint)
 
 			// The fingerprint is FNV-1a 64 of the canonical string.
@@ -160,8 +160,8 @@ func TestDescribeRefuses(t *testing.T) {
 		{reflect.TypeFor[string](), "string is a string"},
 		{reflect.TypeFor[chan int](), "chan int is a chan"},
 		{reflect.TypeFor[func()](), "func() is a func"},
-		{reflect.TypeFor[any](), "interface {} is a interface"},
-		{reflect.TypeFor[error](), "error is a interface"},
+		{reflect.TypeFor[any](), "interface {} is an interface"},
+		{reflect.TypeFor[error](), "error is an interface"},
 		{reflect.TypeFor[struct{}](), "struct {} has size zero"},
 		{reflect.TypeFor[[0]int64](), "[0]int64 has size zero"},
 		{reflect.TypeFor[[4]string](), "field [4]string[] is a string"},
@@ -176,8 +176,8 @@ func TestDescribeRefuses(t *testing.T) {
 		{reflect.TypeFor[deep](), "field layout_test.deep.A.B[].C[].D is a map"},
 		// atomic.Pointer holds an unsafe.Pointer, atomic.Value an any.
 		{reflect.TypeFor[withPointerAtomic](), "field layout_test.withPointerAtomic.P."},
-		{reflect.TypeFor[withValue](), "field layout_test.withValue.V.v is a interface"},
-		{reflect.TypeFor[withEmbedded](), "field layout_test.withEmbedded.error is a interface"},
+		{reflect.TypeFor[withValue](), "field layout_test.withValue.V.v is an interface"},
+		{reflect.TypeFor[withEmbedded](), "field layout_test.withEmbedded.error is an interface"},
 	} {
 		t.Run(c.ty.String(), func(t *testing.T) {
 			_, err := layout.Describe(c.ty)

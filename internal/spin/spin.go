@@ -4,7 +4,26 @@
 // another process is about to change.
 package spin
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
+
+// Limit bounds the spinning of every waiter in xproc before it sleeps in
+// the kernel: 20µs, which covers a peer running on another core and about
+// to release (far cheaper than a sleep and a wake-up, several µs each),
+// or nothing on a single CPU, where the peer cannot run while we spin.
+//
+// A variable so that tests and benchmarks (xproc bench) can measure
+// sleeping alone. Set it only while no waiter runs.
+var Limit = defaultLimit()
+
+func defaultLimit() time.Duration {
+	if runtime.NumCPU() == 1 {
+		return 0
+	}
+	return 20 * time.Microsecond
+}
 
 // Pause executes the processor's spin-wait hint n times (PAUSE on amd64,
 // YIELD on arm64, a plain loop elsewhere). Pause(0) returns at once.

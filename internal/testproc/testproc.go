@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"regexp"
@@ -110,11 +111,29 @@ func Name(t testing.TB) string {
 	}
 	name := fmt.Sprintf("%s-%d", base, nameSeq.Add(1))
 	t.Cleanup(func() {
-		if err := shm.Remove(name); err != nil && !errors.Is(err, shm.ErrNotExist) {
+		// Whatever a test left at the name goes, segment or not (tests
+		// put other files there on purpose): not shm.Remove, which
+		// refuses files that are not segments.
+		path, err := shm.Path(name)
+		if err == nil {
+			err = os.Remove(path)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("removing segment %s: %v", name, err)
 		}
 	})
 	return name
+}
+
+// Command returns the command that runs role in a child process with
+// args, for code without a testing.TB (examples); tests use Start, which
+// also kills the child when the test ends and reports its output.
+func Command(role string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// GORACE, set by Main, keeps a child under -race from sleeping a
+	// second at exit.
+	cmd.Env = append(os.Environ(), envRole+"="+role, envArgs+"="+strings.Join(args, argSep))
+	return cmd
 }
 
 // Child is a running child process.
@@ -148,8 +167,7 @@ func StartCmd(t testing.TB, role string, adjust func(*exec.Cmd), args ...string)
 			t.Fatalf("testproc: argument %q contains the separator", a)
 		}
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRole+"="+role, envArgs+"="+strings.Join(args, argSep))
+	cmd := Command(role, args...)
 	c := &Child{t: t, role: role, cmd: cmd, lines: make(chan string, 1024), eof: make(chan struct{})}
 	cmd.Stderr = &syncWriter{mu: &c.mu, w: &c.stderr}
 	out, err := cmd.StdoutPipe()
@@ -233,6 +251,31 @@ func pidNamespaceTool(t testing.TB) string {
 		t.Skip("skipped: " + pidNS.why)
 	}
 	return pidNS.path
+}
+
+// StartTogether starts n children in role with args, waits until each
+// has called Ready, and then lets them all go, so that their work
+// overlaps; the parent's own work, started right after, overlaps it too.
+func StartTogether(t testing.TB, n int, role string, args ...string) []*Child {
+	t.Helper()
+	children := make([]*Child, n)
+	for i := range children {
+		children[i] = Start(t, role, args...)
+	}
+	for _, c := range children {
+		c.Expect("ready")
+	}
+	for _, c := range children {
+		c.Send("go")
+	}
+	return children
+}
+
+// Ready is a child's half of StartTogether: it says it is ready and
+// waits until the parent lets it go.
+func Ready() error {
+	Say("ready")
+	return Await("go")
 }
 
 // Pid returns the child's process id.
