@@ -9,8 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -190,9 +192,22 @@ func TestSweep(t *testing.T) {
 	}
 	assert.Equal(t, map[string]bool{"crashed": true, "held": false, "closed": false}, stale)
 
+	// Hidden leftovers of a creator or remover killed half-way: old ones
+	// go, a fresh one (its process may be at work) stays.
+	for _, h := range []string{".xproc-tmp-0123", ".xproc-rm-4567", ".xproc-rm-fresh"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, h), []byte("XPROCSEG"), 0o600))
+		if h != ".xproc-rm-fresh" {
+			old := time.Now().Add(-time.Hour)
+			require.NoError(t, os.Chtimes(filepath.Join(dir, h), old, old))
+		}
+	}
+
 	removed, err := shm.Sweep(opt)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"crashed"}, removed)
+	assert.ElementsMatch(t, []string{".xproc-tmp-0123", ".xproc-rm-4567", "crashed"}, removed)
+	_, err = os.Stat(filepath.Join(dir, ".xproc-rm-fresh"))
+	assert.NoError(t, err)
+	os.Remove(filepath.Join(dir, ".xproc-rm-fresh"))
 	_, err = os.Stat(filepath.Join(dir, "crashed"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 
@@ -244,4 +259,57 @@ func TestSweepRacesOpen(t *testing.T) {
 		}
 		shm.Remove(name, opt)
 	}
+}
+
+func init() {
+	// anon-lock: map the anonymous segment inherited as file 3 and lock
+	// the Mutex at its start; say "locked", or "refused: " and the error.
+	testproc.Register("anon-lock", func(args []string) error {
+		ty, err := shm.TypeOf[xsync.Mutex]()
+		if err != nil {
+			return err
+		}
+		seg, err := shm.OpenFile(os.NewFile(3, "segment"), shm.Spec{Kind: shm.KindRaw, Type: ty, Len: 1})
+		if err != nil {
+			testproc.Say(fmt.Sprintf("refused: %v: %v", errors.Is(err, shm.ErrLiveness), err))
+			return testproc.Await("exit")
+		}
+		mu, err := shm.View[xsync.Mutex](seg, 0)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		testproc.Say("locked")
+		return testproc.Await("exit")
+	})
+}
+
+// TestNoLivenessLockNoMapping: a process that cannot hold its liveness
+// lock (here: an inherited segment where /proc is not mounted, so that
+// it cannot get an open file of its own) is refused the mapping, with
+// ErrLiveness. It used to map the segment without the lock, and the
+// others, asking the kernel, took its locks while it ran.
+func TestNoLivenessLockNoMapping(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: hiding /proc (unshare -m) needs root (CI runs as root)")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("skipped: unshare(1) is not installed")
+	}
+	ty, err := shm.TypeOf[xsync.Mutex]()
+	require.NoError(t, err)
+	seg, err := shm.CreateAnonymous(shm.Spec{Kind: shm.KindRaw, Type: ty, Len: 1})
+	require.NoError(t, err)
+	defer seg.Close()
+	c := testproc.StartCmd(t, "anon-lock", func(cmd *exec.Cmd) {
+		cmd.Args = append([]string{unshare, "-m", "sh", "-c", `mount -t tmpfs none /proc && exec "$@"`, "sh"}, cmd.Args...)
+		cmd.Path = unshare
+		cmd.ExtraFiles = []*os.File{seg.File()}
+	})
+	line := c.ExpectPrefix("refused: ")
+	assert.True(t, strings.HasPrefix(line, "true: "), "%s", line)
+	assert.Contains(t, line, "/proc")
+	c.Send("exit")
+	c.Wait()
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Process is a worker process running one registered function: Python's
@@ -133,10 +134,18 @@ func (o *options) environ(fn string) []string {
 	return append(env, envFunc+"="+fn, envName+"="+o.name, envFiles+"="+strconv.Itoa(len(o.files)))
 }
 
-// collect reads the worker's reply and reaps it; it closes done.
-func (p *proc) collect(out io.ReadCloser) {
-	var hello [1]byte
-	if _, err := io.ReadFull(out, hello[:]); err == nil && hello[0] == helloByte {
+// collect reads the worker's reply and reaps it; it closes done. Once
+// the worker has exited, whatever it wrote is in the pipe already: the
+// reading gets a short while to finish, in case a process the worker
+// started holds the pipe open after all.
+func (p *proc) collect(out *os.File) {
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		var hello [1]byte
+		if _, err := io.ReadFull(out, hello[:]); err != nil || hello[0] != helloByte {
+			return
+		}
 		p.hello = true
 		var r reply
 		if err := gob.NewDecoder(out).Decode(&r); err == nil {
@@ -144,9 +153,11 @@ func (p *proc) collect(out io.ReadCloser) {
 		} else if err != io.EOF {
 			p.replyErr = err
 		}
-	}
-	out.Close()
+	}()
 	p.cmd.Wait()
+	out.SetReadDeadline(time.Now().Add(replyDrain))
+	<-read
+	out.Close()
 	p.state = p.cmd.ProcessState
 	p.exited.Store(true)
 	if p.stopCtx != nil {
@@ -154,6 +165,9 @@ func (p *proc) collect(out io.ReadCloser) {
 	}
 	close(p.done)
 }
+
+// replyDrain bounds the reading of a reply after the worker has exited.
+const replyDrain = time.Second
 
 // Pid returns the worker's process id.
 func (p *Process[Out]) Pid() int { return p.cmd.Process.Pid }
@@ -226,9 +240,13 @@ func (p *Process[Out]) result() ([]byte, error) {
 		ee.Signal = ws.Signal()
 	}
 	switch {
-	case !p.hello && ee.Signal == 0:
+	case !p.hello && (ee.Code == exitNoInit || ee.Code == 0):
 		return nil, fmt.Errorf("process: %s (pid %d) exited with status %d without reaching process.Init to run %s: %w",
 			p.name, pid, ee.Code, p.fn, ErrNoInit)
+	case !p.hello:
+		// Killed, or failed while starting up (a panic in a package's
+		// initialisation, say): its standard error says why.
+		return nil, fmt.Errorf("process: %s, before reaching process.Init: %w", p.name, ee)
 	case r == nil:
 		return nil, fmt.Errorf("process: %s: %w", p.name, ee)
 	case r.Unknown:

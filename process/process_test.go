@@ -38,8 +38,20 @@ var (
 		<-ctx.Done()
 		return "", ctx.Err()
 	})
-	env    = process.Register("test-env", func(ctx context.Context, k string) (string, error) { return os.Getenv(k), nil })
-	say    = process.Register("test-say", func(ctx context.Context, s string) (int, error) { return fmt.Println(s) })
+	env = process.Register("test-env", func(ctx context.Context, k string) (string, error) { return os.Getenv(k), nil })
+	say = process.Register("test-say", func(ctx context.Context, s string) (int, error) { return fmt.Println(s) })
+	// spawnSleep starts a program that outlives it, says so on file 0,
+	// and waits to be killed.
+	spawnSleep = process.Register("test-spawn-sleep", func(ctx context.Context, _ struct{}) (int, error) {
+		cmd := exec.Command("sleep", "60")
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		if _, err := fmt.Fprintf(process.File(0), "%d\n", cmd.Process.Pid); err != nil {
+			return 0, err
+		}
+		select {}
+	})
 	badArg = process.Register("test-bad-arg", func(ctx context.Context, f func()) (int, error) { return 0, nil })
 	// hang ignores its context: only Kill ends it.
 	hang = process.Register("test-hang", func(ctx context.Context, _ struct{}) (int, error) {
@@ -188,6 +200,37 @@ func TestTerminateAndKill(t *testing.T) {
 	h.Wait(ctx)
 }
 
+// TestKilledWorkerWithChild: a worker killed while a program it started
+// still runs is reported dead at once; that program inherited none of the
+// worker's pipes or files.
+func TestKilledWorkerWithChild(t *testing.T) {
+	ctx := ctxBound(t)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	p, err := process.Start(ctx, spawnSleep, struct{}{}, process.Files(w))
+	w.Close()
+	require.NoError(t, err)
+	var pid int
+	_, err = fmt.Fscanf(r, "%d\n", &pid)
+	require.NoError(t, err)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	require.NoError(t, err)
+	for _, fd := range fds {
+		// 3, 4 and 5 are the worker's argument, reply and lifeline, 6 the
+		// file handed over. (Descriptors this test inherited without
+		// close-on-exec, from flock(1) say, reach everyone.)
+		assert.NotContains(t, []string{"3", "4", "5", "6"}, fd.Name(), "the grandchild inherited the worker's fd %s", fd.Name())
+	}
+
+	require.NoError(t, p.Kill())
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = p.Wait(waitCtx)
+	assert.ErrorIs(t, err, process.ErrDied)
+}
+
 // TestSharedArray is lesson 003: a process writes squares into a shared
 // array that the parent then reads.
 func TestSharedArray(t *testing.T) {
@@ -280,7 +323,7 @@ func TestParentKilled(t *testing.T) {
 		var start uint64
 		_, err := fmt.Sscanf(parent.ExpectPrefix("worker "), "%d %d", &pid, &start)
 		require.NoError(t, err)
-		ids = append(ids, owner.Make(pid, uint32(start)))
+		ids = append(ids, owner.Make(pid, start))
 	}
 	parent.Expect("started")
 	parent.Kill()

@@ -71,6 +71,10 @@ func start(ctx context.Context, fn string, arg []byte, o *options) (*proc, error
 		Stderr:      o.stderr,
 		ExtraFiles:  append([]*os.File{argR, outW, life}, o.files...),
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		// A process the worker started may hold its standard output or
+		// error open after the worker exited: stop copying from them
+		// then, rather than wait for it.
+		WaitDelay: replyDrain,
 	}
 	req := spawnRequest{cmd: cmd, err: make(chan error, 1)}
 	spawner() <- req

@@ -102,6 +102,12 @@ func Init() {
 	}
 	workerName = os.Getenv(envName)
 	userFiles, _ = strconv.Atoi(os.Getenv(envFiles))
+	// The inherited files came without close-on-exec: a program the
+	// function runs must not hold the reply pipe (Wait would wait for it)
+	// or the segments handed over.
+	for fd := fdArg; fd < fdUser+userFiles; fd++ {
+		syscall.CloseOnExec(fd)
+	}
 	// The function may run other programs: they are not workers.
 	for _, k := range []string{envFunc, envName, envFiles, envInitTimeout} {
 		os.Unsetenv(k)

@@ -42,7 +42,9 @@
 // before mapping it: on a full /dev/shm (Docker's is 64 MiB by default) it
 // fails with an error matching syscall.ENOSPC and leaves no file, rather
 // than handing out a mapping whose first write kills the process with
-// SIGBUS.
+// SIGBUS. Where the file system has no fallocate, a byte is written into
+// each block instead, which allocates it on most file systems (not on
+// those that store zeros as holes, such as ZFS with compression).
 //
 // # Who maps a segment
 //

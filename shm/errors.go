@@ -30,6 +30,10 @@ var (
 	ErrLenMismatch  = errors.New("segment holds another number of elements")
 	ErrClosed       = fsSentinel("segment is closed", fs.ErrClosed)
 	ErrNotSupported = errors.New("shared memory segments are not supported on this system")
+	// ErrLiveness is returned when this process cannot hold the lock by
+	// which the others know that it maps a segment (see package
+	// internal/owner); mapping it anyway would let them take its locks.
+	ErrLiveness = errors.New("cannot take this process's liveness lock on the segment")
 
 	// A file that is not a well-formed segment gets one of these.
 	ErrTruncated = layout.ErrTruncated // file shorter than a header page

@@ -117,6 +117,7 @@ func Sweep(opts ...Option) ([]string, error) {
 	}
 	var removed []string
 	var errs []error
+	removed = append(removed, sweepHidden(getOptions(opts).dir)...)
 	for _, in := range infos {
 		if !in.Stale() {
 			continue
@@ -220,5 +221,38 @@ func creatorAlive(h *layout.Header) bool {
 	if h.CreatorPidNS != 0 && owner.PidNS() != 0 && h.CreatorPidNS != owner.PidNS() {
 		return true
 	}
-	return owner.Alive(owner.Make(int(h.CreatorPid), uint32(h.CreatorStart)))
+	return owner.Alive(owner.Make(int(h.CreatorPid), h.CreatorStart))
+}
+
+// sweepHidden removes the hidden files a killed process can leave in dir:
+// a segment being created where the file system has no O_TMPFILE
+// (.xproc-tmp-*) and a segment being removed (.xproc-rm-*), each only if
+// no process has it mapped and it is older than hiddenAge (a live process
+// is done with its own within moments). It returns the names it removed.
+func sweepHidden(dir string) []string {
+	const hiddenAge = time.Minute
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, ".xproc-tmp-") && !strings.HasPrefix(name, ".xproc-rm-") {
+			continue
+		}
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < hiddenAge {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		f, err := openNoFollow(path, os.O_RDWR)
+		if err != nil {
+			continue
+		}
+		if free, err := owner.Exclude(f); err == nil && free && os.Remove(path) == nil {
+			removed = append(removed, name)
+		}
+		f.Close()
+	}
+	return removed
 }

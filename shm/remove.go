@@ -92,16 +92,7 @@ func removeIfOnce(name, path string, cond func(Info) bool) (removed, changed boo
 	if !cond(info) {
 		return false, false, nil
 	}
-	if now, err := os.Lstat(path); err != nil || !os.SameFile(fi, now) {
-		if err != nil {
-			return false, false, osErr(err)
-		}
-		return false, true, nil
-	}
-	if err := os.Remove(path); err != nil {
-		return false, false, osErr(err)
-	}
-	return true, false, nil
+	return unlinkIfSame(path, fi)
 }
 
 // describeType names the type of a file that is not a regular file.

@@ -219,7 +219,10 @@ func initFile(f, own *os.File, h *layout.Header, init func(*Segment) error) (*Se
 	s := &Segment{mem: mem, data: mem[h.DataOffset:end], unmap: mem.Unmap, own: own}
 	// Attach before this process's identity can appear anywhere in the
 	// segment (attach table, lock words written by init).
-	s.attach()
+	if err := s.attach(f); err != nil {
+		mem.Unmap()
+		return nil, err
+	}
 	h.Ready = 0
 	h.Encode(mem)
 	s.hdr = *h
@@ -238,8 +241,25 @@ func initFile(f, own *os.File, h *layout.Header, init func(*Segment) error) (*Se
 // attach takes this process's liveness lock through s.own and records
 // whether it holds it. Without it (no private file, or a file system
 // without locks), liveness falls back to /proc (see package owner).
-func (s *Segment) attach() {
-	s.locked = s.own != nil && owner.Attach(s.own) == nil
+//
+// A process that maps a segment without its liveness lock, on a file
+// system where the others ask for it, would look dead to them, and have
+// its locks taken: so attach fails then, with ErrLiveness. Only where the
+// file system answers no lock queries at all (f, the segment's file,
+// cannot be asked) does it go on without one, every process then falling
+// back alike.
+func (s *Segment) attach(f *os.File) error {
+	var err error
+	if s.own == nil {
+		err = errors.New("no open file of its own to hold it: the segment was inherited and /proc, needed to reopen it, is not mounted")
+	} else if err = owner.Attach(s.own); err == nil {
+		s.locked = true
+		return nil
+	}
+	if _, qerr := owner.InUse(f); qerr != nil {
+		return nil // no locks on this file system: /proc decides, for everyone
+	}
+	return fmt.Errorf("%w: %v", ErrLiveness, err)
 }
 
 // register enters the mapping in this process's table of regions,
@@ -255,8 +275,9 @@ func (s *Segment) register() {
 // reserve sizes f to size bytes and has the file system allocate them
 // (fallocate), so that running out of space is an error here, matching
 // syscall.ENOSPC, rather than a SIGBUS at the first write into the
-// mapping. Where fallocate is not supported, it writes a byte into every
-// block instead.
+// mapping. Where fallocate is not supported, it writes a zero byte into
+// every block instead, which allocates it on most file systems (a file
+// system that keeps zeros as holes, ZFS with compression, does not).
 func reserve(f *os.File, size int64) error {
 	fd := int(f.Fd())
 	for {
@@ -317,7 +338,10 @@ func mapFile(f *os.File, spec *Spec, own *os.File) (*Segment, error) {
 	s := &Segment{hdr: h, mem: mem, data: mem[h.DataOffset:end], unmap: mem.Unmap, own: own}
 	// The attach waits while a sweeper holds the segment; if the sweeper
 	// removed it meanwhile, the name is gone.
-	s.attach()
+	if err := s.attach(f); err != nil {
+		mem.Unmap()
+		return nil, err
+	}
 	if own == f && unlinked(f) {
 		mem.Unmap()
 		return nil, fmt.Errorf("%w (removed while being opened)", ErrNotExist)
@@ -330,4 +354,35 @@ func mapFile(f *os.File, spec *Spec, own *os.File) (*Segment, error) {
 func unlinked(f *os.File) bool {
 	var st unix.Stat_t
 	return unix.Fstat(int(f.Fd()), &st) == nil && st.Nlink == 0
+}
+
+// unlinkIfSame removes the name path if it still refers to the file fi
+// describes, and reports whether it did, or changed if another file has
+// taken the name (then nothing is removed). The name is first moved
+// aside, atomically, to a hidden one: checking and then unlinking path
+// would remove a segment created under the name in between.
+func unlinkIfSame(path string, fi os.FileInfo) (removed, changed bool, err error) {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	aside := filepath.Join(filepath.Dir(path), ".xproc-rm-"+hex.EncodeToString(rnd[:]))
+	err = unix.Renameat2(unix.AT_FDCWD, path, unix.AT_FDCWD, aside, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// No renameat2 flags on this file system: check, then unlink.
+		if now, err := os.Lstat(path); err != nil || !os.SameFile(fi, now) {
+			return false, err == nil, osErr(err)
+		}
+		err := os.Remove(path)
+		return err == nil, false, osErr(err)
+	}
+	if err != nil {
+		return false, false, osErr(err)
+	}
+	if now, err := os.Lstat(aside); err == nil && os.SameFile(fi, now) {
+		return true, false, osErr(os.Remove(aside))
+	}
+	// Another file took the name: give it back.
+	if err := unix.Renameat2(unix.AT_FDCWD, aside, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE); err != nil {
+		return false, false, fmt.Errorf("the segment at %s was replaced while being removed, and could not be put back (it is at %s): %w", path, aside, osErr(err))
+	}
+	return false, true, nil
 }

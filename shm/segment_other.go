@@ -44,3 +44,13 @@ func openNoFollow(path string, flag int) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// unlinkIfSame removes the name path if it still refers to the file fi
+// describes (see the Linux version; here, check then unlink).
+func unlinkIfSame(path string, fi os.FileInfo) (removed, changed bool, err error) {
+	if now, err := os.Lstat(path); err != nil || !os.SameFile(fi, now) {
+		return false, err == nil, osErr(err)
+	}
+	err = os.Remove(path)
+	return err == nil, false, osErr(err)
+}

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) { testproc.Main(m) }
 var allErrors = []error{
 	shm.ErrInvalidName, shm.ErrInvalid, shm.ErrExist, shm.ErrNotExist,
 	shm.ErrKind, shm.ErrTypeMismatch, shm.ErrLenMismatch, shm.ErrClosed,
-	shm.ErrNotSupported, shm.ErrTruncated, shm.ErrBadMagic, shm.ErrVersion,
+	shm.ErrNotSupported, shm.ErrLiveness, shm.ErrTruncated, shm.ErrBadMagic, shm.ErrVersion,
 	shm.ErrChecksum, shm.ErrCorrupt, shm.ErrBadSize, shm.ErrNotReady,
 	shm.ErrUnsupportedType,
 }

@@ -41,6 +41,7 @@ var afterClose = []struct {
 		"AcquireContext": func(h any) error { return h.(*xsync.NamedSemaphore).AcquireContext(context.Background()) },
 		"Release":        func(h any) error { return h.(*xsync.NamedSemaphore).Release() },
 		"Value":          func(h any) error { h.(*xsync.NamedSemaphore).Value(); return nil },
+		"Init":           func(h any) error { return h.(*xsync.NamedSemaphore).Init(1, false) },
 	}},
 	{"event", func(n string) (closer, error) { return xsync.CreateEvent(n) }, map[string]func(any) error{
 		"Set":         func(h any) error { h.(*xsync.NamedEvent).Set(); return nil },
@@ -63,6 +64,7 @@ var afterClose = []struct {
 		"Reset":   func(h any) error { h.(*xsync.NamedBarrier).Reset(); return nil },
 		"Broken":  func(h any) error { h.(*xsync.NamedBarrier).Broken(); return nil },
 		"Waiting": func(h any) error { h.(*xsync.NamedBarrier).Waiting(); return nil },
+		"Init":    func(h any) error { return h.(*xsync.NamedBarrier).Init(2, 0) },
 	}},
 }
 

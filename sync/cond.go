@@ -34,8 +34,13 @@ import (
 // of a process's callers waiting, and the notifications handed to them
 // and not yet taken (tokens). Notify turns waiting counts into tokens,
 // slot by slot; a waiter returns by taking a token of its own process
-// that was handed out after it began to wait. Processes beyond CondSlots
-// waiting at once share one anonymous count (see Caveats).
+// once a notification has been made since it began to wait. Which of a
+// process's waiters takes its process's token is not ordered: one that
+// began to wait after the token was handed out may take it once a later
+// notification (to any process) has been made, and an earlier one then
+// waits for the next (as with Python's multiprocessing.Condition, whose
+// waiters take a shared semaphore). Processes beyond CondSlots waiting at
+// once share one anonymous count (see Caveats).
 //
 // # Owner death
 //
@@ -80,7 +85,8 @@ type condSlot struct {
 	counts atomic.Uint64
 }
 
-// condReaping marks a slot being cleared (owner IDs never use bit 31).
+// condReaping marks a slot being cleared by the process whose identity
+// the rest of the word holds (owner IDs never use bit 31).
 const condReaping = 1 << 31
 
 // condMu serialises this process's claiming, use and freeing of its
@@ -206,22 +212,47 @@ func (c *Cond) unregister(counts *atomic.Uint64) {
 // reap clears the slots of processes that no longer map the segment:
 // their waiting counts are dropped, and the notifications they held are
 // handed on.
+//
+// A reaper may die too. It marks the slot with its own identity before it
+// touches the counts, hands the tokens on before it clears them, and
+// frees the slot with a compare-and-swap of its mark; a later reaper takes
+// over a mark whose reaper is gone and does the rest again. A reaper
+// killed between handing on and clearing makes the next hand the same
+// tokens on again: one spurious wake-up per dead reaper, never a lost one.
 func (c *Cond) reap(reg *region.Region) {
 	self := uint64(owner.Self())
 	for i := range c.slots {
 		s := &c.slots[i]
 		id := s.id.Load()
-		if id == 0 || id == self || id&condReaping != 0 || reg.Alive(owner.ID(id)) {
+		switch {
+		case id == 0, id == self, id == self|condReaping:
+			continue
+		case id&condReaping != 0:
+			// Being reaped: go on only if the reaper is gone.
+			if reg.Alive(owner.ID(id &^ condReaping)) {
+				continue
+			}
+		case reg.Alive(owner.ID(id)):
 			continue
 		}
-		if !s.id.CompareAndSwap(id, id|condReaping) {
+		mark := self | condReaping
+		if !s.id.CompareAndSwap(id, mark) {
 			continue
 		}
-		v := s.counts.Swap(0)
-		s.id.Store(0)
-		if tokens := v >> 32; tokens > 0 {
-			c.Notify(int(tokens))
+		// Notifiers may still turn waiting counts into tokens here until
+		// the counts are cleared: hand on every token seen, once.
+		handed := uint64(0)
+		for {
+			v := s.counts.Load()
+			if tokens := v >> 32; tokens > handed {
+				c.Notify(int(tokens - handed))
+				handed = tokens
+			}
+			if s.counts.CompareAndSwap(v, 0) {
+				break
+			}
 		}
+		s.id.CompareAndSwap(mark, 0)
 	}
 }
 
@@ -321,7 +352,11 @@ func (c *Cond) handOut(n uint32) bool {
 	for i := 0; i <= CondSlots && n > 0; i++ {
 		counts := &c.pool
 		if i < CondSlots {
-			counts = &c.slots[(start+i)%CondSlots].counts
+			slot := &c.slots[(start+i)%CondSlots]
+			if slot.id.Load()&condReaping != 0 {
+				continue // its waiters are gone; the reaper hands its tokens on
+			}
+			counts = &slot.counts
 		}
 		for {
 			v := counts.Load()

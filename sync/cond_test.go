@@ -2,6 +2,9 @@ package sync_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -9,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/internal/testproc"
 	xsync "github.com/xproc-go/xproc/sync"
 )
@@ -356,4 +360,84 @@ func TestCondDeadWaiterReaped(t *testing.T) {
 	acquireN(t, &sh.Woken, 1)
 	live.Wait()
 	assert.Equal(t, 0, sh.C.Waiting())
+}
+
+func init() {
+	// cond-wait-named NAME MS: wait on the named cond for MS ms; say
+	// "waiting" once registered, then "notified" or "timeout".
+	testproc.Register("cond-wait-named", func(args []string) error {
+		c, err := xsync.OpenCond(args[0])
+		if err != nil {
+			return err
+		}
+		ms, _ := strconv.Atoi(args[1])
+		ctx, cancel := timeoutCtx(time.Duration(ms) * time.Millisecond)
+		defer cancel()
+		c.Lock()
+		testproc.Say("waiting")
+		err = c.WaitContext(ctx)
+		c.Unlock()
+		switch {
+		case err == nil:
+			testproc.Say("notified")
+		case errors.Is(err, context.DeadlineExceeded):
+			testproc.Say("timeout")
+		default:
+			return err
+		}
+		return testproc.Await("exit")
+	})
+}
+
+// TestCondReaperKilled: the slot of a dead waiter D, left as it was or
+// as a reaper killed half-way through clearing it leaves it. A live
+// waiter L in another process is waiting when Signal is called, so it is
+// released (handed the notification directly, or once D's slot is
+// reaped), and D's slot is freed: a dead reaper's mark is taken over.
+func TestCondReaperKilled(t *testing.T) {
+	for _, reaperKilled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reaperKilled=%v", reaperKilled), func(t *testing.T) {
+			name := testproc.Name(t)
+			nc, err := xsync.CreateCond(name)
+			require.NoError(t, err)
+			defer nc.Close()
+			require.Zero(t, xsync.CondGen(nc.Cond())%xsync.CondSlots, "Signal starts at slot 0")
+
+			d := testproc.Start(t, "exec-idle")
+			d.Expect("idle")
+			start, err := owner.StartTime(d.Pid())
+			require.NoError(t, err)
+			dead := uint64(owner.Make(d.Pid(), start))
+			d.Kill()
+			d.WaitKilled()
+			if reaperKilled {
+				dead |= 1 << 31 // marked by a reaper that died: D itself
+			}
+			xsync.ForgeCondSlot(nc.Cond(), 0, dead, 1) // D waiting
+
+			bound := strconv.Itoa(int(testproc.Bound / time.Millisecond))
+			l := testproc.Start(t, "cond-wait-named", name, bound)
+			l.Expect("waiting")
+			eventually(t, "L registered", func() bool { return nc.Waiting() == 2 })
+			nc.Lock()
+			nc.Signal()
+			nc.Unlock()
+			l.Expect("notified")
+			l.Send("exit")
+			l.Wait()
+			// A waiter that sleeps long enough reaps D's slot.
+			l2 := testproc.Start(t, "cond-wait-named", name, bound)
+			l2.Expect("waiting")
+			eventually(t, "D's slot freed, L2 waiting", func() bool {
+				id := xsync.CondSlotID(nc.Cond(), 0)
+				return id != dead && id != dead|1<<31 && nc.Waiting() == 1
+			})
+			nc.Lock()
+			nc.Signal()
+			nc.Unlock()
+			l2.Expect("notified")
+			l2.Send("exit")
+			l2.Wait()
+		})
+	}
 }

@@ -76,8 +76,9 @@
 //     BenchmarkMutexTakeover); where that cannot watch the holder (another
 //     PID namespace, an exec), waiters check every 100ms.
 //   - Barrier breaks, with ErrBroken for every party, when a known party
-//     (a process that opened the barrier, joined it or waited on it) dies,
-//     execs or closes the segment while others wait.
+//     (a process that opened the barrier, joined it or waited on it) dies
+//     or execs while others wait. (A party that closes the segment
+//     leaves the barrier's parties: nobody waits for it any more.)
 //   - Cond counts waiters per process: a waiter killed while waiting is
 //     forgotten once a sleeping waiter notices (within 100ms), and costs
 //     at most one spurious wake-up, whatever follows.
@@ -97,8 +98,9 @@
 // All processes must share one kernel (one machine, containers
 // included). Liveness is exact where the segment's file system supports
 // open-file-description locks (tmpfs, ext4, xfs, btrfs: every local one);
-// where it does not, it falls back to /proc, which can judge only
-// processes of the same PID namespace and never calls another's dead.
+// where it does not, it falls back to /proc, which is reliable only when
+// all processes share a PID namespace: an identity carries 8 bits of its
+// namespace, so a process of another one is told apart 255 times in 256.
 //
 // Closing a handle while calls are blocked on it wakes them (within
 // 100ms) with ErrClosed; the blocking calls without an error result

@@ -70,3 +70,16 @@ func SetWatchExits(on bool) (restore func()) {
 	watchExits = on
 	return func() { watchExits = old }
 }
+
+// ForgeCondSlot sets waiter slot i of c, as a process that died (or a
+// reaper killed half-way) leaves it.
+func ForgeCondSlot(c *Cond, i int, id, counts uint64) {
+	c.slots[i].id.Store(id)
+	c.slots[i].counts.Store(counts)
+}
+
+// CondSlotID returns the identity word of waiter slot i of c.
+func CondSlotID(c *Cond, i int) uint64 { return c.slots[i].id.Load() }
+
+// CondGen returns c's generation.
+func CondGen(c *Cond) uint32 { return c.gen.Load() }

@@ -27,8 +27,9 @@ func init() {
 		testproc.Say("idle")
 		return testproc.Await("exit")
 	})
-	// hold-exec KIND NAME: take the named lock (or join the barrier),
-	// say "held", then on "exec" exec exec-idle without unlocking.
+	// hold-exec KIND NAME [ROLE ARGS...]: take the named lock (or join
+	// the barrier), say "held", then on "exec" exec ROLE (exec-idle by
+	// default) without unlocking.
 	testproc.Register("hold-exec", func(args []string) error {
 		switch args[0] {
 		case "mutex":
@@ -52,6 +53,9 @@ func init() {
 		testproc.Say("held")
 		if err := testproc.Await("exec"); err != nil {
 			return err
+		}
+		if len(args) > 2 {
+			return testproc.Exec(args[2], args[3:]...)
 		}
 		return testproc.Exec("exec-idle")
 	})
@@ -118,6 +122,21 @@ func TestHolderExec(t *testing.T) {
 		require.ErrorAs(t, err, &od)
 		assert.Equal(t, c.Pid(), od.PID)
 		m.Unlock()
+		c.Send("exit")
+		c.Wait()
+	})
+	t.Run("mutex, reopened by the new program", func(t *testing.T) {
+		// Same pid and start time, mapping the same segment again: the
+		// new program still did not take the lock, and cannot unlock
+		// it. It takes the lock over itself.
+		name := testproc.Name(t)
+		m, err := xsync.CreateMutex(name)
+		require.NoError(t, err)
+		defer m.Close()
+		c := testproc.Start(t, "hold-exec", "mutex", name, "mutex-try", name, strconv.Itoa(int(testproc.Bound/time.Millisecond)))
+		c.Expect("held")
+		c.Send("exec")
+		c.Expect("owner-dead")
 		c.Send("exit")
 		c.Wait()
 	})

@@ -241,6 +241,15 @@ func (s *NamedSemaphore) ReleaseN(n int) error {
 // Value returns the number of available units; see Semaphore.Value.
 func (s *NamedSemaphore) Value() int { s.check("Value"); return s.Semaphore.Value() }
 
+// Init re-initialises the semaphore; see Semaphore.Init. Processes using
+// it at the time see the change at once.
+func (s *NamedSemaphore) Init(value int, bounded bool) error {
+	if err := s.closedErr("Init"); err != nil {
+		return err
+	}
+	return s.Semaphore.Init(value, bounded)
+}
+
 // Bounded reports whether the semaphore is bounded.
 func (s *NamedSemaphore) Bounded() bool { s.check("Bounded"); return s.Semaphore.Bounded() }
 
@@ -432,6 +441,14 @@ func (b *NamedBarrier) WaitFunc(ctx context.Context, action func() error) (int, 
 		return -1, err
 	}
 	return b.Barrier.WaitFunc(ctx, action)
+}
+
+// Init re-initialises the barrier; see Barrier.Init.
+func (b *NamedBarrier) Init(parties int, timeout time.Duration) error {
+	if err := b.closedErr("Init"); err != nil {
+		return err
+	}
+	return b.Barrier.Init(parties, timeout)
 }
 
 // Parties returns the number of parties.

@@ -119,8 +119,10 @@ func (x *exitWatch) fired() bool { return x.exited != nil && x.exited.Err() != n
 // process still counts as attached: it was a reused pid's): sleeps end
 // again only for the waiter's own reasons.
 func (x *exitWatch) disarm(ctx context.Context) {
+	id := x.id
 	x.done()
-	x.ctx = ctx
+	// Keep the id: watch must not arm the same (fired) watch again.
+	x.id, x.ctx = id, ctx
 }
 
 // done releases the watch.

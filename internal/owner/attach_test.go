@@ -84,8 +84,9 @@ func TestAttachClose(t *testing.T) {
 	assert.Equal(t, c.Pid(), id.Pid())
 	assert.True(t, attached(t, f, id))
 	assert.True(t, inUse(t, f))
-	assert.False(t, attached(t, f, owner.MakeTagged(id.Pid(), id.Tag(), id.Epoch()+1)), "same pid, other start time")
-	assert.False(t, attached(t, f, owner.MakeTagged(id.Pid()+1, id.Tag(), id.Epoch())))
+	assert.False(t, attached(t, f, owner.MakeTagged(id.Pid(), id.Tag(), uint64(id.Start())+1, id.Salt())), "same pid, other start time")
+	assert.False(t, attached(t, f, owner.MakeTagged(id.Pid(), id.Tag(), uint64(id.Start()), id.Salt()+1)), "same process, another program image")
+	assert.False(t, attached(t, f, owner.MakeTagged(id.Pid()+1, id.Tag(), uint64(id.Start()), id.Salt())))
 	assert.False(t, attached(t, f, owner.Self()), "this process holds no lock")
 
 	ok, err := owner.Exclude(f)
@@ -210,6 +211,6 @@ func TestExitContext(t *testing.T) {
 
 	_, _, ok = owner.ExitContext(owner.Self())
 	assert.False(t, ok, "this process")
-	_, _, ok = owner.ExitContext(owner.MakeTagged(1, owner.SelfTag()+1, 1))
+	_, _, ok = owner.ExitContext(owner.MakeTagged(1, owner.SelfTag()+1, 1, 0))
 	assert.False(t, ok, "another PID namespace")
 }

@@ -46,7 +46,9 @@ var watches = struct {
 // No thread waits: the pidfd is watched by Go's network poller. Watches
 // are shared per process and kept a few seconds after their last release.
 func ExitContext(id ID) (ctx context.Context, release func(), ok bool) {
-	if id.Pid() == 0 || id == self || !id.Local() {
+	if id.Pid() == 0 || id.Pid() == self.Pid() || !id.Local() {
+		// Our own pid: this process, or the program it was before an
+		// exec, which no exit will ever end.
 		return nil, nil, false
 	}
 	watches.Lock()
@@ -76,9 +78,23 @@ func ExitContext(id ID) (ctx context.Context, release func(), ok bool) {
 			defer watches.Unlock()
 			if w.refs--; w.refs == 0 {
 				w.idle = time.Now()
+				// Close it once idle long enough, even if no other
+				// watch is ever asked for.
+				time.AfterFunc(watchIdle, func() { dropIdle(id, w) })
 			}
 		})
 	}, true
+}
+
+// dropIdle closes and forgets w, the watch of id, if nobody has used it
+// for watchIdle.
+func dropIdle(id ID, w *exitWatch) {
+	watches.Lock()
+	defer watches.Unlock()
+	if w.refs == 0 && time.Since(w.idle) >= watchIdle && watches.m[id] == w {
+		w.close()
+		delete(watches.m, id)
+	}
 }
 
 // startWatch opens a pidfd for id and starts watching it, or returns nil
@@ -96,8 +112,15 @@ func startWatch(id ID) *exitWatch {
 		return nil
 	}
 	// The pid may have been reused between the caller reading id and
-	// the pidfd_open: then the process id named is gone.
-	if _, start, err := stat(id.Pid()); err != nil || id.Epoch() != 0 && uint32(start) != id.Epoch() {
+	// the pidfd_open: then the process id named is gone. If /proc cannot
+	// say (hidepid), the pidfd cannot be trusted to be id's: do not watch.
+	_, start, err := stat(id.Pid())
+	if err != nil {
+		unix.Close(fd)
+		cancel()
+		return nil
+	}
+	if !id.sameStart(start) {
 		unix.Close(fd)
 		cancel()
 		return w

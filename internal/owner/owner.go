@@ -4,20 +4,23 @@
 //
 // # Identity
 //
-// An ID packs a process's pid, a tag of its PID namespace and the low 32
-// bits of its start time (clock ticks since boot, field 22 of
-// /proc/<pid>/stat):
+// An ID packs a process's pid, a tag of its PID namespace, the low 16 bits
+// of its start time (clock ticks since boot, field 22 of /proc/<pid>/stat)
+// and a random number drawn by each program image when it starts:
 //
-//	 63                            32 31 30 29       22 21               0
-//	+--------------------------------+--+--+-----------+------------------+
-//	| start time, low 32 bits        | 0| 0| ns tag    | pid              |
-//	+--------------------------------+--+--+-----------+------------------+
+//	 63            48 47            32 31 30 29       22 21               0
+//	+----------------+----------------+--+--+-----------+------------------+
+//	| image salt     | start, low 16  | 0| 0| ns tag    | pid              |
+//	+----------------+----------------+--+--+-----------+------------------+
 //
 // The start time keeps a reused pid from being mistaken for the process
 // that once had it. The tag is 8 bits of the inode of the process's PID
 // namespace: a pid means something only in its own namespace, and two
-// containers sharing /dev/shm each have their own pid 1. Bits 30 and 31
-// are always zero, so lock words may use them as flags.
+// containers sharing /dev/shm each have their own pid 1. The salt tells
+// the program a process execs from the one it was: exec keeps the pid and
+// start time, but the new program can never unlock what the old one
+// locked, even if it maps the same segment again. Bits 30 and 31 are
+// always zero, so lock words may use them as flags.
 //
 // # Liveness
 //
@@ -37,7 +40,9 @@
 // system without locks), Alive falls back to /proc: the pid exists, is
 // not a zombie, and has the recorded start time. It trusts /proc only for
 // IDs whose namespace tag is this process's own, and otherwise answers
-// "alive": a lock is never taken from a process that might be running.
+// "alive". The tag has 8 bits: an ID of another namespace whose tag is
+// ours (1 in 256) is judged by /proc all the same, so the fallback is
+// reliable only when all processes share a PID namespace.
 //
 // # Exit notification
 //
@@ -49,14 +54,16 @@ package owner
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 )
 
 // ID is a process identity: pid in bits 0..21, PID-namespace tag in bits
-// 22..29, start-time epoch in bits 32..63. Bits 30 and 31 are always zero.
-// The zero ID names no process.
+// 22..29, the low 16 bits of the start time in bits 32..47, the image
+// salt in bits 48..63. Bits 30 and 31 are always zero. The zero ID names
+// no process.
 type ID uint64
 
 // Field widths and masks of an ID.
@@ -65,17 +72,19 @@ const (
 	// (PID_MAX_LIMIT).
 	PidMask  = 1<<22 - 1
 	tagShift = 22
-	tagMask  = 0xff << tagShift
 	// FlagMask selects the two bits that are always zero in an ID.
-	FlagMask = 3 << 30
+	FlagMask   = 3 << 30
+	startShift = 32
+	saltShift  = 48
 )
 
-// Make returns the ID of pid, in this process's PID namespace, with the
-// given start-time epoch.
-func Make(pid int, epoch uint32) ID { return makeTagged(pid, selfTag, epoch) }
+// Make returns the ID of pid, in this process's PID namespace, started at
+// start (clock ticks since boot; 0 if unknown), with no salt: the
+// identity /proc can check, for Alive.
+func Make(pid int, start uint64) ID { return makeTagged(pid, selfTag, start, 0) }
 
-func makeTagged(pid int, tag uint8, epoch uint32) ID {
-	return ID(uint64(pid)&PidMask | uint64(tag)<<tagShift | uint64(epoch)<<32)
+func makeTagged(pid int, tag uint8, start uint64, salt uint16) ID {
+	return ID(uint64(pid)&PidMask | uint64(tag)<<tagShift | uint64(uint16(start))<<startShift | uint64(salt)<<saltShift)
 }
 
 // Pid returns the process id, as seen in the process's own PID namespace.
@@ -84,17 +93,25 @@ func (id ID) Pid() int { return int(uint64(id) & PidMask) }
 // Tag returns the tag of the process's PID namespace.
 func (id ID) Tag() uint8 { return uint8(uint64(id) >> tagShift) }
 
-// Epoch returns the low 32 bits of the process start time, or 0 if unknown.
-func (id ID) Epoch() uint32 { return uint32(uint64(id) >> 32) }
+// Start returns the low 16 bits of the process's start time, or 0 if
+// unknown.
+func (id ID) Start() uint16 { return uint16(uint64(id) >> startShift) }
+
+// Salt returns the random number of the program image.
+func (id ID) Salt() uint16 { return uint16(uint64(id) >> saltShift) }
+
+// sameStart reports whether a process that started at start (clock ticks
+// since boot) can be the one id names.
+func (id ID) sameStart(start uint64) bool { return id.Start() == 0 || id.Start() == uint16(start) }
 
 // Local reports whether id was made in this process's PID namespace (as
 // far as the 8-bit tag can tell), so that its pid can be looked up here.
 func (id ID) Local() bool { return id.Tag() == selfTag }
 
-// String formats id as pid/epoch, with @tag appended for an ID of another
-// PID namespace.
+// String formats id as pid/start.salt, with @tag appended for an ID of
+// another PID namespace.
 func (id ID) String() string {
-	s := strconv.Itoa(id.Pid()) + "/" + strconv.FormatUint(uint64(id.Epoch()), 10)
+	s := strconv.Itoa(id.Pid()) + "/" + strconv.Itoa(int(id.Start())) + "." + strconv.Itoa(int(id.Salt()))
 	if !id.Local() {
 		s += "@" + strconv.Itoa(int(id.Tag()))
 	}
@@ -118,11 +135,8 @@ func PidNS() uint64 { return selfNS }
 
 func lookupSelf() ID {
 	pid := os.Getpid()
-	_, start, err := stat(pid)
-	if err != nil {
-		return Make(pid, 0)
-	}
-	return Make(pid, uint32(start))
+	_, start, _ := stat(pid) // 0 if unknown
+	return makeTagged(pid, selfTag, start, uint16(rand.Uint32()))
 }
 
 // lookupNS reads the inode of this process's PID namespace from the
@@ -159,8 +173,8 @@ func nsTag(ino uint64) uint8 { return uint8(ino) }
 const LockBase = 1 << 62
 
 // LockKey maps an ID one-to-one onto 62 bits: the pid and tag (bits
-// 0..29) and the epoch (bits 32..63) side by side, without the two flag
-// bits that IDs never use.
+// 0..29) and the start time and salt (bits 32..63) side by side, without
+// the two flag bits that IDs never use.
 func LockKey(id ID) int64 {
 	return int64(uint64(id)&(1<<30-1) | uint64(id)>>32<<30)
 }
@@ -177,17 +191,18 @@ func StartTime(pid int) (uint64, error) {
 // is a zombie (killed or exited but not yet reaped by its parent), or if
 // the pid now belongs to a process with a different start time.
 //
-// Alive errs on the side of "alive" wherever it cannot be sure, so that a
-// lock is never taken from a process that might be running: for an ID of
-// another PID namespace (its pid means nothing here), and when /proc
-// cannot tell (mounted with hidepid, say) but the pid exists. Locks in
-// segments ask the segment instead (see Attached); Alive serves memory
-// that is not a segment and the creator check of a segment.
+// Alive errs on the side of "alive" where it can tell it cannot be sure:
+// for an ID whose namespace tag is not this process's (its pid means
+// nothing here), and when /proc cannot tell (mounted with hidepid, say)
+// but the pid exists. An ID of another namespace that happens to have
+// this namespace's tag (1 in 256) is judged by /proc as if it were local.
+// Locks in segments ask the segment instead (see Attached); Alive serves
+// memory that is not a segment and file systems without locks.
 func Alive(id ID) bool {
 	if id.Pid() == 0 {
 		// Pid 0 names no user process, and the pidExists fallback must
 		// never see it: kill(0, 0) signals our own process group and so
-		// always succeeds. A corrupt word (epoch bits set, pid bits 0)
+		// always succeeds. A corrupt word (start bits set, pid bits 0)
 		// would otherwise look alive forever and its waiters hang.
 		return false
 	}
@@ -204,7 +219,7 @@ func Alive(id ID) bool {
 	if state == 'Z' || state == 'X' || state == 'x' {
 		return false
 	}
-	return id.Epoch() == 0 || uint32(start) == id.Epoch()
+	return id.sameStart(start)
 }
 
 var errStatFormat = errors.New("owner: malformed /proc stat line")

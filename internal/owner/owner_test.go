@@ -115,28 +115,30 @@ func TestParseStatGarbage(t *testing.T) {
 
 func TestID(t *testing.T) {
 	tag := owner.SelfTag()
-	id := owner.Make(12345, 0xdeadbeef)
+	id := owner.Make(12345, 0x1_2345_beef)
 	assert.Equal(t, 12345, id.Pid())
-	assert.Equal(t, uint32(0xdeadbeef), id.Epoch())
+	assert.Equal(t, uint16(0xbeef), id.Start(), "the low 16 bits of the start time")
+	assert.Zero(t, id.Salt())
 	assert.Equal(t, tag, id.Tag())
 	assert.True(t, id.Local())
-	assert.Equal(t, "12345/3735928559", id.String())
-	assert.Equal(t, uint64(0xdeadbeef_00003039)|uint64(tag)<<22, uint64(id))
+	assert.Equal(t, "12345/48879.0", id.String())
+	assert.Equal(t, uint64(0x0000beef_00003039)|uint64(tag)<<22, uint64(id))
 	// Bits 30 and 31 are never set: lock words use them as flags.
 	for _, pid := range []int{1, owner.PidMask, -1, 1<<31 | 5, 1<<30 | 7, 1<<22 | 9} {
 		for _, tag := range []uint8{0, 1, 0x80, 0xff} {
-			id := owner.MakeTagged(pid, tag, 0xffffffff)
+			id := owner.MakeTagged(pid, tag, 0xffff_ffff, 0xffff)
 			assert.Zero(t, uint64(id)&owner.FlagMask, "pid %d", pid)
 			assert.Equal(t, pid&owner.PidMask, id.Pid())
 			assert.Equal(t, tag, id.Tag())
-			assert.Equal(t, uint32(0xffffffff), id.Epoch())
+			assert.Equal(t, uint16(0xffff), id.Start())
+			assert.Equal(t, uint16(0xffff), id.Salt())
 		}
 	}
-	assert.Equal(t, owner.ID(0), owner.MakeTagged(0, 0, 0))
+	assert.Equal(t, owner.ID(0), owner.MakeTagged(0, 0, 0, 0))
 
-	other := owner.MakeTagged(7, tag+1, 99)
+	other := owner.MakeTagged(7, tag+1, 99, 3)
 	assert.False(t, other.Local())
-	assert.Equal(t, fmt.Sprintf("7/99@%d", tag+1), other.String())
+	assert.Equal(t, fmt.Sprintf("7/99.3@%d", tag+1), other.String())
 }
 
 func TestParseNS(t *testing.T) {
@@ -163,9 +165,10 @@ func TestParseNS(t *testing.T) {
 // [LockBase, 2^63).
 func TestLockKey(t *testing.T) {
 	ids := []owner.ID{
-		owner.MakeTagged(1, 0, 0), owner.MakeTagged(1, 0, 1), owner.MakeTagged(1, 1, 0),
-		owner.MakeTagged(owner.PidMask, 0xff, 0xffffffff), owner.MakeTagged(2, 0, 0),
-		owner.MakeTagged(1, 0, 1<<31), owner.MakeTagged(1, 0, 1<<30), owner.MakeTagged(1<<21, 0, 0),
+		owner.MakeTagged(1, 0, 0, 0), owner.MakeTagged(1, 0, 1, 0), owner.MakeTagged(1, 1, 0, 0),
+		owner.MakeTagged(owner.PidMask, 0xff, 0xffff, 0xffff), owner.MakeTagged(2, 0, 0, 0),
+		owner.MakeTagged(1, 0, 0, 1), owner.MakeTagged(1, 0, 0, 1<<15), owner.MakeTagged(1, 0, 1<<15, 0),
+		owner.MakeTagged(1<<21, 0, 0, 0),
 	}
 	seen := map[int64]owner.ID{}
 	for _, id := range ids {
@@ -185,7 +188,7 @@ func TestSelf(t *testing.T) {
 	start, err := owner.StartTime(os.Getpid())
 	require.NoError(t, err)
 	assert.NotZero(t, start)
-	assert.Equal(t, uint32(start), self.Epoch())
+	assert.Equal(t, uint16(start), self.Start())
 
 	b, err := os.ReadFile("/proc/self/stat")
 	require.NoError(t, err)
@@ -194,9 +197,12 @@ func TestSelf(t *testing.T) {
 	assert.Equal(t, start, start2)
 
 	assert.True(t, owner.Alive(self))
-	assert.True(t, owner.Alive(owner.Make(os.Getpid(), self.Epoch())))
-	assert.True(t, owner.Alive(owner.Make(os.Getpid(), 0)), "epoch 0: unknown start time, pid alone decides")
-	assert.False(t, owner.Alive(owner.Make(os.Getpid(), self.Epoch()+1)), "same pid, other start time: a reused pid")
+	assert.True(t, owner.Alive(owner.Make(os.Getpid(), start)))
+	assert.True(t, owner.Alive(owner.Make(os.Getpid(), 0)), "start 0: unknown start time, pid alone decides")
+	assert.False(t, owner.Alive(owner.Make(os.Getpid(), start+1)), "same pid, other start time: a reused pid")
+	other := owner.Self() ^ owner.ID(1)<<48
+	assert.NotEqual(t, owner.Self(), other)
+	assert.True(t, owner.Alive(other), "another image of this process: /proc cannot tell (the liveness lock can)")
 	assert.Equal(t, self, owner.Self(), "computed once")
 
 	_, err = owner.StartTime(-1)
@@ -207,9 +213,9 @@ func TestSelf(t *testing.T) {
 // from /proc, whatever its pid is here.
 func TestAliveForeign(t *testing.T) {
 	foreign := owner.SelfTag() + 1
-	assert.True(t, owner.Alive(owner.MakeTagged(owner.PidMask, foreign, 1)), "no such pid here")
-	assert.True(t, owner.Alive(owner.MakeTagged(os.Getpid(), foreign, owner.Self().Epoch()+1)), "our pid, another start time")
-	assert.False(t, owner.Alive(owner.MakeTagged(0, foreign, 1)), "pid 0 names no process anywhere")
+	assert.True(t, owner.Alive(owner.MakeTagged(owner.PidMask, foreign, 1, 0)), "no such pid here")
+	assert.True(t, owner.Alive(owner.MakeTagged(os.Getpid(), foreign, uint64(owner.Self().Start())+1, 0)), "our pid, another start time")
+	assert.False(t, owner.Alive(owner.MakeTagged(0, foreign, 1, 0)), "pid 0 names no process anywhere")
 }
 
 func TestAliveNoProcess(t *testing.T) {
@@ -218,7 +224,7 @@ func TestAliveNoProcess(t *testing.T) {
 	// succeed (it signals our process group), so this must not fall back
 	// to asking the kernel.
 	assert.False(t, owner.Alive(owner.Make(0, 1)))
-	assert.False(t, owner.Alive(owner.Make(0, 0xffffffff)))
+	assert.False(t, owner.Alive(owner.Make(0, 0xffff)))
 	assert.False(t, owner.Alive(owner.ID(1<<31)), "flag bits only")
 	// Beyond any pid_max (2^22).
 	assert.False(t, owner.Alive(owner.Make(owner.PidMask, 1)))
@@ -230,12 +236,12 @@ func TestAliveChild(t *testing.T) {
 	pid := c.Pid()
 	start, err := owner.StartTime(pid)
 	require.NoError(t, err)
-	id := owner.Make(pid, uint32(start))
+	id := owner.Make(pid, start)
 
 	assert.True(t, owner.Alive(id))
 	assert.True(t, owner.Alive(owner.Make(pid, 0)))
-	assert.False(t, owner.Alive(owner.Make(pid, uint32(start)+1)), "wrong epoch")
-	assert.False(t, owner.Alive(owner.Make(pid, uint32(start)-1)), "wrong epoch")
+	assert.False(t, owner.Alive(owner.Make(pid, start+1)), "wrong start time")
+	assert.False(t, owner.Alive(owner.Make(pid, start-1)), "wrong start time")
 
 	// Killed but not reaped: a zombie, which still has a /proc entry.
 	c.Kill()
@@ -259,7 +265,7 @@ func TestAliveChildExited(t *testing.T) {
 	c.Expect(fmt.Sprintf("ready %d", c.Pid()))
 	start, err := owner.StartTime(c.Pid())
 	require.NoError(t, err)
-	id := owner.Make(c.Pid(), uint32(start))
+	id := owner.Make(c.Pid(), start)
 	require.True(t, owner.Alive(id))
 	c.Send("exit")
 	c.Wait()

@@ -186,18 +186,18 @@ func (r *Region) claimSlot() int {
 // once it has died, exec'd another program or closed the segment, none of
 // which leaves it able to touch the segment again. The kernel answers,
 // through the liveness locks (owner.Attached), so the answer is right
-// across PID namespaces; it costs a system call. Without a liveness lock
-// (a nil region, for memory that is not a segment, or a file system
-// without locks) it asks owner.Alive, which never calls a process of
-// another PID namespace dead.
+// across PID namespaces; it costs a system call. If the kernel cannot be
+// asked this time, the answer is "alive": a lock is never taken on a
+// guess. Without liveness locks at all (a nil region, for memory that is
+// not a segment, or a file system without them, where every process
+// falls back alike) it asks owner.Alive, which judges by /proc.
 func (r *Region) Alive(id owner.ID) bool {
 	if id == owner.Self() {
 		return true
 	}
 	if r != nil && r.lock != nil {
-		if attached, err := owner.Attached(r.lock, id); err == nil {
-			return attached
-		}
+		attached, err := owner.Attached(r.lock, id)
+		return attached || err != nil
 	}
 	return owner.Alive(id)
 }
