@@ -83,3 +83,6 @@ func CondSlotID(c *Cond, i int) uint64 { return c.slots[i].id.Load() }
 
 // CondGen returns c's generation.
 func CondGen(c *Cond) uint32 { return c.gen.Load() }
+
+// ForgeMutex stores word in m's lock word, as a holder would.
+func ForgeMutex(m *Mutex, word uint64) { m.state.Store(word) }

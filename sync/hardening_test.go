@@ -5,14 +5,17 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/internal/testproc"
 	xsync "github.com/xproc-go/xproc/sync"
 )
@@ -231,6 +234,72 @@ func TestForeignNamespace(t *testing.T) {
 		party.Expect("passed")
 		party.Wait()
 	})
+}
+
+func init() {
+	// foreign-holder NAME PID: stand in for a live holder of another PID
+	// namespace whose tag collides with ours: hold the liveness lock of
+	// the identity (PID, this namespace's tag), which names no process
+	// here, and store that identity as the named mutex's holder.
+	testproc.Register("foreign-holder", func(args []string) error {
+		m, err := xsync.OpenMutex(args[0])
+		if err != nil {
+			return err
+		}
+		pid, _ := strconv.Atoi(args[1])
+		fake := owner.Make(pid, 12345)
+		f, err := os.OpenFile(m.Segment().Path(), os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		if err := owner.AttachAs(f, fake); err != nil {
+			return err
+		}
+		xsync.ForgeMutex(m.Mutex, uint64(fake))
+		testproc.Say("locked")
+		return testproc.Await("exit")
+	})
+}
+
+// TestUnwatchableLiveHolder: a live holder whose exit this process cannot
+// watch truthfully (its pid names no process here: the exit watch fires at
+// once) is still judged by its liveness lock, and the waiter then waits
+// quietly for its context instead of looping on the fired watch.
+func TestUnwatchableLiveHolder(t *testing.T) {
+	name := testproc.Name(t)
+	m, err := xsync.CreateMutex(name)
+	require.NoError(t, err)
+	defer m.Close()
+	c := testproc.Start(t, "foreign-holder", name, strconv.Itoa(freePid(t)))
+	c.Expect("locked")
+	before := cpuTime(t)
+	ctx, cancel := timeoutCtx(time.Second)
+	defer cancel()
+	require.ErrorIs(t, m.LockContext(ctx), context.DeadlineExceeded, "a live holder is never taken over")
+	used := cpuTime(t) - before
+	t.Logf("CPU used waiting 1s for the holder: %v", used)
+	assert.Less(t, used, 300*time.Millisecond, "the waiter spins instead of sleeping")
+	xsync.ForgeMutex(m.Mutex, 0)
+	c.Send("exit")
+	c.Wait()
+}
+
+// freePid returns a pid that names no process in this namespace.
+func freePid(t *testing.T) int {
+	for pid := 1 << 21; pid > 1000; pid-- {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
+			return pid
+		}
+	}
+	t.Fatal("no free pid")
+	return 0
+}
+
+// cpuTime returns the CPU time this process has used.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // takeover measures one kill-to-takeover: a child holds the mutex, a
