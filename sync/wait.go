@@ -2,39 +2,24 @@ package sync
 
 import (
 	"context"
-	"runtime"
 	"sync/atomic"
-	"time"
 
-	"github.com/xproc-go/xproc/internal/futex"
 	"github.com/xproc-go/xproc/internal/region"
-	"github.com/xproc-go/xproc/internal/spin"
+	"github.com/xproc-go/xproc/internal/wait"
 )
 
-// Tuning shared by all primitives.
-var (
-	// spinLimit bounds the spinning before a waiter sleeps in the kernel.
-	// It covers a peer that is running on another core and about to
-	// release: far cheaper than a sleep and a wake-up (several µs each).
-	// A variable so that tests and benchmarks can measure sleeping alone.
-	spinLimit = defaultSpin()
-)
+// The blocking path itself lives in internal/wait, shared with the rings
+// of packages queue and pipe; this file adapts it to this package's names
+// and errors.
 
-// defaultSpin is 20µs, or nothing on a single CPU, where the peer cannot
-// run while we spin.
-func defaultSpin() time.Duration {
-	if runtime.NumCPU() == 1 {
-		return 0
-	}
-	return 20 * time.Microsecond
-}
+// spinLimit bounds the spinning before a waiter sleeps in the kernel (see
+// wait.DefaultSpin). A variable so that tests and benchmarks can measure
+// sleeping alone.
+var spinLimit = wait.DefaultSpin()
 
 // checkInterval is how often a sleeper checks the liveness of the
-// processes it waits for (a lock's holder, a barrier's parties). Sleepers
-// are woken at least this often (futex.Tick) to re-check their condition,
-// so a waker killed between changing a word and waking nobody delays
-// others by at most this much too.
-const checkInterval = 100 * time.Millisecond
+// processes it waits for (see wait.CheckInterval).
+const checkInterval = wait.CheckInterval
 
 // waiter carries what a blocking call needs across its sleeps.
 type waiter struct {
@@ -49,11 +34,11 @@ type waiter struct {
 // Notify, ...) are not guarded: like any use of a closed handle, racing
 // them with Close is a bug that may fault.
 func startWait[T any](ctx context.Context, p *T) (waiter, error) {
-	reg := region.Lookup(p)
-	if !reg.Enter() {
+	w, err := wait.Start(ctx, p)
+	if err != nil {
 		return waiter{}, ErrClosed
 	}
-	return waiter{ctx: ctx, reg: reg}, nil
+	return waiter{ctx: ctx, reg: w.Reg}, nil
 }
 
 func (w waiter) done() { w.reg.Leave() }
@@ -62,23 +47,15 @@ func (w waiter) done() { w.reg.Leave() }
 // futex.Tick. It fails with ctx.Err() or ErrClosed. It may return early for
 // no reason, so callers loop.
 func (w waiter) sleep(word *atomic.Uint32, val uint32) error {
-	switch err := futex.Park(w.ctx, w.reg.Stop(), word, val); err {
-	case nil:
-		return nil
-	case futex.ErrStopped:
-		return ErrClosed
-	default:
+	if err := (wait.Waiter{Ctx: w.ctx, Reg: w.reg}).Sleep(word, val); err != nil {
+		if err == wait.ErrClosed {
+			return ErrClosed
+		}
 		return err
 	}
+	return nil
 }
 
 // spinUntil polls cond for at most spinLimit and reports whether it
 // became true.
-func spinUntil(cond func() bool) bool {
-	for s := spin.Start(spinLimit); s.Next(); {
-		if cond() {
-			return true
-		}
-	}
-	return false
-}
+func spinUntil(cond func() bool) bool { return wait.SpinUntil(spinLimit, cond) }
