@@ -462,6 +462,9 @@ func (r *Ring) wakeSpace() {
 	}
 }
 
+// WakeWord wakes every sleeper on w, a word of the control block.
+func (r *Ring) WakeWord(w *atomic.Uint32) { futex.Wake(w, futex.All) }
+
 // WakeAll wakes every sleeper of both directions (after a flag change).
 func (r *Ring) WakeAll() {
 	r.c.DataSeq.Add(1)
@@ -478,9 +481,15 @@ type Check func(Header) error
 
 // tryClaim leases the next READY record. It returns ErrEmpty if there is
 // none (a record still being written counts as none).
-func (r *Ring) tryClaim(check Check) (Slot, error) {
+func (r *Ring) tryClaim(check Check) (Slot, error) { return r.claim(check, false) }
+
+// Drain claims the next READY record even after NoGet (an immediate
+// shutdown discards the queue's messages with it); ErrEmpty if none.
+func (r *Ring) Drain() (Slot, error) { return r.claim(nil, true) }
+
+func (r *Ring) claim(check Check, drain bool) (Slot, error) {
 	c := r.c
-	if c.Flags.Load()&NoGet != 0 {
+	if !drain && c.Flags.Load()&NoGet != 0 {
 		return Slot{}, ErrShutdown
 	}
 	if c.Returned.Load() != 0 {
@@ -499,7 +508,7 @@ func (r *Ring) tryClaim(check Check) (Slot, error) {
 				if rc > t {
 					return Slot{}, r.corrupt("read cursor %d beyond tail %d", rc, t)
 				}
-				if c.Flags.Load()&NoPut != 0 {
+				if !drain && c.Flags.Load()&NoPut != 0 {
 					return Slot{}, ErrShutdown
 				}
 				return Slot{}, ErrEmpty
