@@ -508,7 +508,10 @@ func (r *Ring) claim(check Check, drain bool) (Slot, error) {
 				if rc > t {
 					return Slot{}, r.corrupt("read cursor %d beyond tail %d", rc, t)
 				}
-				if !drain && c.Flags.Load()&NoPut != 0 {
+				// Shut down: done once no message is left anywhere. A
+				// leased one may come back (Nak, or its consumer dies),
+				// and a dead lock holder may owe the put count a repair.
+				if !drain && c.Flags.Load()&NoPut != 0 && r.Len() == 0 && !c.Lock.Locked() {
 					return Slot{}, ErrShutdown
 				}
 				return Slot{}, ErrEmpty
@@ -640,6 +643,11 @@ func (r *Ring) Release(s Slot) error {
 	r.c.Removed.Add(1)
 	r.state(s.Pos).Store(done(s.Pos))
 	r.wakeSpace()
+	if r.c.Flags.Load()&NoPut != 0 {
+		// Consumers of a shut-down ring wait for the last message.
+		r.c.DataSeq.Add(1)
+		futex.Wake(&r.c.DataSeq, futex.All)
+	}
 	return nil
 }
 
