@@ -92,7 +92,7 @@ func (l *Lease) finish(op string) error {
 		return err
 	}
 	if !l.done.CompareAndSwap(false, true) {
-		return &Error{Op: op, Name: l.q.name, Err: ErrLeaseDone}
+		return &Error{Pkg: "queue", Op: op, Name: l.q.name, Err: ErrLeaseDone}
 	}
 	return nil
 }
@@ -152,7 +152,7 @@ func (r *Reservation) finish(op string) error {
 		return err
 	}
 	if !r.done.CompareAndSwap(false, true) {
-		return &Error{Op: op, Name: r.q.name, Err: ErrLeaseDone}
+		return &Error{Pkg: "queue", Op: op, Name: r.q.name, Err: ErrLeaseDone}
 	}
 	return nil
 }

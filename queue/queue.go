@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/bits"
 	"os"
 	"time"
@@ -39,37 +38,15 @@ var (
 	ErrClosed = shm.ErrClosed
 )
 
-// Error records a failed queue operation.
-type Error struct {
-	Op   string // "put", "get", ...
-	Name string // queue name; "" if anonymous
-	Err  error
-}
+// Error records a failed queue operation: Pkg is "queue", Op the operation
+// ("put", "recv", ...), Name the queue's name ("" if anonymous), Err the
+// cause. It formats as "queue: op name: cause".
+type Error = ring.Error
 
-// Error formats the error as "queue: op name: cause".
-func (e *Error) Error() string {
-	name := e.Name
-	if name == "" {
-		name = "(anonymous)"
-	}
-	return "queue: " + e.Op + " " + name + ": " + e.Err.Error()
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
-
-// ShortBufferError is returned by GetInto when the buffer is smaller than
-// the next message, which stays in the queue. It matches io.ErrShortBuffer.
-type ShortBufferError struct {
-	Need int // the message's length
-}
-
-func (e *ShortBufferError) Error() string {
-	return fmt.Sprintf("buffer too small: the message has %d bytes", e.Need)
-}
-
-// Is makes errors.Is(err, io.ErrShortBuffer) true.
-func (e *ShortBufferError) Is(target error) bool { return target == io.ErrShortBuffer }
+// ShortBufferError is returned when a buffer is smaller than the next
+// message, whose length is Need; the message stays. It matches
+// io.ErrShortBuffer (Python's BufferTooShort).
+type ShortBufferError = ring.ShortBufferError
 
 // Options choose a queue's capacity. The zero value is a 1 MiB ring
 // taking messages up to half its size, with no limit on their number.
@@ -165,7 +142,7 @@ func CreateAnonymous(o Options) (*Queue, error) {
 func create(name string, t shm.Type, o Options, anon bool, opts []shm.Option) (*Queue, error) {
 	cfg, err := o.config()
 	if err != nil {
-		return nil, &Error{Op: "create", Name: name, Err: err}
+		return nil, &Error{Pkg: "queue", Op: "create", Name: name, Err: err}
 	}
 	var seg *shm.Segment
 	if anon {
@@ -208,7 +185,7 @@ func wrap(seg *shm.Segment, op, name string) (*Queue, error) {
 	q, err := build(seg, name)
 	if err != nil {
 		seg.Close()
-		return nil, &Error{Op: op, Name: name, Err: err}
+		return nil, &Error{Pkg: "queue", Op: op, Name: name, Err: err}
 	}
 	return q, nil
 }
@@ -235,8 +212,8 @@ func build(seg *shm.Segment, name string) (*Queue, error) {
 		return nil, fmt.Errorf("%w: %v", shm.ErrCorrupt, err)
 	}
 	q := &Queue{seg: seg, r: r, name: name}
-	q.errFull = &Error{Op: "put", Name: name, Err: ErrFull}
-	q.errEmpty = &Error{Op: "get", Name: name, Err: ErrEmpty}
+	q.errFull = &Error{Pkg: "queue", Op: "put", Name: name, Err: ErrFull}
+	q.errEmpty = &Error{Pkg: "queue", Op: "get", Name: name, Err: ErrEmpty}
 	return q, nil
 }
 
@@ -262,7 +239,6 @@ func (q *Queue) Unlink() error { return q.seg.Unlink() }
 
 // err wraps a ring error for op, translating the ring's sentinels.
 func (q *Queue) err(op string, err error) error {
-	var sb *ring.ShortBufferError
 	switch {
 	case err == nil:
 		return nil
@@ -284,17 +260,15 @@ func (q *Queue) err(op string, err error) error {
 		err = ErrClosed
 	case errors.Is(err, ring.ErrCorrupt):
 		err = fmt.Errorf("%w: %v", ErrCorrupt, err)
-	case errors.As(err, &sb):
-		err = &ShortBufferError{Need: sb.Need}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
-	return &Error{Op: op, Name: q.name, Err: err}
+	return &Error{Pkg: "queue", Op: op, Name: q.name, Err: err}
 }
 
 func (q *Queue) closed(op string) error {
 	if q.seg.Closed() {
-		return &Error{Op: op, Name: q.name, Err: ErrClosed}
+		return &Error{Pkg: "queue", Op: op, Name: q.name, Err: ErrClosed}
 	}
 	return nil
 }
@@ -470,7 +444,7 @@ func (q *Queue) TaskDone() error {
 	for {
 		v := c.TaskDone.Load()
 		if q.unfinished() <= 0 {
-			return &Error{Op: "task done", Name: q.name, Err: ErrTaskDone}
+			return &Error{Pkg: "queue", Op: "task done", Name: q.name, Err: ErrTaskDone}
 		}
 		if c.TaskDone.CompareAndSwap(v, v+1) {
 			break

@@ -25,7 +25,7 @@ type Of[T any] struct {
 func typeOf[T any](op, name string) (shm.Type, error) {
 	t, err := shm.TypeOf[T]()
 	if err != nil {
-		return t, &Error{Op: op, Name: name, Err: err}
+		return t, &Error{Pkg: "queue", Op: op, Name: name, Err: err}
 	}
 	return t, nil
 }
@@ -131,7 +131,7 @@ func (q *Of[T]) get(ctx context.Context, block bool) (T, error) {
 	}
 	if size := int(unsafe.Sizeof(v)); n != size {
 		var zero T
-		return zero, &Error{Op: "get", Name: q.q.name, Err: &DecodeError{Seq: seq, Err: fmt.Errorf("message of %d bytes, %T has %d", n, v, size)}}
+		return zero, &Error{Pkg: "queue", Op: "get", Name: q.q.name, Err: &DecodeError{Seq: seq, Err: fmt.Errorf("message of %d bytes, %T has %d", n, v, size)}}
 	}
 	return v, nil
 }
@@ -223,7 +223,7 @@ func (q *Coded[T]) Queue() *Queue { return q.q }
 func (q *Coded[T]) Put(ctx context.Context, v T) error {
 	b, err := q.codec.Marshal(&v)
 	if err != nil {
-		return &Error{Op: "put", Name: q.q.name, Err: &EncodeError{Err: err}}
+		return &Error{Pkg: "queue", Op: "put", Name: q.q.name, Err: &EncodeError{Err: err}}
 	}
 	return q.q.Put(ctx, b)
 }
@@ -243,7 +243,7 @@ func (q *Coded[T]) Get(ctx context.Context) (T, error) {
 		return v, err
 	}
 	if derr != nil {
-		return v, &Error{Op: "get", Name: q.q.name, Err: &DecodeError{Seq: seq, Err: derr}}
+		return v, &Error{Pkg: "queue", Op: "get", Name: q.q.name, Err: &DecodeError{Seq: seq, Err: derr}}
 	}
 	return v, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"time"
 
@@ -25,14 +26,39 @@ var (
 	ErrNotOwner = errors.New("record not held by this process")
 )
 
-// ShortBufferError is returned by a claim whose check refused the record:
-// the caller's buffer holds fewer than Need bytes. The record stays
-// where it was.
-type ShortBufferError struct{ Need int }
+// ShortBufferError is returned when the caller's buffer is smaller than
+// the next message, which stays where it was (Python's BufferTooShort).
+// It matches io.ErrShortBuffer. Packages queue and pipe return it.
+type ShortBufferError struct {
+	Need int // the message's length
+}
 
 func (e *ShortBufferError) Error() string {
 	return fmt.Sprintf("buffer too small: the message has %d bytes", e.Need)
 }
+
+// Is makes errors.Is(err, io.ErrShortBuffer) true.
+func (e *ShortBufferError) Is(target error) bool { return target == io.ErrShortBuffer }
+
+// Error records a failed operation of package queue or pipe.
+type Error struct {
+	Pkg  string // "queue" or "pipe"
+	Op   string // "put", "recv", ...
+	Name string // the queue's or pipe's name; "" if anonymous
+	Err  error
+}
+
+// Error formats the error as "pkg: op name: cause".
+func (e *Error) Error() string {
+	name := e.Name
+	if name == "" {
+		name = "(anonymous)"
+	}
+	return e.Pkg + ": " + e.Op + " " + name + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Sizes.
 const (
@@ -56,13 +82,15 @@ const (
 	// FlagDied marks a record whose consumer died holding it; word 3 is
 	// that consumer's identity.
 	FlagDied = 1 << 2
-	// FlagFirst and FlagMore frame a message sent in chunks (pipe): the
-	// first chunk has FlagFirst and word 3 holds the total length; every
-	// chunk but the last has FlagMore.
+	// FlagFirst, FlagMore and FlagChunk frame a message sent in chunks
+	// (pipe): the first chunk has FlagFirst and word 3 holds the total
+	// length; every chunk but the last has FlagMore.
 	FlagFirst = 1 << 3
 	FlagMore  = 1 << 4
+	// FlagChunk marks every chunk of a chunked message but the first.
+	FlagChunk = 1 << 5
 	// flagUser are the flags a producer may set.
-	flagUser = FlagFirst | FlagMore
+	flagUser = FlagFirst | FlagMore | FlagChunk
 )
 
 // Ring flags (Control.Flags).
