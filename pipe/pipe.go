@@ -86,6 +86,7 @@ const (
 	paramDirection
 	paramMaxMessage
 	paramRingVersion
+	paramSalt
 )
 
 const ringVersion = 1
@@ -110,7 +111,7 @@ func (o Options) config() (ring.Config, uint64, error) {
 	if o.MaxMessage > 0 {
 		maxMsg = uint64(o.MaxMessage)
 	}
-	cfg := ring.Config{Size: size, MaxPayload: chunkFor(size)}
+	cfg := ring.Config{Size: size, MaxPayload: chunkFor(size), Salt: ring.NewSalt(), SingleProducer: true}
 	if err := cfg.Check(); err != nil {
 		return ring.Config{}, 0, fmt.Errorf("%w: %v", shm.ErrInvalid, err)
 	}
@@ -153,6 +154,7 @@ func spec(o Options, cfg ring.Config, maxMsg uint64) shm.Spec {
 	sp.Params[paramDirection] = uint64(o.Direction)
 	sp.Params[paramMaxMessage] = maxMsg
 	sp.Params[paramRingVersion] = ringVersion
+	sp.Params[paramSalt] = cfg.Salt
 	// The creator's end is taken before the name exists.
 	sp.Init = func(s *shm.Segment) error {
 		c, err := shm.View[ring.Control](s, 0)
@@ -232,7 +234,7 @@ func wrap(seg *shm.Segment, op, name string, me int) (*End, error) {
 
 func build(seg *shm.Segment, name string, me int) (*End, error) {
 	p := seg.Params()
-	cfg := ring.Config{Size: p[paramSize], MaxPayload: chunkFor(p[paramSize])}
+	cfg := ring.Config{Size: p[paramSize], MaxPayload: chunkFor(p[paramSize]), Salt: p[paramSalt], SingleProducer: true}
 	if err := cfg.Check(); err != nil {
 		return nil, fmt.Errorf("%w: %v", shm.ErrCorrupt, err)
 	}
@@ -247,9 +249,9 @@ func build(seg *shm.Segment, name string, me int) (*End, error) {
 	case uint64(len(seg.Data())) != 2*ring.MemSize(cfg):
 		return nil, fmt.Errorf("%w: data size %d for two rings of %d", shm.ErrCorrupt, len(seg.Data()), cfg.Size)
 	}
-	for i, v := range p[paramRingVersion+1:] {
+	for i, v := range p[paramSalt+1:] {
 		if v != 0 {
-			return nil, fmt.Errorf("%w: Params[%d] is %d, want 0", shm.ErrCorrupt, paramRingVersion+1+i, v)
+			return nil, fmt.Errorf("%w: Params[%d] is %d, want 0", shm.ErrCorrupt, paramSalt+1+i, v)
 		}
 	}
 	mem := seg.Data()
@@ -394,7 +396,8 @@ func (e *End) Send(ctx context.Context, msg []byte) error {
 		if n < len(msg) {
 			f |= ring.FlagMore
 		}
-		s, err := e.send.Reserve(ctx, n, f, aux, true)
+		var s ring.Slot
+		err := e.send.Reserve(ctx, n, f, aux, true, &s)
 		if err != nil {
 			if errors.Is(err, ring.ErrShutdown) {
 				err = ErrPeerClosed
@@ -402,7 +405,7 @@ func (e *End) Send(ctx context.Context, msg []byte) error {
 			return e.err("send", err)
 		}
 		copy(s.Data, msg[:n])
-		e.send.Commit(s)
+		e.send.Commit(&s)
 		msg = msg[n:]
 		if len(msg) == 0 {
 			return nil
@@ -442,8 +445,8 @@ func (e *End) RecvInto(ctx context.Context, buf []byte) (int, error) {
 // is longer than limit) or into a new slice (limit < 0).
 func (e *End) recvLocked(ctx context.Context, buf []byte, limit int) ([]byte, error) {
 	fits := func(h ring.Header) error {
-		need := uint64(h.Len)
-		if h.Flags&ring.FlagFirst != 0 {
+		need := uint64(h.Len())
+		if h.Flags()&ring.FlagFirst != 0 {
 			need = h.Aux
 		}
 		if limit >= 0 && need > uint64(limit) {
@@ -459,7 +462,8 @@ func (e *End) recvLocked(ctx context.Context, buf []byte, limit int) ([]byte, er
 		if first && limit >= 0 {
 			check = fits
 		}
-		s, err := e.recv.Claim(ctx, check, true)
+		var s ring.Slot
+		err := e.recv.Claim(ctx, check, true, &s)
 		if err != nil {
 			var sb *ShortBufferError
 			switch {
@@ -472,15 +476,15 @@ func (e *End) recvLocked(ctx context.Context, buf []byte, limit int) ([]byte, er
 		}
 		h := s.Hdr
 		switch {
-		case first && h.Flags&ring.FlagChunk != 0:
+		case first && h.Flags()&ring.FlagChunk != 0:
 			// The rest of a message whose receiver gave up half-way
 			// (cancelled): drop it.
-			e.recv.Release(s)
+			e.recv.Release(&s)
 			continue
-		case first && h.Flags&ring.FlagFirst != 0:
+		case first && h.Flags()&ring.FlagFirst != 0:
 			total = h.Aux
-			if total > e.maxMsg || total < uint64(h.Len) {
-				e.recv.Release(s)
+			if total > e.maxMsg || total < uint64(h.Len()) {
+				e.recv.Release(&s)
 				return nil, e.err("recv", fmt.Errorf("%w: message of %d bytes (at most %d)", ring.ErrCorrupt, total, e.maxMsg))
 			}
 			if limit >= 0 {
@@ -489,27 +493,27 @@ func (e *End) recvLocked(ctx context.Context, buf []byte, limit int) ([]byte, er
 				out = make([]byte, 0, total)
 			}
 		case first:
-			total = uint64(h.Len)
+			total = uint64(h.Len())
 			if limit >= 0 {
 				out = buf[:0]
 			} else {
 				out = make([]byte, 0, total)
 			}
-		case h.Flags&ring.FlagChunk == 0:
+		case h.Flags()&ring.FlagChunk == 0:
 			// The sender's Send was cut short (cancelled) and this is
 			// the next message: drop what we have and start over.
-			e.recv.Return(s, 0)
+			e.recv.Return(&s, 0)
 			out, first = nil, true
 			continue
 		}
-		if uint64(len(out))+uint64(h.Len) > total {
-			e.recv.Release(s)
+		if uint64(len(out))+uint64(h.Len()) > total {
+			e.recv.Release(&s)
 			return nil, e.err("recv", fmt.Errorf("%w: chunks exceed the message's %d bytes", ring.ErrCorrupt, total))
 		}
 		first = false
 		out = append(out, s.Data...)
-		more := h.Flags&ring.FlagMore != 0
-		e.recv.Release(s)
+		more := h.Flags()&ring.FlagMore != 0
+		e.recv.Release(&s)
 		if !more {
 			if uint64(len(out)) != total {
 				return nil, e.err("recv", fmt.Errorf("%w: message of %d bytes, %d arrived", ring.ErrCorrupt, total, len(out)))

@@ -126,8 +126,8 @@ func TestPythonConnection(t *testing.T) {
 	assert.Equal(t, "hello world", string(buf[:n]))
 
 	// Poll with nothing to read gives up after about the timeout.
-	ctx, cancel := timeout(100 * time.Millisecond)
 	start := time.Now()
+	ctx, cancel := timeout(100 * time.Millisecond)
 	ok, err = conn.Poll(ctx)
 	cancel()
 	took := time.Since(start)

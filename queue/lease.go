@@ -40,7 +40,8 @@ func (q *Queue) getLease(ctx context.Context, block bool) (*Lease, error) {
 	if err := q.closed("get"); err != nil {
 		return nil, err
 	}
-	s, err := q.r.Claim(ctx, nil, block)
+	var s ring.Slot
+	err := q.r.Claim(ctx, nil, block, &s)
 	if err != nil {
 		return nil, q.err("get", err)
 	}
@@ -57,11 +58,11 @@ func (l *Lease) Seq() uint64 { return l.s.Hdr.Seq }
 
 // NumDelivered returns how many times the message was handed out, this
 // time included (JetStream's NumDelivered).
-func (l *Lease) NumDelivered() int { return l.s.Hdr.Deliveries }
+func (l *Lease) NumDelivered() int { return l.s.Hdr.Deliveries() }
 
 // Redelivered reports whether the message was handed out before: put
 // back with Nak, or held by a consumer that died.
-func (l *Lease) Redelivered() bool { return l.s.Hdr.Flags&ring.FlagReturned != 0 }
+func (l *Lease) Redelivered() bool { return l.s.Hdr.Flags()&ring.FlagReturned != 0 }
 
 // DeadConsumer returns the pid of the consumer process that died (or
 // closed the queue) holding the message, the last time that happened, or
@@ -75,7 +76,7 @@ func (l *Lease) Ack() error {
 	if err := l.finish("ack"); err != nil {
 		return err
 	}
-	return l.q.err("ack", l.q.r.Release(l.s))
+	return l.q.err("ack", l.q.r.Release(&l.s))
 }
 
 // Nak puts the message back: the next GetLease or Get, in any process,
@@ -84,7 +85,7 @@ func (l *Lease) Nak() error {
 	if err := l.finish("nak"); err != nil {
 		return err
 	}
-	return l.q.err("nak", l.q.r.Return(l.s, 0))
+	return l.q.err("nak", l.q.r.Return(&l.s, 0))
 }
 
 func (l *Lease) finish(op string) error {
@@ -116,7 +117,8 @@ func (q *Queue) Reserve(ctx context.Context, n int) (*Reservation, error) {
 	if err := q.closed("reserve"); err != nil {
 		return nil, err
 	}
-	s, err := q.r.Reserve(ctx, n, 0, 0, true)
+	var s ring.Slot
+	err := q.r.Reserve(ctx, n, 0, 0, true, &s)
 	if err != nil {
 		return nil, q.err("put", err)
 	}
@@ -133,7 +135,7 @@ func (r *Reservation) Commit() error {
 	if err := r.finish("commit"); err != nil {
 		return err
 	}
-	r.q.r.Commit(r.s)
+	r.q.r.Commit(&r.s)
 	return nil
 }
 
@@ -143,7 +145,7 @@ func (r *Reservation) Abort() error {
 	if err := r.finish("abort"); err != nil {
 		return err
 	}
-	r.q.r.Abort(r.s)
+	r.q.r.Abort(&r.s)
 	return nil
 }
 

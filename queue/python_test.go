@@ -80,9 +80,9 @@ func init() {
 // timedErr checks that f fails with want after about d.
 func timedErr(t *testing.T, d time.Duration, want error, f func(ctx context.Context) error) {
 	t.Helper()
+	start := time.Now()
 	ctx, cancel := timeout(d)
 	defer cancel()
-	start := time.Now()
 	err := f(ctx)
 	took := time.Since(start)
 	require.ErrorIs(t, err, want)

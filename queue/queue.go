@@ -74,6 +74,7 @@ const (
 	paramMaxMessage
 	paramMaxMessages
 	paramRingVersion
+	paramSalt
 )
 
 const ringVersion = 1
@@ -86,7 +87,7 @@ func (o Options) config() (ring.Config, error) {
 	if o.Size > 0 {
 		size = max(ring.MinSize, uint64(1)<<bits.Len64(uint64(o.Size)-1))
 	}
-	cfg := ring.Config{Size: size, MaxPayload: uint64(o.MaxMessage), MaxMessages: uint64(o.MaxMessages)}
+	cfg := ring.Config{Size: size, MaxPayload: uint64(o.MaxMessage), MaxMessages: uint64(o.MaxMessages), Salt: ring.NewSalt()}
 	if o.MaxMessage == 0 {
 		cfg.MaxPayload = ring.MaxPayloadFor(size)
 	}
@@ -104,6 +105,7 @@ func spec(t shm.Type, cfg ring.Config) shm.Spec {
 	sp.Params[paramMaxMessage] = cfg.MaxPayload
 	sp.Params[paramMaxMessages] = cfg.MaxMessages
 	sp.Params[paramRingVersion] = ringVersion
+	sp.Params[paramSalt] = cfg.Salt
 	return sp
 }
 
@@ -192,16 +194,16 @@ func wrap(seg *shm.Segment, op, name string) (*Queue, error) {
 
 func build(seg *shm.Segment, name string) (*Queue, error) {
 	p := seg.Params()
-	cfg := ring.Config{Size: p[paramSize], MaxPayload: p[paramMaxMessage], MaxMessages: p[paramMaxMessages]}
+	cfg := ring.Config{Size: p[paramSize], MaxPayload: p[paramMaxMessage], MaxMessages: p[paramMaxMessages], Salt: p[paramSalt]}
 	if err := cfg.Check(); err != nil {
 		return nil, fmt.Errorf("%w: %v", shm.ErrCorrupt, err)
 	}
 	if p[paramRingVersion] != ringVersion {
 		return nil, fmt.Errorf("%w: ring version %d (this build reads %d)", shm.ErrVersion, p[paramRingVersion], ringVersion)
 	}
-	for i, v := range p[paramRingVersion+1:] {
+	for i, v := range p[paramSalt+1:] {
 		if v != 0 {
-			return nil, fmt.Errorf("%w: Params[%d] is %d, want 0", shm.ErrCorrupt, paramRingVersion+1+i, v)
+			return nil, fmt.Errorf("%w: Params[%d] is %d, want 0", shm.ErrCorrupt, paramSalt+1+i, v)
 		}
 	}
 	if t := seg.Type(); t.Size > cfg.MaxPayload || (t.Size != 1 && t.Size != cfg.MaxPayload) {
@@ -290,12 +292,13 @@ func (q *Queue) put(ctx context.Context, msg []byte, block bool) error {
 	if err := q.closed("put"); err != nil {
 		return err
 	}
-	s, err := q.r.Reserve(ctx, len(msg), 0, 0, block)
+	var s ring.Slot
+	err := q.r.Reserve(ctx, len(msg), 0, 0, block, &s)
 	if err != nil {
 		return q.err("put", err)
 	}
 	copy(s.Data, msg)
-	q.r.Commit(s)
+	q.r.Commit(&s)
 	return nil
 }
 
@@ -317,13 +320,14 @@ func (q *Queue) get(ctx context.Context, block bool) ([]byte, error) {
 	if err := q.closed("get"); err != nil {
 		return nil, err
 	}
-	s, err := q.r.Claim(ctx, nil, block)
+	var s ring.Slot
+	err := q.r.Claim(ctx, nil, block, &s)
 	if err != nil {
 		return nil, q.err("get", err)
 	}
 	out := make([]byte, len(s.Data))
 	copy(out, s.Data)
-	if err := q.r.Release(s); err != nil {
+	if err := q.r.Release(&s); err != nil {
 		return nil, q.err("get", err)
 	}
 	return out, nil
@@ -347,17 +351,18 @@ func (q *Queue) getInto(ctx context.Context, buf []byte, block bool) (int, error
 		return 0, err
 	}
 	fits := func(h ring.Header) error {
-		if h.Len > len(buf) {
-			return &ring.ShortBufferError{Need: h.Len}
+		if h.Len() > len(buf) {
+			return &ring.ShortBufferError{Need: h.Len()}
 		}
 		return nil
 	}
-	s, err := q.r.Claim(ctx, fits, block)
+	var s ring.Slot
+	err := q.r.Claim(ctx, fits, block, &s)
 	if err != nil {
 		return 0, q.err("get", err)
 	}
 	n := copy(buf, s.Data)
-	if err := q.r.Release(s); err != nil {
+	if err := q.r.Release(&s); err != nil {
 		return 0, q.err("get", err)
 	}
 	return n, nil
@@ -408,14 +413,14 @@ func (q *Queue) Shutdown(immediate bool) error {
 func (q *Queue) discard() {
 	c := q.r.Control()
 	for {
-		s, err := q.r.Drain()
-		if err != nil {
+		var s ring.Slot
+		if err := q.r.Drain(&s); err != nil {
 			return
 		}
 		// Count first: a process killed between the two lets Join
 		// return one message early, never hang.
 		c.Discarded.Add(1)
-		q.r.Release(s)
+		q.r.Release(&s)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"unsafe"
 
+	"github.com/xproc-go/xproc/internal/ring"
 	"github.com/xproc-go/xproc/shm"
 )
 
@@ -120,13 +121,14 @@ func (q *Of[T]) get(ctx context.Context, block bool) (T, error) {
 	if err := q.q.closed("get"); err != nil {
 		return v, err
 	}
-	s, err := q.q.r.Claim(ctx, nil, block)
+	var s ring.Slot
+	err := q.q.r.Claim(ctx, nil, block, &s)
 	if err != nil {
 		return v, q.q.err("get", err)
 	}
 	copy(bytesOf(&v), s.Data)
 	n, seq := len(s.Data), s.Hdr.Seq
-	if err := q.q.r.Release(s); err != nil {
+	if err := q.q.r.Release(&s); err != nil {
 		return v, q.q.err("get", err)
 	}
 	if size := int(unsafe.Sizeof(v)); n != size {

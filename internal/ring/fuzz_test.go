@@ -54,7 +54,8 @@ func FuzzRing(f *testing.F) {
 					t.Fatalf("put: %v", err)
 				}
 			case 1: // get
-				s, err := r.Claim(bg, nil, false)
+				var s ring.Slot
+				err := r.Claim(bg, nil, false, &s)
 				if err != nil {
 					if !corrupted && !errors.Is(err, ring.ErrEmpty) {
 						t.Fatalf("get: %v", err)
@@ -67,18 +68,19 @@ func FuzzRing(f *testing.F) {
 					}
 					want = want[1:]
 				}
-				r.Release(s)
+				r.Release(&s)
 			case 2: // claim and hold
-				if s, err := r.Claim(bg, nil, false); err == nil {
+				var s ring.Slot
+				if err := r.Claim(bg, nil, false, &s); err == nil {
 					held = append(held, s)
 					corrupted = true // order no longer checked
 				}
 			case 3: // return or release a held record
 				if len(held) > 0 {
 					if arg%2 == 0 {
-						r.Return(held[0], 0)
+						r.Return(&held[0], 0)
 					} else {
-						r.Release(held[0])
+						r.Release(&held[0])
 					}
 					held = held[1:]
 				}

@@ -39,23 +39,25 @@ func newRing(t testing.TB, cfg ring.Config) *ring.Ring {
 var bg = context.Background()
 
 func put(t testing.TB, r *ring.Ring, msg []byte, block bool) error {
-	s, err := r.Reserve(bg, len(msg), 0, 0, block)
+	var s ring.Slot
+	err := r.Reserve(bg, len(msg), 0, 0, block, &s)
 	if err != nil {
 		return err
 	}
 	copy(s.Data, msg)
-	r.Commit(s)
+	r.Commit(&s)
 	return nil
 }
 
 func get(t testing.TB, r *ring.Ring, block bool) ([]byte, error) {
-	s, err := r.Claim(bg, nil, block)
+	var s ring.Slot
+	err := r.Claim(bg, nil, block, &s)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]byte, len(s.Data))
 	copy(out, s.Data)
-	require.NoError(t, r.Release(s))
+	require.NoError(t, r.Release(&s))
 	return out, nil
 }
 
@@ -105,7 +107,7 @@ func TestFIFO(t *testing.T) {
 	_, err := get(t, r, false)
 	require.ErrorIs(t, err, ring.ErrEmpty)
 	assert.Equal(t, 0, r.Len())
-	_, err = r.Reserve(bg, 701, 0, 0, false)
+	err = r.Reserve(bg, 701, 0, 0, false, new(ring.Slot))
 	assert.ErrorIs(t, err, ring.ErrTooLarge)
 }
 
@@ -118,7 +120,7 @@ func TestFullAndMaxMessages(t *testing.T) {
 	assert.Equal(t, 6, r.Len())
 	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
 	defer cancel()
-	_, err := r.Reserve(ctx, 1, 0, 0, true)
+	err := r.Reserve(ctx, 1, 0, 0, true, new(ring.Slot))
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	got, err := get(t, r, false)
 	require.NoError(t, err)
@@ -206,7 +208,8 @@ func TestMPMC(t *testing.T) {
 				}
 				mu.Unlock()
 				ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
-				s, err := r.Claim(ctx, nil, true)
+				var s ring.Slot
+				err := r.Claim(ctx, nil, true, &s)
 				cancel()
 				if errors.Is(err, context.DeadlineExceeded) {
 					continue
@@ -217,7 +220,7 @@ func TestMPMC(t *testing.T) {
 				msg := s.Data
 				p, i := int(binary.LittleEndian.Uint32(msg)), int(binary.LittleEndian.Uint32(msg[4:]))
 				ok := crc32.ChecksumIEEE(msg[12:]) == binary.LittleEndian.Uint32(msg[8:])
-				assert.NoError(t, r.Release(s))
+				assert.NoError(t, r.Release(&s))
 				mu.Lock()
 				assert.True(t, ok, "torn message %d/%d", p, i)
 				assert.False(t, seen[p][i], "duplicate %d/%d", p, i)
@@ -246,38 +249,41 @@ func TestReturnAndRecovery(t *testing.T) {
 	for _, m := range []string{"a", "b", "c"} {
 		require.NoError(t, put(t, r, []byte(m), false))
 	}
-	s, err := r.Claim(bg, nil, false)
+	var s ring.Slot
+	err := r.Claim(bg, nil, false, &s)
 	require.NoError(t, err)
 	assert.Equal(t, "a", string(s.Data))
-	assert.Equal(t, 1, s.Hdr.Deliveries)
-	require.NoError(t, r.Return(s, 0))
-	s, err = r.Claim(bg, nil, false)
+	assert.Equal(t, 1, s.Hdr.Deliveries())
+	require.NoError(t, r.Return(&s, 0))
+	err = r.Claim(bg, nil, false, &s)
 	require.NoError(t, err)
 	assert.Equal(t, "a", string(s.Data))
-	assert.Equal(t, 2, s.Hdr.Deliveries)
-	assert.NotZero(t, s.Hdr.Flags&ring.FlagReturned)
+	assert.Equal(t, 2, s.Hdr.Deliveries())
+	assert.NotZero(t, s.Hdr.Flags()&ring.FlagReturned)
 	assert.Zero(t, s.Hdr.DiedOwner())
 
 	// "a" is now held by a process that died.
 	r.ForgeState(s.Pos, ring.Leased(ghost))
-	assert.ErrorIs(t, r.Release(s), ring.ErrNotOwner)
-	b, err := r.Claim(bg, nil, false)
+	assert.ErrorIs(t, r.Release(&s), ring.ErrNotOwner)
+	var b ring.Slot
+	err = r.Claim(bg, nil, false, &b)
 	require.NoError(t, err)
 	assert.Equal(t, "b", string(b.Data))
 	v, ret, err := r.Recover(bg)
 	require.NoError(t, err)
 	assert.Equal(t, 0, v)
 	assert.Equal(t, 1, ret)
-	s, err = r.Claim(bg, nil, false)
+	err = r.Claim(bg, nil, false, &s)
 	require.NoError(t, err)
 	assert.Equal(t, "a", string(s.Data))
-	assert.Equal(t, 3, s.Hdr.Deliveries)
+	assert.Equal(t, 3, s.Hdr.Deliveries())
 	assert.Equal(t, ghost, s.Hdr.DiedOwner())
-	require.NoError(t, r.Release(s))
-	require.NoError(t, r.Release(b))
+	require.NoError(t, r.Release(&s))
+	require.NoError(t, r.Release(&b))
 
 	// A writer that died blocks the ring until the scan voids its record.
-	w, err := r.Reserve(bg, 5, 0, 0, false)
+	var w ring.Slot
+	err = r.Reserve(bg, 5, 0, 0, false, &w)
 	require.NoError(t, err)
 	r.ForgeState(w.Pos, ring.Writing(ghost))
 	require.NoError(t, put(t, r, []byte("d"), false))
@@ -302,13 +308,15 @@ func TestBlockedRecovery(t *testing.T) {
 	self := owner.Self()
 	ghost := owner.ID(uint64(self) ^ 1<<40)
 	r.SetAlive(func(id owner.ID) bool { return id == self })
-	w, err := r.Reserve(bg, 5, 0, 0, false)
+	var w ring.Slot
+	err := r.Reserve(bg, 5, 0, 0, false, &w)
 	require.NoError(t, err)
 	r.ForgeState(w.Pos, ring.Writing(ghost))
 	require.NoError(t, put(t, r, []byte("e"), false))
 	ctx, cancel := context.WithTimeout(bg, time.Minute)
 	defer cancel()
-	s, err := r.Claim(ctx, nil, true)
+	var s ring.Slot
+	err = r.Claim(ctx, nil, true, &s)
 	require.NoError(t, err)
 	assert.Equal(t, "e", string(s.Data))
 }
@@ -317,12 +325,12 @@ func TestCheck(t *testing.T) {
 	r := newRing(t, ring.Config{Size: 4096, MaxPayload: 64})
 	require.NoError(t, put(t, r, []byte("hello"), false))
 	short := func(h ring.Header) error {
-		if h.Len > 3 {
-			return &ring.ShortBufferError{Need: h.Len}
+		if h.Len() > 3 {
+			return &ring.ShortBufferError{Need: h.Len()}
 		}
 		return nil
 	}
-	_, err := r.Claim(bg, short, false)
+	err := r.Claim(bg, short, false, new(ring.Slot))
 	var sb *ring.ShortBufferError
 	require.ErrorAs(t, err, &sb)
 	assert.Equal(t, 5, sb.Need)

@@ -29,3 +29,18 @@ var (
 	_ [ControlSize - unsafe.Sizeof(Control{})]byte
 	_ [unsafe.Sizeof(Control{}) - ControlSize]byte
 )
+
+// release stores v in w with release ordering (see storeRelease): the
+// commit of a record, the end of a read.
+func release(w *atomic.Uint64, v uint64) {
+	storeRelease((*uint64)(unsafe.Pointer(w)), v)
+}
+
+// relaxed stores v in w with a plain store: for words written before a
+// store that publishes them (a release, or the producers' unlock), and
+// for words read only under the producers' lock or as hints. An aligned
+// 8-byte store is never torn on the systems Go supports. w's only field
+// is its value, at offset 0.
+func relaxed(w *atomic.Uint64, v uint64) {
+	*(*uint64)(unsafe.Pointer(w)) = v
+}
