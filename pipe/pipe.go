@@ -96,6 +96,7 @@ const ringVersion = 1
 const (
 	endCreator = 0
 	endOpener  = 1
+	noEnd      = -1 // Stat: look, take no end
 	endClosed  = 1 << 31
 )
 
@@ -265,6 +266,10 @@ func build(seg *shm.Segment, name string, me int) (*End, error) {
 		return nil, fmt.Errorf("%w: %v", shm.ErrCorrupt, err)
 	}
 	e := &End{seg: seg, name: name, ends: r0.Control(), reg: r0.Region(), me: me, you: 1 - me, maxMsg: p[paramMaxMessage]}
+	if me == noEnd {
+		e.send, e.recv = r0, r1 // for Stat: creator to opener, opener to creator
+		return e, nil
+	}
 	if me == endOpener {
 		if !e.ends.User[endOpener].CompareAndSwap(0, uint64(owner.Self())) {
 			return nil, ErrBusy
@@ -581,3 +586,49 @@ func (e *End) SetSpin(d time.Duration) {
 }
 
 var _ io.ReadWriteCloser = (*End)(nil)
+
+// Stats describes a pipe, for monitoring (xproc inspect).
+type Stats struct {
+	Direction Direction
+	Size      int // bytes of ring per direction
+	// Creator and Opener are the pids of the two ends (0: not taken yet)
+	// and whether they have closed.
+	Creator, Opener             int
+	CreatorClosed, OpenerClosed bool
+	// ToOpener and ToCreator count the messages (chunks of large ones)
+	// sent and not yet received, each way.
+	ToOpener, ToCreator int
+}
+
+// Stat describes the named pipe without taking an end.
+func Stat(name string, opts ...shm.Option) (Stats, error) {
+	seg, err := shm.Open(name, shm.Spec{Kind: shm.KindPipe}, opts...)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer seg.Close()
+	e, err := build(seg, name, noEnd)
+	if err != nil {
+		return Stats{}, &Error{Pkg: "pipe", Op: "stat", Name: name, Err: err}
+	}
+	c, o := e.ends.User[endCreator].Load(), e.ends.User[endOpener].Load()
+	return Stats{
+		Direction: Direction(seg.Params()[paramDirection]), Size: int(e.send.Size()),
+		Creator: owner.ID(c &^ endClosed).Pid(), Opener: owner.ID(o &^ endClosed).Pid(),
+		CreatorClosed: c&endClosed != 0, OpenerClosed: o&endClosed != 0,
+		ToOpener: e.send.Len(), ToCreator: e.recv.Len(),
+	}, nil
+}
+
+// String names the direction.
+func (d Direction) String() string {
+	switch d {
+	case Duplex:
+		return "duplex"
+	case CreatorSends:
+		return "creator sends"
+	case OpenerSends:
+		return "opener sends"
+	}
+	return fmt.Sprintf("Direction(%d)", int(d))
+}

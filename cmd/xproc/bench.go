@@ -63,6 +63,9 @@ func cmdBench(args []string, w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\n", row.workload, median(rates)/1e6, rt, row.what)
 	}
+	if err := benchMessages(tw, *per, *runs); err != nil {
+		return err
+	}
 	return tw.Flush()
 }
 

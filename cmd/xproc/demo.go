@@ -44,6 +44,7 @@ type demoParams struct {
 	elements   int
 	passes     int
 	samples    int
+	tasks      int
 }
 
 // control is the shared state of one workload: start and finish lines,
@@ -63,14 +64,15 @@ func cmdDemo(args []string, w io.Writer) error {
 	fs.IntVar(&p.elements, "elements", 1<<16, "elements of the hogwild array")
 	fs.IntVar(&p.passes, "passes", 320, "hogwild passes over the array per worker")
 	fs.IntVar(&p.samples, "samples", 100_000_000, "Monte Carlo samples in all")
+	fs.IntVar(&p.tasks, "tasks", 200_000, "tasks through the producer/consumer queue")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if p.workers < 1 || p.workers > xsync.MaxParties-1 || p.increments < 1 || p.elements < 1 || p.passes < 1 || p.samples < p.workers {
+	if p.workers < 1 || p.workers > xsync.MaxParties-1 || p.increments < 1 || p.elements < 1 || p.passes < 1 || p.samples < p.workers || p.tasks < p.workers {
 		return fmt.Errorf("demo: flags out of range")
 	}
 	fmt.Fprintf(w, "xproc demo: %d worker processes sharing memory (GOMAXPROCS=%d per process)\n\n", p.workers, maxProcs())
-	for _, step := range []func(io.Writer, demoParams) error{demoCounter, demoHogwild, demoPi} {
+	for _, step := range []func(io.Writer, demoParams) error{demoCounter, demoHogwild, demoPi, demoQueue} {
 		if err := step(w, p); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@
 //	xproc ls [-dir D]       list segments
 //	xproc inspect NAME      show a segment's header and the state inside it
 //	xproc rm [-stale] NAME  remove segments
+//	xproc torture queue     kill queue workers at random; count lost messages
 package main
 
 import (
@@ -36,6 +37,7 @@ commands:
   ls        list segments (in $XPROC_SHM_DIR or /dev/shm)
   inspect   show a segment's header and the state of what it holds
   rm        remove segments
+  torture   kill queue producers and consumers at random and check every message
 
 Run "xproc <command> -h" for a command's flags.
 `

@@ -152,7 +152,7 @@ func primitiveState(name string, kind shm.Kind, opts []shm.Option) (string, erro
 		}
 		c, state = b, fmt.Sprintf("%d parties, %d waiting, broken %v", b.Parties(), b.Waiting(), b.Broken())
 	default:
-		return "", nil
+		return messageState(name, kind, opts)
 	}
 	return state, c.Close()
 }

@@ -25,8 +25,8 @@
 //	  +------+--------+--------+---------+-------+-----------------+--+
 //	  | DONE | LEASED | READY  | WRITING | READY |   free space    |P |
 //	  +------+--------+--------+---------+-------+-----------------+--+
-//	  freed by producers   claimed by consumers   claimed by producers
-//	  (under the lock)     (CAS on the state)     (under the lock)
+//	  freed in batches     claimed by consumers   claimed by producers
+//	  (CAS on the head)    (CAS on the state)     (under the lock)
 //
 //	record: 32-byte header, then the payload, padded to 8 bytes
 //	  word 0  state: bits 30-31 say which, the other 62 bits say whose
@@ -47,24 +47,39 @@
 //
 // head <= read cursor <= tail <= head + size at every instant. Producers
 // hold the lock (an xsync.Mutex in the control block, so a dead holder is
-// taken over) while they write a record's header and publish it by
-// advancing the tail; so a consumer never reads a header that has not been
-// written, and free space needs no clearing. Only a lock holder advances
-// the head, over DONE records below the read cursor, so the records in
-// [head, tail) never change position under a lock holder.
+// taken over) while they write a record's header and move the tail; so a
+// record is never published without its owner in its state word, and
+// free space needs no clearing. Only a lock holder reuses freed space, so
+// records below the head keep their contents while a lock holder walks
+// them. The head moves by CAS, over DONE records below the read cursor:
+// consumers move it in batches (a sixteenth of the ring, at most 64 KiB)
+// over the records they just read, still in their cache; producers short
+// of room move it too.
 //
 // Consumers claim the READY record at the read cursor with one CAS of its
 // state word, from READY|tag(pos) to LEASED|self, then advance the read
 // cursor (anyone who finds a claimed record at the cursor helps). The tag
-// names the record's position, so a consumer delayed between reading the
-// cursor and its CAS cannot claim a record of a later lap that happens to
-// sit at the same index (the ABA problem). The claimer copies the payload
-// out (or reads it in place) and stores DONE.
+// names the record's position, mixed with a random salt of the ring: a
+// state word equal to READY|tag(pos) can only have been written by the
+// commit of the record at pos, so a consumer reads it without reading the
+// tail (the producers' cache line stays with the producers), and a
+// consumer delayed between reading the cursor and its CAS cannot claim a
+// record of a later lap at the same index (the ABA problem). Only when
+// the state word is something else does a consumer read the tail, to
+// tell an empty ring from a record in progress.
 //
-// Commit is one release store of the state word. Wake-ups go through one
-// futex word per direction (data for consumers, space for producers) with
-// a count of sleepers beside it: a producer makes a system call only if a
-// consumer may sleep, and a consumer only if a producer may.
+// A producer writes the header with plain stores and commits with one
+// release store of the state word (a plain store on amd64, STLR on
+// arm64); the consumer's acquire load of that word makes the header and
+// payload visible. A consumer ends its claim with a release store of
+// DONE. Wake-ups go through one futex word per direction (data for
+// consumers, space for producers) with a count of sleepers beside it: a
+// producer makes a system call only if a consumer may sleep, and a
+// consumer only if a producer may.
+//
+// A pipe's rings have a single producer (one end, whose goroutines the
+// pipe serialises): it takes no lock and publishes the tail with a
+// release store.
 //
 // # Process death
 //
