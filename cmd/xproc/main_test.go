@@ -81,5 +81,5 @@ func TestBench(t *testing.T) {
 	for _, w := range []string{"mutex", "event-pingpong", "barrier"} {
 		assert.Contains(t, out.String(), w)
 	}
-	assert.Equal(t, 1+len(benchRows), strings.Count(out.String(), "\n"))
+	assert.Equal(t, 1+len(benchRows)+len(messageRows), strings.Count(out.String(), "\n"))
 }

@@ -244,49 +244,54 @@ func messageState(name string, kind shm.Kind, opts []shm.Option) (string, error)
 
 // --- bench ---
 
-// benchMessages adds the message-passing rows to xproc bench's table:
-// the workloads of internal/qbench, each run runs times, sized to take
-// about per, the median shown.
+// messageRow is a message-passing row of xproc bench: a workload of
+// internal/qbench, run with worker processes started by start, segments
+// named by name.
+type messageRow struct {
+	workload, what string
+	run            func(start qbench.Starter, name string, n int) (qbench.Result, error)
+}
+
+var messageRows = []messageRow{
+	{"queue-64B", "queue.Queue, 64-byte messages, 1 producer → 1 consumer process", func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+		return qbench.Queue(start, qbench.NoTimer{}, name, 1, 1, n, 64)
+	}},
+	{"queue-64B-2p2c", "queue.Queue, 64-byte messages, 2 producer → 2 consumer processes (total)", func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+		return qbench.Queue(start, qbench.NoTimer{}, name, 2, 2, n, 64)
+	}},
+	{"socket-64B", "Unix stream socket, 64-byte messages (reference)", func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+		return qbench.FD(start, qbench.NoTimer{}, "socket", n, 64)
+	}},
+	{"queue-4KiB", "queue.Queue, 4 KiB messages, 1 → 1", func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+		return qbench.Queue(start, qbench.NoTimer{}, name, 1, 1, n, 4096)
+	}},
+	{"socket-4KiB", "Unix stream socket, 4 KiB messages (reference)", func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+		return qbench.FD(start, qbench.NoTimer{}, "socket", n, 4096)
+	}},
+	{"pipe-pingpong", "pipe.End ping-pong of 64 bytes, both running", func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+		return qbench.PipePingPong(start, qbench.NoTimer{}, name, n, 20*time.Microsecond)
+	}},
+	{"pipe-pingpong-asleep", "pipe.End ping-pong, receiver always asleep", func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+		return qbench.PipePingPong(start, qbench.NoTimer{}, name, n, 0)
+	}},
+	{"socket-pingpong", "Unix socket ping-pong of 64 bytes (reference)", func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+		return qbench.FDPingPong(start, qbench.NoTimer{}, "socket", n)
+	}},
+}
+
+// benchMessages adds the message-passing rows to xproc bench's table,
+// each run runs times, sized to take about per, the median shown (GB/s
+// in brackets for 4 KiB messages).
 func benchMessages(tw *tabwriter.Writer, per time.Duration, runs int) error {
 	start := func(role string, files []*os.File, args ...string) (qbench.Proc, error) {
 		return startWorkerFiles(role, files, args...)
 	}
-	name := func() string { return fmt.Sprintf("xproc-bench-%d-%d", os.Getpid(), time.Now().UnixNano()) }
-	rows := []struct {
-		workload, what string
-		run            func(n int) (qbench.Result, error)
-		throughput     bool
-	}{
-		{"queue-64B", "queue.Queue, 64-byte messages, 1 producer → 1 consumer process", func(n int) (qbench.Result, error) {
-			return qbench.Queue(start, qbench.NoTimer{}, name(), 1, 1, n, 64)
-		}, true},
-		{"queue-64B-2p2c", "queue.Queue, 64-byte messages, 2 producer → 2 consumer processes (total)", func(n int) (qbench.Result, error) {
-			return qbench.Queue(start, qbench.NoTimer{}, name(), 2, 2, n, 64)
-		}, true},
-		{"socket-64B", "Unix stream socket, 64-byte messages (reference)", func(n int) (qbench.Result, error) {
-			return qbench.FD(start, qbench.NoTimer{}, "socket", n, 64)
-		}, true},
-		{"queue-4KiB", "queue.Queue, 4 KiB messages, 1 → 1 (GB/s in brackets)", func(n int) (qbench.Result, error) {
-			return qbench.Queue(start, qbench.NoTimer{}, name(), 1, 1, n, 4096)
-		}, true},
-		{"socket-4KiB", "Unix stream socket, 4 KiB messages (reference)", func(n int) (qbench.Result, error) {
-			return qbench.FD(start, qbench.NoTimer{}, "socket", n, 4096)
-		}, true},
-		{"pipe-pingpong", "pipe.End ping-pong of 64 bytes, both running", func(n int) (qbench.Result, error) {
-			return qbench.PipePingPong(start, qbench.NoTimer{}, name(), n, 20*time.Microsecond)
-		}, false},
-		{"pipe-pingpong-asleep", "pipe.End ping-pong, receiver always asleep", func(n int) (qbench.Result, error) {
-			return qbench.PipePingPong(start, qbench.NoTimer{}, name(), n, 0)
-		}, false},
-		{"socket-pingpong", "Unix socket ping-pong of 64 bytes (reference)", func(n int) (qbench.Result, error) {
-			return qbench.FDPingPong(start, qbench.NoTimer{}, "socket", n)
-		}, false},
-	}
-	for _, row := range rows {
+	for _, row := range messageRows {
 		var rates, bytes, medians []float64
-		n := 10000
+		n := 1000
 		for range runs {
-			r, err := row.run(n)
+			name := fmt.Sprintf("xproc-bench-%d-%d", os.Getpid(), time.Now().UnixNano())
+			r, err := row.run(start, name, n)
 			if err != nil {
 				return fmt.Errorf("%s: %w", row.workload, err)
 			}
@@ -300,7 +305,7 @@ func benchMessages(tw *tabwriter.Writer, per time.Duration, runs int) error {
 		if len(medians) > 0 {
 			rt = time.Duration(median(medians)).String()
 		}
-		if row.throughput && strings.Contains(row.workload, "4KiB") {
+		if strings.Contains(row.workload, "4KiB") {
 			what = fmt.Sprintf("%s [%.2f GB/s]", what, median(bytes)/1e9)
 		}
 		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\n", row.workload, median(rates)/1e6, rt, what)

@@ -69,9 +69,8 @@
 // tell an empty ring from a record in progress.
 //
 // A producer writes the header with plain stores and commits with one
-// release store of the state word (a plain store on amd64, STLR on
-// arm64); the consumer's acquire load of that word makes the header and
-// payload visible. A consumer ends its claim with a release store of
+// atomic store of the state word; the consumer's atomic load of that word
+// makes the header and payload visible. A consumer ends its claim with a release store of
 // DONE. Wake-ups go through one futex word per direction (data for
 // consumers, space for producers) with a count of sleepers beside it: a
 // producer makes a system call only if a consumer may sleep, and a

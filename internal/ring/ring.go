@@ -453,11 +453,22 @@ func (r *Ring) tryReserve(ctx context.Context, n uint64, flags uint16, s *Slot) 
 		return ErrFull
 	}
 	if !r.single {
-		if err := r.lock(ctx); err != nil {
-			return err
+		if !c.Lock.TryLock() { // the uncontended case, inlined
+			if err := r.lock(ctx); err != nil {
+				return err
+			}
 		}
-		defer r.unlock()
+		err := r.reserveLocked(n, flags, s)
+		c.Lock.Unlock()
+		return err
 	}
+	return r.reserveLocked(n, flags, s)
+}
+
+// reserveLocked is tryReserve under the lock (or for the single producer).
+func (r *Ring) reserveLocked(n uint64, flags uint16, s *Slot) error {
+	c := r.c
+	need := RecordLen(n)
 	if f := c.Flags.Load(); f != 0 {
 		return ErrShutdown
 	}
@@ -714,7 +725,10 @@ func (r *Ring) drained() bool {
 	if r.single {
 		return true
 	}
-	return r.Len() == 0 && !r.c.Lock.Locked()
+	// The lock first: once it is seen free, every claim made under it
+	// before is counted in Put (stored before the unlock), and every
+	// later one sees the shutdown flag and is refused.
+	return !r.c.Lock.Locked() && r.Len() == 0
 }
 
 // leased completes a claim of the record at pos, read as h while READY.
