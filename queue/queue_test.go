@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -561,4 +562,34 @@ func TestMPMCProcesses(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 0, q.Len())
+}
+
+func init() {
+	testproc.Register("anon-put", func(args []string) error {
+		q, err := queue.OpenFile(os.NewFile(3, "queue"))
+		if err != nil {
+			return err
+		}
+		for i := range 3 {
+			if err := q.Put(bg, []byte{byte(i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// TestAnonymous hands a queue with no name to an exec'd child.
+func TestAnonymous(t *testing.T) {
+	q, err := queue.CreateAnonymous(queue.Options{Size: 4096})
+	require.NoError(t, err)
+	defer q.Close()
+	assert.Empty(t, q.Name())
+	child := testproc.StartCmd(t, "anon-put", func(c *exec.Cmd) { c.ExtraFiles = []*os.File{q.File()} })
+	for i := range 3 {
+		msg, err := q.Get(bg)
+		require.NoError(t, err)
+		assert.Equal(t, []byte{byte(i)}, msg)
+	}
+	child.Wait()
 }

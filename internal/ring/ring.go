@@ -815,7 +815,7 @@ func (r *Ring) Release(s *Slot) error {
 	if n%1024 == 0 {
 		// Busy consumers never block, so they run the dead-owner scan
 		// now and then too (at most every CheckInterval, any process).
-		r.maintain(nil)
+		r.maintain(context.Background(), false)
 	}
 	if r.c.Flags.Load()&NoPut != 0 {
 		// Consumers of a shut-down ring wait for the last message.
@@ -886,7 +886,7 @@ func (r *Ring) block(ctx context.Context, seq, waiters *atomic.Uint32, try func(
 		}
 		if time.Since(last) >= wait.CheckInterval {
 			last = time.Now()
-			r.maintain(ctx)
+			r.maintain(ctx, true)
 		}
 	}
 }
@@ -903,9 +903,9 @@ func (r *Ring) Wait(ctx context.Context, seq, waiters *atomic.Uint32, try func()
 }
 
 // maintain runs the dead-owner scan if none ran in the last
-// CheckInterval, in this process or another. With a nil ctx it does not
-// wait for the lock.
-func (r *Ring) maintain(ctx context.Context) {
+// CheckInterval, in this process or another. Unless block is set it does
+// not wait for the lock.
+func (r *Ring) maintain(ctx context.Context, block bool) {
 	if r.OnCheck != nil {
 		r.OnCheck()
 	}
@@ -921,7 +921,7 @@ func (r *Ring) maintain(ctx context.Context) {
 	if !r.c.LastScan.CompareAndSwap(last, now) {
 		return
 	}
-	if ctx == nil {
+	if !block {
 		if !r.c.Lock.TryLock() {
 			return
 		}
