@@ -355,3 +355,33 @@ func TestFlags(t *testing.T) {
 	_, err = get(t, r, false)
 	assert.ErrorIs(t, err, ring.ErrShutdown)
 }
+
+// TestDeadLockHolder: a producer killed holding the producers' lock,
+// after moving the tail over its record but before counting it, is taken
+// over by the next producer (after xsync's liveness interval), which
+// repairs the count; the scan then voids the dead producer's record.
+func TestDeadLockHolder(t *testing.T) {
+	r := newRing(t, ring.Config{Size: 4096, MaxPayload: 64})
+	self := owner.Self()
+	ghost := owner.ID(uint64(self) ^ 1<<40) // our pid, another start time: dead
+	r.SetAlive(func(id owner.ID) bool { return id == self })
+	var w ring.Slot
+	require.NoError(t, r.Reserve(bg, 5, 0, 0, false, &w))
+	r.ForgeState(w.Pos, ring.Writing(ghost))
+	r.ForgeDeadHolder(ghost)
+	assert.Equal(t, 0, r.Len(), "the dead holder's record is not counted yet")
+	ctx, cancel := context.WithTimeout(bg, time.Minute)
+	defer cancel()
+	var s ring.Slot
+	require.NoError(t, r.Reserve(ctx, 1, 0, 0, true, &s), "the lock is taken over")
+	copy(s.Data, "x")
+	r.Commit(&s)
+	assert.Equal(t, 2, r.Len(), "the count is repaired")
+	v, _, err := r.Recover(bg)
+	require.NoError(t, err)
+	assert.Equal(t, 1, v)
+	got, err := get(t, r, false)
+	require.NoError(t, err)
+	assert.Equal(t, "x", string(got))
+	assert.Equal(t, 0, r.Len())
+}
