@@ -9,6 +9,8 @@
 //	sync    process-shared Mutex, ReentrantMutex, Semaphore, Event, Cond, Barrier
 //	value   Value[T]: one T in shared memory, with a lock and lock-free atomics
 //	array   Array[T]: n Ts in shared memory, for locked or hogwild access
+//	queue   Queue: MPMC messages, leases that survive a dead consumer, Of[T], codecs
+//	pipe    Pipe: a message connection between two processes, duplex or one-way
 //
 // Import sync under an alias: xsync "github.com/xproc-go/xproc/sync".
 //
@@ -48,6 +50,19 @@
 //	with a.get_lock(): ...              a.Lock(); ...; a.Unlock() (Get and Set work inside)
 //	RawArray / Array(lock=False)        a.Slice()
 //	shared_memory.SharedMemory(name)    shm.Create / shm.Open
+//	Queue(maxsize)                      queue.Create(name, queue.Options{MaxMessages: maxsize})
+//	q.put(x) / q.get(timeout=t)         Put(ctx, msg) / Get(ctx)
+//	q.put_nowait(x) / q.get_nowait()    TryPut(msg) / TryGet()  (ErrFull, ErrEmpty)
+//	q.qsize()                           Len()
+//	JoinableQueue: task_done(), join()  TaskDone(), Join(ctx)
+//	q.shutdown(immediate)               Shutdown(immediate)
+//	SimpleQueue                         queue.Create(name, queue.Options{})
+//	pickled objects                     queue.WithCodec[T](q, nil) (gob), queue.Of[T] (raw bytes)
+//	Pipe() / Pipe(duplex=False)         pipe.Create(name, opts) + pipe.Open(name)
+//	conn.send_bytes / recv_bytes        Send(ctx, b) / Recv(ctx)
+//	conn.recv_bytes_into(buf)           RecvInto(ctx, buf)  (*ShortBufferError keeps it)
+//	conn.poll(timeout)                  Poll(ctx)
+//	EOFError                            io.EOF
 //	(a killed lock holder)              LockContext returns ErrOwnerDead to the next holder
 //
 // Each row is a runnable example in the documentation of the package

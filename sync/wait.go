@@ -3,20 +3,20 @@ package sync
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
-	"github.com/xproc-go/xproc/internal/futex"
 	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/internal/region"
 	"github.com/xproc-go/xproc/internal/spin"
+	"github.com/xproc-go/xproc/internal/wait"
 )
 
+// The blocking path itself lives in internal/wait, shared with the rings
+// of packages queue and pipe; this file adapts it to this package's names
+// and errors, and adds the exit watch of lock holders.
+
 // checkInterval is how often a sleeper checks the liveness of the
-// processes it waits for (a lock's holder, a barrier's parties). Sleepers
-// are woken at least this often (futex.Tick) to re-check their condition,
-// so a waker killed between changing a word and waking nobody delays
-// others by at most this much too.
-const checkInterval = 100 * time.Millisecond
+// processes it waits for (see wait.CheckInterval).
+const checkInterval = wait.CheckInterval
 
 // waiter carries what a blocking call needs across its sleeps.
 type waiter struct {
@@ -31,11 +31,11 @@ type waiter struct {
 // Notify, ...) are not guarded: like any use of a closed handle, racing
 // them with Close is a bug that may fault.
 func startWait[T any](ctx context.Context, p *T) (waiter, error) {
-	reg := region.Lookup(p)
-	if !reg.Enter() {
+	w, err := wait.Start(ctx, p)
+	if err != nil {
 		return waiter{}, ErrClosed
 	}
-	return waiter{ctx: ctx, reg: reg}, nil
+	return waiter{ctx: ctx, reg: w.Reg}, nil
 }
 
 func (w waiter) done() { w.reg.Leave() }
@@ -50,26 +50,18 @@ func (w waiter) sleep(word *atomic.Uint32, val uint32) error {
 // sleepCtx is sleep with another context: w.ctx with more reasons to end
 // (see exitWatch).
 func (w waiter) sleepCtx(ctx context.Context, word *atomic.Uint32, val uint32) error {
-	switch err := futex.Park(ctx, w.reg.Stop(), word, val); err {
-	case nil:
-		return nil
-	case futex.ErrStopped:
-		return ErrClosed
-	default:
+	if err := (wait.Waiter{Ctx: ctx, Reg: w.reg}).Sleep(word, val); err != nil {
+		if err == wait.ErrClosed {
+			return ErrClosed
+		}
 		return err
 	}
+	return nil
 }
 
 // spinUntil polls cond for at most spin.Limit and reports whether it
 // became true.
-func spinUntil(cond func() bool) bool {
-	for s := spin.Start(spin.Limit); s.Next(); {
-		if cond() {
-			return true
-		}
-	}
-	return false
-}
+func spinUntil(cond func() bool) bool { return wait.SpinUntil(spin.Limit, cond) }
 
 // watchExits is false only in benchmarks that measure takeover by the
 // periodic check alone.

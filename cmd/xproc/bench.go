@@ -42,18 +42,23 @@ type benchRow struct {
 	spin           bool   // waiters spin for spin.Limit first; else they sleep at once
 	ref            string // the row this one is compared with, if any
 	what           string
+	// run, if set, measures the row instead of a workload of package
+	// bench (the message rows, which use internal/qbench), and units
+	// names its figure where it is neither Mops/s nor a round trip.
+	run   func(n int) (measurement, error)
+	units string
 }
 
 var benchRows = []benchRow{
-	{"mutex", "mutex", true, "bare-mutex-spin", "xsync.Mutex: lock, increment, unlock, in 2 processes"},
-	{"bare-mutex-spin", "bare-mutex-spin", true, "", "reference: textbook futex mutex, spinning as long first"},
-	{"mutex-sleeping", "mutex", false, "bare-mutex", "xsync.Mutex as above, waiters sleeping at once"},
-	{"bare-mutex", "bare-mutex", false, "", "reference: textbook futex mutex (Drepper's), no spinning"},
-	{"event-pingpong", "event-pingpong", true, "futex-pingpong-spin", "xsync.Event ping-pong between 2 processes, waiters spinning first"},
-	{"futex-pingpong-spin", "futex-pingpong-spin", true, "", "reference: bare futex pair, spinning as long first, waking only sleepers"},
-	{"event-pingpong-sleeping", "event-pingpong", false, "futex-pingpong", "xsync.Event ping-pong, waiters sleeping at once"},
-	{"futex-pingpong", "futex-pingpong", false, "", "reference: bare futex pair, sleeping at once"},
-	{"barrier", "barrier", true, "", "xsync.Barrier(2) rounds between 2 processes"},
+	{"mutex", "mutex", true, "bare-mutex-spin", "xsync.Mutex: lock, increment, unlock, in 2 processes", nil, ""},
+	{"bare-mutex-spin", "bare-mutex-spin", true, "", "reference: textbook futex mutex, spinning as long first", nil, ""},
+	{"mutex-sleeping", "mutex", false, "bare-mutex", "xsync.Mutex as above, waiters sleeping at once", nil, ""},
+	{"bare-mutex", "bare-mutex", false, "", "reference: textbook futex mutex (Drepper's), no spinning", nil, ""},
+	{"event-pingpong", "event-pingpong", true, "futex-pingpong-spin", "xsync.Event ping-pong between 2 processes, waiters spinning first", nil, ""},
+	{"futex-pingpong-spin", "futex-pingpong-spin", true, "", "reference: bare futex pair, spinning as long first, waking only sleepers", nil, ""},
+	{"event-pingpong-sleeping", "event-pingpong", false, "futex-pingpong", "xsync.Event ping-pong, waiters sleeping at once", nil, ""},
+	{"futex-pingpong", "futex-pingpong", false, "", "reference: bare futex pair, sleeping at once", nil, ""},
+	{"barrier", "barrier", true, "", "xsync.Barrier(2) rounds between 2 processes", nil, ""},
 }
 
 // roundTrips reports whether the row measures round trips (lower is
@@ -61,6 +66,9 @@ var benchRows = []benchRow{
 func (r benchRow) roundTrips() bool { return strings.Contains(r.workload, "pingpong") }
 
 func (r benchRow) unit() string {
+	if r.units != "" {
+		return r.units
+	}
 	if r.roundTrips() {
 		return "µs/round trip"
 	}
@@ -104,7 +112,7 @@ func cmdBench(args []string, w io.Writer) error {
 	case *maxSpread <= 0:
 		return usageError(fs, "-spread %v: want more than 0", *maxSpread)
 	}
-	return runBench(w, benchRows, *runs, *per, *maxSpread, measureRow)
+	return runBench(w, append(benchRows[:len(benchRows):len(benchRows)], messageRows()...), *runs, *per, *maxSpread, measureRow)
 }
 
 // runBench measures each row runs times, one run of every row after the
@@ -208,6 +216,9 @@ func figure(x float64) string {
 // measureRow runs row's workload n times in this process and in a peer
 // process, both with the row's spin limit.
 func measureRow(row benchRow, n int) (measurement, error) {
+	if row.run != nil {
+		return row.run(n)
+	}
 	limit := row.spinLimit()
 	defer func(old time.Duration) { spin.Limit = old }(spin.Limit)
 	spin.Limit = limit

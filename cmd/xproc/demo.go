@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/xproc-go/xproc/array"
-	"github.com/xproc-go/xproc/shm"
 	xsync "github.com/xproc-go/xproc/sync"
 	"github.com/xproc-go/xproc/value"
 )
@@ -33,7 +32,8 @@ import (
 // barrier and the demo reports it instead of hanging.
 //
 // All segments are anonymous (memfd), handed to the workers as inherited
-// files: the control block as file 3, the workload's data as file 4.
+// files: the control block as file 3, the workload's data as files 4,
+// 5, ...
 // Nothing has a name in /dev/shm, so a demo killed at any moment leaves
 // nothing behind.
 
@@ -51,6 +51,7 @@ type demoParams struct {
 	elements   int
 	passes     int
 	samples    int
+	tasks      int
 }
 
 // control is the shared state of one workload: start and finish lines,
@@ -70,6 +71,7 @@ func cmdDemo(args []string, w io.Writer) error {
 	fs.IntVar(&p.elements, "elements", 1<<16, "elements of the hogwild array")
 	fs.IntVar(&p.passes, "passes", 320, "hogwild passes over the array per worker")
 	fs.IntVar(&p.samples, "samples", 100_000_000, "Monte Carlo samples in all")
+	fs.IntVar(&p.tasks, "tasks", 200_000, "tasks through the producer/consumer queue")
 	names, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -84,6 +86,7 @@ func cmdDemo(args []string, w io.Writer) error {
 		{"elements", p.elements, 1, math.MaxInt},
 		{"passes", p.passes, 1, math.MaxInt},
 		{"samples", p.samples, p.workers, math.MaxInt},
+		{"tasks", p.tasks, p.workers, math.MaxInt},
 	} {
 		if c.got < c.min || c.got > c.max {
 			return usageError(fs, "-%s %d: want %s", c.flag, c.got, describeRange(c.min, c.max))
@@ -93,7 +96,7 @@ func cmdDemo(args []string, w io.Writer) error {
 		return usageError(fs, "demo takes no arguments, got %q", names)
 	}
 	fmt.Fprintf(w, "xproc demo: %d worker processes sharing memory (GOMAXPROCS=%d per process)\n\n", p.workers, maxProcs())
-	for _, step := range []func(io.Writer, demoParams) error{demoCounter, demoHogwild, demoPi} {
+	for _, step := range []func(io.Writer, demoParams) error{demoCounter, demoHogwild, demoPi, demoQueue} {
 		if err := step(w, p); err != nil {
 			return err
 		}
@@ -103,11 +106,11 @@ func cmdDemo(args []string, w io.Writer) error {
 }
 
 // run starts p.workers workers of job with the given arguments (each
-// also gets its index, the control segment as file 3 and data as file
-// 4), waits for all of them at the start line, shows progress of total
-// units until they reach the finish line, and returns the time between
-// the two.
-func run(label, job string, p demoParams, total int64, data *shm.Segment, args ...string) (time.Duration, error) {
+// also gets its index, the control segment as file 3 and data as files
+// 4, 5, ...), waits for all of them at the start line, shows progress of
+// total units until they reach the finish line, and returns the time
+// between the two.
+func run(label, job string, p demoParams, total int64, data []*os.File, args ...string) (time.Duration, error) {
 	ctl, err := value.CreateAnonymous(control{})
 	if err != nil {
 		return 0, err
@@ -124,7 +127,7 @@ func run(label, job string, p demoParams, total int64, data *shm.Segment, args .
 		}
 	}()
 	for i := range p.workers {
-		files := []*os.File{ctl.Segment().File(), data.File()}
+		files := append([]*os.File{ctl.Segment().File()}, data...)
 		c, err := startWorker(job, files, append([]string{strconv.Itoa(i)}, args...)...)
 		if err != nil {
 			return 0, err
@@ -156,7 +159,7 @@ func run(label, job string, p demoParams, total int64, data *shm.Segment, args .
 // The files a worker inherits (exec.Cmd.ExtraFiles start at 3).
 var (
 	controlFile = func() *os.File { return os.NewFile(3, "control") }
-	dataFile    = func() *os.File { return os.NewFile(4, "data") }
+	dataFile    = func(i int) *os.File { return os.NewFile(uintptr(4+i), "data") }
 )
 
 // openControl is the worker's side of run: it maps the control segment,
@@ -190,7 +193,7 @@ func demoCounter(w io.Writer, p demoParams) error {
 	}
 	defer v.Close()
 	total := int64(p.workers * p.increments)
-	took, err := run("counter", "demo-counter", p, total, v.Segment(), strconv.Itoa(p.increments))
+	took, err := run("counter", "demo-counter", p, total, []*os.File{v.Segment().File()}, strconv.Itoa(p.increments))
 	if err != nil {
 		return err
 	}
@@ -211,7 +214,7 @@ func demoCounter(w io.Writer, p demoParams) error {
 }
 
 func demoCounterWorker(args []string) error {
-	v, err := value.OpenFile[int64](dataFile())
+	v, err := value.OpenFile[int64](dataFile(0))
 	if err != nil {
 		return err
 	}
@@ -243,7 +246,7 @@ func demoHogwild(w io.Writer, p demoParams) error {
 	updates := int64(p.workers) * int64(p.passes) * int64(p.elements)
 	for _, mode := range []string{"plain", "atomic"} {
 		clear(a.Slice())
-		took, err := run("hogwild "+mode, "demo-hogwild", p, updates, a.Segment(), mode, strconv.Itoa(p.passes))
+		took, err := run("hogwild "+mode, "demo-hogwild", p, updates, []*os.File{a.Segment().File()}, mode, strconv.Itoa(p.passes))
 		if err != nil {
 			return err
 		}
@@ -297,7 +300,7 @@ func sum(s []float64) int64 {
 }
 
 func demoHogwildWorker(args []string) error {
-	a, err := array.OpenFile[float64](dataFile(), 0)
+	a, err := array.OpenFile[float64](dataFile(0), 0)
 	if err != nil {
 		return err
 	}
@@ -324,7 +327,7 @@ func demoPi(w io.Writer, p demoParams) error {
 	defer hits.Close()
 	per := p.samples / p.workers
 	total := int64(per * p.workers)
-	took, err := run("pi", "demo-pi", p, total, hits.Segment(), strconv.Itoa(per))
+	took, err := run("pi", "demo-pi", p, total, []*os.File{hits.Segment().File()}, strconv.Itoa(per))
 	if err != nil {
 		return err
 	}
@@ -344,7 +347,7 @@ func demoPi(w io.Writer, p demoParams) error {
 }
 
 func demoPiWorker(args []string) error {
-	hits, err := array.OpenFile[int64](dataFile(), 0)
+	hits, err := array.OpenFile[int64](dataFile(0), 0)
 	if err != nil {
 		return err
 	}

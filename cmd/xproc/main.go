@@ -7,6 +7,7 @@
 //	xproc inspect [-dir D] NAME     show a segment's header and the state inside it
 //	xproc rm [-dir D] [-force] NAME...  remove segments (-force: files that are not segments too)
 //	xproc rm -stale [-dir D] [NAME...]  remove leftovers of crashes, and nothing else
+//	xproc torture queue [-cycles N]  kill queue workers at random; count lost messages
 //	xproc help [command]            print the usage of xproc or of a command
 //
 // Flags may come before or after the names. "xproc -h" and "xproc
@@ -54,6 +55,7 @@ commands:
   ls        list segments (in $XPROC_SHM_DIR or /dev/shm)
   inspect   show a segment's header and the state of what it holds
   rm        remove segments; rm -stale removes what crashes left
+  torture   kill queue producers and consumers at random and check every message
   help      print this, or a command's usage: xproc help <command>
 
 Run "xproc <command> -h" for a command's flags.

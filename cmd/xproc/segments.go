@@ -121,10 +121,14 @@ func cmdInspect(args []string, w io.Writer) error {
 }
 
 // segmentState describes the state of what a segment holds: the
-// primitive of a named xsync primitive, the lock of a Value or an Array.
+// primitive of a named xsync primitive, the lock of a Value or an Array,
+// the messages of a queue or a pipe.
 // It maps the segment without joining anything (a Barrier is looked at,
 // not joined as a party).
 func segmentState(name string, kind shm.Kind, opts []shm.Option) (string, error) {
+	if kind == shm.KindQueue || kind == shm.KindPipe {
+		return messageState(name, kind, opts)
+	}
 	spec := shm.Spec{Kind: kind}
 	if typeOf := kindTypes[kind]; typeOf != nil {
 		t, err := typeOf()

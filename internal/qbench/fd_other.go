@@ -1,0 +1,13 @@
+//go:build !unix
+
+package qbench
+
+import (
+	"errors"
+	"os"
+)
+
+// fdPair is not available here: the socket and pipe peers need Unix.
+func fdPair(kind string) (mine, theirs [2]*os.File, err error) {
+	return mine, theirs, errors.New("qbench: " + kind + " peers need a Unix system")
+}

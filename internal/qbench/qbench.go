@@ -1,0 +1,596 @@
+// Package qbench holds the message-passing workloads that the benchmarks
+// of packages queue and pipe and "xproc bench" measure, with the peers a
+// user would pick instead (a Unix socket, os.Pipe, Go channels), so that
+// the README's figures and a user's come from the same code.
+//
+// Every workload runs its other side in separate processes, which the
+// caller starts (the test binary or xproc, re-executed) and which run
+// Worker. Process start-up is not timed: each side says it is ready
+// before the clock starts. Every workload checks what arrived (counts and
+// sequence numbers) and fails if anything is wrong.
+package qbench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/xproc-go/xproc/internal/bench"
+	"github.com/xproc-go/xproc/pipe"
+	"github.com/xproc-go/xproc/queue"
+	"github.com/xproc-go/xproc/shm"
+)
+
+// Proc is a started worker process.
+type Proc interface {
+	Wait() error
+	Kill()
+}
+
+// Starter starts role in a worker process with the files as fd 3, 4, ...
+type Starter func(role string, files []*os.File, args ...string) (Proc, error)
+
+// Timer is started when both sides are ready and stopped when the last
+// message has arrived; *testing.B is one.
+type Timer interface {
+	StartTimer()
+	StopTimer()
+}
+
+// Result of a workload.
+type Result struct {
+	Msgs    int
+	Bytes   int64
+	Elapsed time.Duration
+	RTs     []time.Duration // round trips, for ping-pongs
+}
+
+// MsgRate returns messages per second.
+func (r Result) MsgRate() float64 { return float64(r.Msgs) / r.Elapsed.Seconds() }
+
+// ByteRate returns bytes per second.
+func (r Result) ByteRate() float64 { return float64(r.Bytes) / r.Elapsed.Seconds() }
+
+// Median returns the median round trip.
+func (r Result) Median() time.Duration {
+	s := slices.Clone(r.RTs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// Roles run by Worker.
+const (
+	RoleQueueProducer = "qbench-queue-producer"
+	RoleQueueConsumer = "qbench-queue-consumer"
+	RoleFDSink        = "qbench-fd-sink"
+	RolePipeEcho      = "qbench-pipe-echo"
+	RoleFDEcho        = "qbench-fd-echo"
+	RoleFutexPong     = "qbench-futex-pong"
+)
+
+// Roles lists every role, for registration.
+var Roles = []string{RoleQueueProducer, RoleQueueConsumer, RoleFDSink, RolePipeEcho, RoleFDEcho, RoleFutexPong}
+
+var bg = context.Background()
+
+// fill writes message i of a run into m: its sequence number (8 bytes,
+// if it fits) and a pattern of i.
+func fill(m []byte, i uint64) {
+	if len(m) >= 8 {
+		binary.LittleEndian.PutUint64(m, i)
+	}
+}
+
+// seq reads the sequence number of a message.
+func seq(m []byte) uint64 {
+	if len(m) >= 8 {
+		return binary.LittleEndian.Uint64(m)
+	}
+	return 0
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// Queue moves n messages of size bytes through a queue from producers
+// to consumers (worker processes each), and returns once every message
+// has been consumed and checked: the count and the sum of the sequence
+// numbers must be right. name prefixes the segments.
+func Queue(start Starter, t Timer, name string, producers, consumers, n, size int) (Result, error) {
+	qname, cname, gname := name+"-q", name+"-ctl", name+"-go"
+	// The ring holds about 1,000 messages of 4 KiB, or 16,000 of 64 bytes.
+	q, err := queue.Create(qname, queue.Options{Size: 4 << 20, MaxMessage: max(size, 8)})
+	if err != nil {
+		return Result{}, err
+	}
+	defer q.Close()
+	defer q.Unlink()
+	var ctl, gos *queue.Coded[[2]int]
+	for _, x := range []struct {
+		name string
+		q    **queue.Coded[[2]int]
+	}{{cname, &ctl}, {gname, &gos}} {
+		c, err := queue.Create(x.name, queue.Options{Size: 1 << 16})
+		if err != nil {
+			return Result{}, err
+		}
+		defer c.Close()
+		defer c.Unlink()
+		*x.q = queue.WithCodec[[2]int](c, queue.JSONCodec)
+	}
+	per := n / producers
+	n = per * producers
+	var procs []Proc
+	defer func() {
+		for _, p := range procs {
+			p.Kill()
+			p.Wait()
+		}
+	}()
+	for range consumers {
+		p, err := start(RoleQueueConsumer, nil, qname, cname, gname, strconv.Itoa(size))
+		if err != nil {
+			return Result{}, err
+		}
+		procs = append(procs, p)
+	}
+	for range producers {
+		pr, err := start(RoleQueueProducer, nil, qname, cname, gname, strconv.Itoa(per), strconv.Itoa(size))
+		if err != nil {
+			return Result{}, err
+		}
+		procs = append(procs, pr)
+	}
+	// Everyone is ready...
+	for range producers + consumers {
+		if _, err := ctl.Get(bg); err != nil {
+			return Result{}, err
+		}
+	}
+	// ...go.
+	t.StartTimer()
+	t0 := time.Now()
+	for range producers {
+		if err := gos.Put(bg, [2]int{}); err != nil {
+			return Result{}, err
+		}
+	}
+	// Producers report when done; then the consumers drain, stop at the
+	// shutdown and report their counts and sums.
+	for range producers {
+		if v, err := ctl.Get(bg); err != nil || v[0] != -1 {
+			return Result{}, fmt.Errorf("producer: %v %v", v, err)
+		}
+	}
+	q.Shutdown(false)
+	var count, sum int
+	for range consumers {
+		v, err := ctl.Get(bg)
+		if err != nil {
+			return Result{}, err
+		}
+		count += v[0]
+		sum += v[1]
+	}
+	elapsed := time.Since(t0)
+	t.StopTimer()
+	for _, p := range procs {
+		if err := p.Wait(); err != nil {
+			return Result{}, err
+		}
+	}
+	procs = nil
+	want := producers * per * (per - 1) / 2
+	if count != n || (size >= 8 && sum != want) {
+		return Result{}, fmt.Errorf("%d messages (sum %d), want %d (sum %d)", count, sum, n, want)
+	}
+	return Result{Msgs: n, Bytes: int64(n) * int64(size), Elapsed: elapsed}, nil
+}
+
+// openCtl opens a workload's queue and its two control queues.
+func openCtl(args []string) (q *queue.Queue, ctl, gos *queue.Coded[[2]int], err error) {
+	if q, err = queue.Open(args[0]); err != nil {
+		return
+	}
+	c, err := queue.Open(args[1])
+	if err != nil {
+		return
+	}
+	g, err := queue.Open(args[2])
+	if err != nil {
+		return
+	}
+	return q, queue.WithCodec[[2]int](c, queue.JSONCodec), queue.WithCodec[[2]int](g, queue.JSONCodec), nil
+}
+
+func queueProducer(args []string) error {
+	q, ctl, gos, err := openCtl(args)
+	if err != nil {
+		return err
+	}
+	per, size := atoi(args[3]), atoi(args[4])
+	if err := ctl.Put(bg, [2]int{}); err != nil {
+		return err
+	}
+	if _, err := gos.Get(bg); err != nil {
+		return err
+	}
+	msg := make([]byte, size)
+	for i := range per {
+		fill(msg, uint64(i))
+		if err := q.Put(bg, msg); err != nil {
+			return err
+		}
+	}
+	return ctl.Put(bg, [2]int{-1, 0})
+}
+
+func queueConsumer(args []string) error {
+	q, ctl, _, err := openCtl(args)
+	if err != nil {
+		return err
+	}
+	size := atoi(args[3])
+	if err := ctl.Put(bg, [2]int{}); err != nil {
+		return err
+	}
+	buf := make([]byte, max(size, 8))
+	count, sum := 0, 0
+	for {
+		n, err := q.GetInto(bg, buf)
+		if errors.Is(err, queue.ErrShutdown) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if n != size {
+			return fmt.Errorf("message of %d bytes, want %d", n, size)
+		}
+		count++
+		sum += int(seq(buf[:n]))
+	}
+	return ctl.Put(bg, [2]int{count, sum})
+}
+
+// FD moves n messages of size bytes over a Unix stream socket ("socket")
+// or a pipe ("pipe") to a worker process that reads them (in size-byte
+// reads, checking sequence numbers) and answers with one byte.
+func FD(start Starter, t Timer, kind string, n, size int) (Result, error) {
+	mine, theirs, err := fdPair(kind)
+	if err != nil {
+		return Result{}, err
+	}
+	defer mine[0].Close()
+	defer mine[1].Close()
+	p, err := start(RoleFDSink, theirs[:], strconv.Itoa(n), strconv.Itoa(size))
+	for _, f := range theirs {
+		f.Close()
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	defer p.Wait()
+	one := []byte{0}
+	if _, err := io.ReadFull(mine[0], one); err != nil { // ready
+		p.Kill()
+		return Result{}, err
+	}
+	msg := make([]byte, size)
+	t.StartTimer()
+	t0 := time.Now()
+	for i := range n {
+		fill(msg, uint64(i))
+		if _, err := mine[1].Write(msg); err != nil {
+			p.Kill()
+			return Result{}, err
+		}
+	}
+	if _, err := io.ReadFull(mine[0], one); err != nil || one[0] != 1 {
+		p.Kill()
+		return Result{}, fmt.Errorf("sink: %v %v", one, err)
+	}
+	elapsed := time.Since(t0)
+	t.StopTimer()
+	return Result{Msgs: n, Bytes: int64(n) * int64(size), Elapsed: elapsed}, nil
+}
+
+func fdSink(args []string) error {
+	in, out := os.NewFile(3, "in"), os.NewFile(4, "out")
+	n, size := atoi(args[0]), atoi(args[1])
+	if _, err := out.Write([]byte{0}); err != nil {
+		return err
+	}
+	buf := make([]byte, size)
+	for i := range n {
+		if _, err := io.ReadFull(in, buf); err != nil {
+			return err
+		}
+		if size >= 8 && seq(buf) != uint64(i) {
+			return fmt.Errorf("message %d has sequence number %d", i, seq(buf))
+		}
+	}
+	_, err := out.Write([]byte{1})
+	return err
+}
+
+// Chan moves n messages of size bytes (64 or 4096) through a buffered Go
+// channel of arrays between two goroutines of this process.
+func Chan(t Timer, n, size int) (Result, error) {
+	t.StartTimer()
+	t0 := time.Now()
+	var bad error
+	switch size {
+	case 64:
+		bad = chanRun(n, func(a *[64]byte) []byte { return a[:] })
+	case 4096:
+		bad = chanRun(n, func(a *[4096]byte) []byte { return a[:] })
+	default:
+		return Result{}, fmt.Errorf("channel messages of %d bytes: 64 or 4096 only", size)
+	}
+	elapsed := time.Since(t0)
+	t.StopTimer()
+	return Result{Msgs: n, Bytes: int64(n) * int64(size), Elapsed: elapsed}, bad
+}
+
+// chanRun sends n arrays (copied in and out, as a ring copies messages)
+// through a buffered channel; bytes views an array.
+func chanRun[A any](n int, bytes func(*A) []byte) error {
+	ch := make(chan A, 1024)
+	go func() {
+		var a A
+		for i := range n {
+			fill(bytes(&a), uint64(i))
+			ch <- a
+		}
+		close(ch)
+	}()
+	i := uint64(0)
+	for a := range ch {
+		if s := seq(bytes(&a)); s != i {
+			return fmt.Errorf("message %d has sequence number %d", i, s)
+		}
+		i++
+	}
+	return nil
+}
+
+// PipePingPong bounces a 64-byte message n times over a pipe to an echo
+// worker and records each round trip. spin is both ends' spin limit (0:
+// the receiver always sleeps).
+func PipePingPong(start Starter, t Timer, name string, n int, spin time.Duration) (Result, error) {
+	e, err := pipe.Create(name, pipe.Options{Size: 1 << 16})
+	if err != nil {
+		return Result{}, err
+	}
+	defer e.Close()
+	defer e.Unlink()
+	e.SetSpin(spin)
+	p, err := start(RolePipeEcho, nil, name, strconv.Itoa(n), spin.String())
+	if err != nil {
+		return Result{}, err
+	}
+	defer p.Wait()
+	if _, err := e.Recv(bg); err != nil { // ready
+		p.Kill()
+		return Result{}, err
+	}
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	r, err := pingLoop(t, n, func(i int) (uint64, error) {
+		fill(msg, uint64(i))
+		if err := e.Send(bg, msg); err != nil {
+			return 0, err
+		}
+		_, err := e.RecvInto(bg, buf)
+		return seq(buf), err
+	})
+	if err != nil {
+		p.Kill()
+	}
+	return r, err
+}
+
+// pingLoop runs n round trips, each an exchange of message i that must
+// come back as i+1, and records their times.
+func pingLoop(t Timer, n int, exchange func(i int) (uint64, error)) (Result, error) {
+	rts := make([]time.Duration, 0, min(n, 1<<20))
+	t.StartTimer()
+	t0 := time.Now()
+	for i := range n {
+		s := time.Now()
+		back, err := exchange(i)
+		if err != nil {
+			return Result{}, err
+		}
+		if back != uint64(i)+1 {
+			return Result{}, fmt.Errorf("round trip %d came back as %d", i, back)
+		}
+		if len(rts) < cap(rts) {
+			rts = append(rts, time.Since(s))
+		}
+	}
+	elapsed := time.Since(t0)
+	t.StopTimer()
+	return Result{Msgs: n, Elapsed: elapsed, RTs: rts}, nil
+}
+
+func pipeEcho(args []string) error {
+	e, err := pipe.Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	spin, err := time.ParseDuration(args[2])
+	if err != nil {
+		return err
+	}
+	e.SetSpin(spin)
+	if err := e.Send(bg, nil); err != nil {
+		return err
+	}
+	buf := make([]byte, 64)
+	for range atoi(args[1]) {
+		if _, err := e.RecvInto(bg, buf); err != nil {
+			return err
+		}
+		binary.LittleEndian.PutUint64(buf, seq(buf)+1)
+		if err := e.Send(bg, buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FDPingPong bounces a 64-byte message n times over a Unix socket or a
+// pair of pipes to an echo worker.
+func FDPingPong(start Starter, t Timer, kind string, n int) (Result, error) {
+	mine, theirs, err := fdPair(kind)
+	if err != nil {
+		return Result{}, err
+	}
+	defer mine[0].Close()
+	defer mine[1].Close()
+	p, err := start(RoleFDEcho, theirs[:], strconv.Itoa(n))
+	for _, f := range theirs {
+		f.Close()
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	defer p.Wait()
+	msg := make([]byte, 64)
+	if _, err := io.ReadFull(mine[0], msg[:1]); err != nil { // ready
+		p.Kill()
+		return Result{}, err
+	}
+	r, err := pingLoop(t, n, func(i int) (uint64, error) {
+		fill(msg, uint64(i))
+		if _, err := mine[1].Write(msg); err != nil {
+			return 0, err
+		}
+		_, err := io.ReadFull(mine[0], msg)
+		return seq(msg), err
+	})
+	if err != nil {
+		p.Kill()
+	}
+	return r, err
+}
+
+func fdEcho(args []string) error {
+	in, out := os.NewFile(3, "in"), os.NewFile(4, "out")
+	if _, err := out.Write([]byte{0}); err != nil {
+		return err
+	}
+	buf := make([]byte, 64)
+	for range atoi(args[0]) {
+		if _, err := io.ReadFull(in, buf); err != nil {
+			return err
+		}
+		binary.LittleEndian.PutUint64(buf, seq(buf)+1)
+		if _, err := out.Write(buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FutexPingPong is the floor a sleeping ping-pong is compared with: two
+// processes bouncing a flag through bare FUTEX_WAIT and FUTEX_WAKE
+// (internal/bench's "futex-pingpong").
+func FutexPingPong(start Starter, t Timer, name string, n int) (Result, error) {
+	ty, err := shm.TypeOf[bench.Shared]()
+	if err != nil {
+		return Result{}, err
+	}
+	seg, err := shm.Create(name, shm.Spec{Kind: shm.KindRaw, Type: ty, Len: 1})
+	if err != nil {
+		return Result{}, err
+	}
+	defer seg.Close()
+	defer seg.Unlink()
+	sh, err := shm.View[bench.Shared](seg, 0)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := sh.Init(); err != nil {
+		return Result{}, err
+	}
+	p, err := start(RoleFutexPong, nil, name, strconv.Itoa(n))
+	if err != nil {
+		return Result{}, err
+	}
+	lat := make([]time.Duration, min(n, 1<<20))
+	sw := &split{t: t}
+	runErr := bench.Run(sh, "futex-pingpong", n, lat, sw)
+	if runErr != nil {
+		p.Kill()
+	}
+	if err := p.Wait(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return Result{Msgs: n, Elapsed: sw.elapsed, RTs: lat[:min(n, len(lat))]}, runErr
+}
+
+// split times between StartTimer and StopTimer and passes them on.
+type split struct {
+	t       Timer
+	start   time.Time
+	elapsed time.Duration
+}
+
+func (s *split) StartTimer() { s.t.StartTimer(); s.start = time.Now() }
+func (s *split) StopTimer()  { s.elapsed += time.Since(s.start); s.t.StopTimer() }
+
+func futexPong(args []string) error {
+	ty, err := shm.TypeOf[bench.Shared]()
+	if err != nil {
+		return err
+	}
+	seg, err := shm.Open(args[0], shm.Spec{Kind: shm.KindRaw, Type: ty, Len: 1})
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	sh, err := shm.View[bench.Shared](seg, 0)
+	if err != nil {
+		return err
+	}
+	return bench.Peer(sh, "futex-pingpong", atoi(args[1]))
+}
+
+// Worker runs role in a worker process.
+func Worker(role string, args []string) error {
+	switch role {
+	case RoleQueueProducer:
+		return queueProducer(args)
+	case RoleQueueConsumer:
+		return queueConsumer(args)
+	case RoleFDSink:
+		return fdSink(args)
+	case RolePipeEcho:
+		return pipeEcho(args)
+	case RoleFDEcho:
+		return fdEcho(args)
+	case RoleFutexPong:
+		return futexPong(args)
+	}
+	return fmt.Errorf("qbench: unknown role %q", role)
+}
+
+// NoTimer is a Timer that does nothing.
+type NoTimer struct{}
+
+func (NoTimer) StartTimer() {}
+func (NoTimer) StopTimer()  {}

@@ -1,0 +1,320 @@
+package pipe_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xproc-go/xproc/internal/testproc"
+	"github.com/xproc-go/xproc/pipe"
+	"github.com/xproc-go/xproc/queue"
+	"github.com/xproc-go/xproc/shm"
+)
+
+// The tests of CPython's Lib/test/_test_multiprocessing.py for
+// connections (_TestConnection.test_connection, test_duplex_false,
+// _TestPoll.test_strings and test_dont_merge), ported with every peer a
+// separate process, and more.
+
+func init() {
+	testproc.Register("echo", func(args []string) error {
+		var e *pipe.End
+		var err error
+		if args[0] == "fd" {
+			e, err = pipe.OpenFile(os.NewFile(3, "pipe"))
+		} else {
+			e, err = pipe.Open(args[0])
+		}
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		for {
+			msg, err := e.Recv(bg)
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := e.Send(bg, msg); err != nil {
+				return err
+			}
+		}
+	})
+	testproc.Register("send-strings", func(args []string) error {
+		e, err := pipe.Open(args[0])
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		for _, s := range args[1:] {
+			// Pacing as in CPython's test, not synchronisation.
+			time.Sleep(100 * time.Millisecond)
+			if err := e.Send(bg, []byte(strings.TrimPrefix(s, "="))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	testproc.Register("open-and-wait", func(args []string) error {
+		e, err := pipe.Open(args[0])
+		if err != nil {
+			return err
+		}
+		if len(args) > 1 {
+			for _, m := range args[1:] {
+				if err := e.Send(bg, []byte(m)); err != nil {
+					return err
+				}
+			}
+		}
+		testproc.Say("open")
+		if err := testproc.Await("close"); err != nil {
+			return err
+		}
+		return e.Close()
+	})
+}
+
+func create(t *testing.T, o pipe.Options) (string, *pipe.End) {
+	t.Helper()
+	name := testproc.Name(t)
+	e, err := pipe.Create(name, o)
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	return name, e
+}
+
+func TestPythonConnection(t *testing.T) {
+	name, conn := create(t, pipe.Options{})
+	child := testproc.Start(t, "echo", name)
+	ok, err := conn.Poll(ctxDone())
+	require.NoError(t, err)
+	assert.False(t, ok, "nothing to poll")
+	msgs := [][]byte{[]byte("hello world"), {}, bytes.Repeat([]byte("hello world"), 10), {}, {0, 1, 2, 3}}
+	for _, m := range msgs {
+		require.NoError(t, conn.Send(bg, m))
+		got, err := conn.Recv(bg)
+		require.NoError(t, err)
+		assert.Equal(t, m, got)
+	}
+
+	// RecvInto: a big enough buffer, then one too small, which keeps the
+	// message (where Python's BufferTooShort consumes it).
+	require.NoError(t, conn.Send(bg, []byte("hello world")))
+	ok, err = conn.Poll(bg)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	small := make([]byte, 5)
+	_, err = conn.RecvInto(bg, small)
+	require.ErrorIs(t, err, io.ErrShortBuffer)
+	var sb *pipe.ShortBufferError
+	require.ErrorAs(t, err, &sb)
+	assert.Equal(t, 11, sb.Need)
+	buf := make([]byte, 20)
+	n, err := conn.RecvInto(bg, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "hello world", string(buf[:n]))
+
+	// Poll with nothing to read gives up after about the timeout.
+	start := time.Now()
+	ctx, cancel := timeout(100 * time.Millisecond)
+	ok, err = conn.Poll(ctx)
+	cancel()
+	took := time.Since(start)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.GreaterOrEqual(t, took, 100*time.Millisecond)
+	assert.Less(t, took, 1100*time.Millisecond, "generous bound")
+
+	// 64 MiB, larger than the ring: streamed, whole.
+	big := make([]byte, 64<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	require.NoError(t, conn.Send(bg, big))
+	got, err := conn.Recv(bg)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(big, got), "64 MiB echoed")
+
+	require.NoError(t, conn.Close())
+	child.Wait()
+}
+
+func ctxDone() context.Context {
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	return ctx
+}
+
+func TestPythonDuplexFalse(t *testing.T) {
+	name, w := create(t, pipe.Options{Direction: pipe.CreatorSends})
+	child := testproc.Start(t, "open-and-wait", name)
+	child.Expect("open")
+	require.NoError(t, w.Send(bg, []byte{1}))
+	_, err := w.Recv(bg)
+	require.ErrorIs(t, err, pipe.ErrDirection)
+	_, err = w.Poll(bg)
+	require.ErrorIs(t, err, pipe.ErrDirection)
+	_, err = w.RecvInto(bg, nil)
+	require.ErrorIs(t, err, pipe.ErrDirection)
+	child.Send("close")
+	child.Wait()
+
+	name, r := create(t, pipe.Options{Direction: pipe.OpenerSends})
+	child = testproc.Start(t, "open-and-wait", name, "from the opener")
+	child.Expect("open")
+	require.ErrorIs(t, r.Send(bg, []byte{2}), pipe.ErrDirection)
+	msg, err := r.Recv(bg)
+	require.NoError(t, err)
+	assert.Equal(t, "from the opener", string(msg))
+	child.Send("close")
+	child.Wait()
+}
+
+func TestPythonStrings(t *testing.T) {
+	strs := []string{"hello", "", "a", "b", "", "bye", "", "lop"}
+	name, a := create(t, pipe.Options{Direction: pipe.OpenerSends})
+	args := []string{name}
+	for _, s := range strs {
+		args = append(args, "="+s)
+	}
+	child := testproc.Start(t, "send-strings", args...)
+	for _, s := range strs {
+		ctx, cancel := timeout(testproc.Bound)
+		ok, err := a.Poll(ctx)
+		cancel()
+		require.NoError(t, err)
+		require.True(t, ok)
+		x, err := a.Recv(bg)
+		require.NoError(t, err)
+		assert.Equal(t, s, string(x))
+	}
+	_, err := a.Recv(bg)
+	assert.Equal(t, io.EOF, err, "the child closed its end")
+	child.Wait()
+}
+
+func TestPythonDontMerge(t *testing.T) {
+	name, a := create(t, pipe.Options{})
+	child := testproc.Start(t, "open-and-wait", name, "a", "b", "cd")
+	child.Expect("open")
+	for _, want := range []string{"a", "b", "cd"} {
+		for range 2 {
+			ok, err := a.Poll(bg)
+			require.NoError(t, err)
+			assert.True(t, ok)
+		}
+		msg, err := a.Recv(bg)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(msg))
+	}
+	ok, err := a.Poll(ctxDone())
+	require.NoError(t, err)
+	assert.False(t, ok)
+	child.Send("close")
+	child.Wait()
+}
+
+func TestPeerClosedOrKilled(t *testing.T) {
+	for _, kill := range []bool{false, true} {
+		name, e := create(t, pipe.Options{})
+		child := testproc.Start(t, "open-and-wait", name, "last words")
+		child.Expect("open")
+		if kill {
+			child.Kill()
+		} else {
+			child.Send("close")
+			child.Wait()
+		}
+		msg, err := e.Recv(bg)
+		require.NoError(t, err, "what was sent before is read first")
+		assert.Equal(t, "last words", string(msg))
+		ctx, cancel := timeout(testproc.Bound)
+		_, err = e.Recv(ctx)
+		cancel()
+		assert.Equal(t, io.EOF, err)
+		ok, err := e.Poll(bg)
+		require.NoError(t, err)
+		assert.True(t, ok, "Poll says a Recv would not block")
+		if !kill {
+			require.ErrorIs(t, e.Send(bg, []byte("x")), pipe.ErrPeerClosed)
+		} else {
+			// A dead peer is noticed once the ring is full.
+			ctx, cancel := timeout(testproc.Bound)
+			var err error
+			for err == nil {
+				err = e.Send(ctx, make([]byte, 1000))
+			}
+			cancel()
+			require.ErrorIs(t, err, pipe.ErrPeerClosed)
+		}
+	}
+}
+
+func TestBusyAndBadInput(t *testing.T) {
+	name, e := create(t, pipe.Options{Size: 4096, MaxMessage: 1 << 20})
+	child := testproc.Start(t, "open-and-wait", name)
+	child.Expect("open")
+	_, err := pipe.Open(name)
+	require.ErrorIs(t, err, pipe.ErrBusy)
+	err = e.Send(bg, make([]byte, 1<<20+1))
+	require.ErrorIs(t, err, pipe.ErrTooLarge)
+	child.Send("close")
+	child.Wait()
+	_, err = pipe.Open(name)
+	require.ErrorIs(t, err, pipe.ErrBusy, "a pipe connects two ends once")
+
+	_, err = pipe.Create(testproc.Name(t), pipe.Options{Direction: 7})
+	require.ErrorIs(t, err, shm.ErrInvalid)
+
+	qname := testproc.Name(t)
+	q, err := queue.Create(qname, queue.Options{})
+	require.NoError(t, err)
+	defer q.Close()
+	_, err = pipe.Open(qname)
+	require.ErrorIs(t, err, shm.ErrKind)
+	_, err = queue.Open(name)
+	require.ErrorIs(t, err, shm.ErrKind)
+
+	require.NoError(t, e.Close())
+	require.ErrorIs(t, e.Send(bg, nil), pipe.ErrClosed)
+	_, err = e.Recv(bg)
+	require.ErrorIs(t, err, pipe.ErrClosed)
+}
+
+func TestAnonymousAndStream(t *testing.T) {
+	e, err := pipe.CreateAnonymous(pipe.Options{Size: 4096})
+	require.NoError(t, err)
+	defer e.Close()
+	child := testproc.StartCmd(t, "echo", func(c *exec.Cmd) { c.ExtraFiles = []*os.File{e.File()} }, "fd")
+	// The stream view: io.Copy through the echo, in chunks larger than
+	// the ring.
+	src := bytes.Repeat([]byte("0123456789abcdef"), 10000)
+	go func() {
+		w := io.Writer(e)
+		for p := src; len(p) > 0; {
+			n := min(len(p), 3000)
+			if _, err := w.Write(p[:n]); err != nil {
+				t.Error(err)
+				return
+			}
+			p = p[n:]
+		}
+	}()
+	got := make([]byte, len(src))
+	_, err = io.ReadFull(e, got)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(src, got))
+	require.NoError(t, e.Close())
+	child.Wait()
+}

@@ -1,0 +1,535 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"time"
+
+	"github.com/xproc-go/xproc/internal/ring"
+	"github.com/xproc-go/xproc/shm"
+)
+
+// Errors returned by this package, wrapped in an *Error naming the
+// operation and the queue. Compare with errors.Is.
+var (
+	// ErrFull: TryPut found no room (bytes or messages).
+	ErrFull = errors.New("queue full")
+	// ErrEmpty: TryGet found no message.
+	ErrEmpty = errors.New("queue empty")
+	// ErrTooLarge: the message is larger than the queue's maximum. Nothing
+	// was put.
+	ErrTooLarge = errors.New("message larger than the queue's maximum")
+	// ErrShutdown: Put after Shutdown, or Get after Shutdown once the
+	// queue is drained (at once after an immediate Shutdown).
+	ErrShutdown = errors.New("queue shut down")
+	// ErrTaskDone: TaskDone called more times than messages were put
+	// (Python's ValueError from task_done).
+	ErrTaskDone = errors.New("TaskDone called more times than there were messages")
+	// ErrLeaseDone: Ack or Nak of a lease that was already acknowledged
+	// or put back.
+	ErrLeaseDone = errors.New("lease already acknowledged or put back")
+	// ErrCorrupt: the ring's control words or records are not what any
+	// correct process writes. It is shm.ErrCorrupt.
+	ErrCorrupt = shm.ErrCorrupt
+	// ErrClosed: the handle was closed. It is shm.ErrClosed.
+	ErrClosed = shm.ErrClosed
+)
+
+// Error records a failed queue operation: Pkg is "queue", Op the operation
+// ("put", "recv", ...), Name the queue's name ("" if anonymous), Err the
+// cause. It formats as "queue: op name: cause".
+type Error = ring.Error
+
+// ShortBufferError is returned when a buffer is smaller than the next
+// message, whose length is Need; the message stays. It matches
+// io.ErrShortBuffer (Python's BufferTooShort).
+type ShortBufferError = ring.ShortBufferError
+
+// Options choose a queue's capacity. The zero value is a 1 MiB ring
+// taking messages up to half its size, with no limit on their number.
+type Options struct {
+	// Size is the ring's size in bytes, rounded up to a power of two from
+	// 4 KiB to 2 GiB. 0 means 1 MiB. Each message takes 32 bytes of
+	// header plus its length rounded up to 8.
+	Size int
+	// MaxMessage is the largest message in bytes. 0 means the largest a
+	// ring of Size takes: Size/2 - 32.
+	MaxMessage int
+	// MaxMessages bounds the number of messages in the queue, Python's
+	// Queue(maxsize). A message counts from Put until it is removed (Get
+	// returns it, or its lease is acknowledged). 0 means no bound beyond
+	// Size.
+	MaxMessages int
+}
+
+// DefaultSize is the ring size when Options.Size is 0.
+const DefaultSize = 1 << 20
+
+// Params recorded in the segment header.
+const (
+	paramSize = iota
+	paramMaxMessage
+	paramMaxMessages
+	paramRingVersion
+	paramSalt
+)
+
+const ringVersion = 1
+
+func (o Options) config() (ring.Config, error) {
+	size := uint64(DefaultSize)
+	if o.Size < 0 || o.MaxMessage < 0 || o.MaxMessages < 0 {
+		return ring.Config{}, fmt.Errorf("%w: negative option", shm.ErrInvalid)
+	}
+	if o.Size > 0 {
+		size = max(ring.MinSize, uint64(1)<<bits.Len64(uint64(o.Size)-1))
+	}
+	cfg := ring.Config{Size: size, MaxPayload: uint64(o.MaxMessage), MaxMessages: uint64(o.MaxMessages), Salt: ring.NewSalt()}
+	if o.MaxMessage == 0 {
+		cfg.MaxPayload = ring.MaxPayloadFor(size)
+	}
+	if err := cfg.Check(); err != nil {
+		return ring.Config{}, fmt.Errorf("%w: %v", shm.ErrInvalid, err)
+	}
+	return cfg, nil
+}
+
+// spec describes a queue segment of element type t (bytes for a plain
+// queue, T for Of[T]).
+func spec(t shm.Type, cfg ring.Config) shm.Spec {
+	sp := shm.Spec{Kind: shm.KindQueue, Type: t, Len: 1, DataSize: ring.MemSize(cfg)}
+	sp.Params[paramSize] = cfg.Size
+	sp.Params[paramMaxMessage] = cfg.MaxPayload
+	sp.Params[paramMaxMessages] = cfg.MaxMessages
+	sp.Params[paramRingVersion] = ringVersion
+	sp.Params[paramSalt] = cfg.Salt
+	return sp
+}
+
+// Queue is a handle on a queue in shared memory. Its methods are safe for
+// concurrent use by goroutines and processes, but none may be used after
+// (or during) Close.
+type Queue struct {
+	seg  *shm.Segment
+	r    *ring.Ring
+	name string
+	// Flow-control errors, built once so that polling does not allocate.
+	errFull, errEmpty error
+}
+
+var byteType = func() shm.Type {
+	t, err := shm.TypeOf[byte]()
+	if err != nil {
+		panic(err)
+	}
+	return t
+}()
+
+// Create makes a new named queue. It fails with shm.ErrExist if the name
+// is taken, with shm.ErrInvalid for options out of range, and with the
+// errors of shm.Create. opts choose the directory and permissions.
+func Create(name string, o Options, opts ...shm.Option) (*Queue, error) {
+	return create(name, byteType, o, false, opts)
+}
+
+// CreateAnonymous makes a queue with no name. Hand q.File() to a child
+// process through exec.Cmd.ExtraFiles; the child maps it with OpenFile.
+func CreateAnonymous(o Options) (*Queue, error) {
+	return create("", byteType, o, true, nil)
+}
+
+func create(name string, t shm.Type, o Options, anon bool, opts []shm.Option) (*Queue, error) {
+	cfg, err := o.config()
+	if err != nil {
+		return nil, &Error{Pkg: "queue", Op: "create", Name: name, Err: err}
+	}
+	var seg *shm.Segment
+	if anon {
+		seg, err = shm.CreateAnonymous(spec(t, cfg))
+	} else {
+		seg, err = shm.Create(name, spec(t, cfg), opts...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return wrap(seg, "create", name)
+}
+
+// Open maps the named queue. It fails with shm.ErrNotExist if there is
+// none, shm.ErrKind if the segment holds something else (a pipe, say),
+// shm.ErrCorrupt if the queue's parameters are inconsistent, and with the
+// other errors of shm.Open.
+func Open(name string, opts ...shm.Option) (*Queue, error) {
+	seg, err := shm.Open(name, shm.Spec{Kind: shm.KindQueue}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return wrap(seg, "open", name)
+}
+
+// OpenFile maps a queue from an open segment file, typically one made by
+// CreateAnonymous and inherited: os.NewFile(3, "queue") for the first of
+// exec.Cmd.ExtraFiles. The caller keeps f.
+func OpenFile(f *os.File) (*Queue, error) {
+	seg, err := shm.OpenFile(f, shm.Spec{Kind: shm.KindQueue})
+	if err != nil {
+		return nil, err
+	}
+	return wrap(seg, "open", "")
+}
+
+// wrap checks the queue-specific header fields of seg and builds the
+// handle, closing seg on failure.
+func wrap(seg *shm.Segment, op, name string) (*Queue, error) {
+	q, err := build(seg, name)
+	if err != nil {
+		seg.Close()
+		return nil, &Error{Pkg: "queue", Op: op, Name: name, Err: err}
+	}
+	return q, nil
+}
+
+func build(seg *shm.Segment, name string) (*Queue, error) {
+	p := seg.Params()
+	cfg := ring.Config{Size: p[paramSize], MaxPayload: p[paramMaxMessage], MaxMessages: p[paramMaxMessages], Salt: p[paramSalt]}
+	if err := cfg.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", shm.ErrCorrupt, err)
+	}
+	if p[paramRingVersion] != ringVersion {
+		return nil, fmt.Errorf("%w: ring version %d (this build reads %d)", shm.ErrVersion, p[paramRingVersion], ringVersion)
+	}
+	for i, v := range p[paramSalt+1:] {
+		if v != 0 {
+			return nil, fmt.Errorf("%w: Params[%d] is %d, want 0", shm.ErrCorrupt, paramSalt+1+i, v)
+		}
+	}
+	if t := seg.Type(); t.Size > cfg.MaxPayload || (t.Size != 1 && t.Size != cfg.MaxPayload) {
+		return nil, fmt.Errorf("%w: element type of %d bytes, maximum message %d", shm.ErrCorrupt, t.Size, cfg.MaxPayload)
+	}
+	r, err := ring.New(seg.Data(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", shm.ErrCorrupt, err)
+	}
+	q := &Queue{seg: seg, r: r, name: name}
+	q.errFull = &Error{Pkg: "queue", Op: "put", Name: name, Err: ErrFull}
+	q.errEmpty = &Error{Pkg: "queue", Op: "get", Name: name, Err: ErrEmpty}
+	return q, nil
+}
+
+// Name returns the queue's name, "" if anonymous.
+func (q *Queue) Name() string { return q.name }
+
+// Segment returns the segment the queue lives in.
+func (q *Queue) Segment() *shm.Segment { return q.seg }
+
+// File returns the file of an anonymous queue, to hand to a child
+// process; nil for a named queue.
+func (q *Queue) File() *os.File { return q.seg.File() }
+
+// Close unmaps the queue. Calls blocked in this process return ErrClosed.
+// Leases still held by this process are returned to the queue by the
+// other processes' scans, as if this process had died. The queue itself
+// stays until Unlink.
+func (q *Queue) Close() error { return q.seg.Close() }
+
+// Unlink removes the queue's name; processes that have it open keep
+// using it.
+func (q *Queue) Unlink() error { return q.seg.Unlink() }
+
+// err wraps a ring error for op, translating the ring's sentinels.
+func (q *Queue) err(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case err == ring.ErrFull:
+		if op == "put" {
+			return q.errFull
+		}
+		err = ErrFull
+	case err == ring.ErrEmpty:
+		if op == "get" {
+			return q.errEmpty
+		}
+		err = ErrEmpty
+	case errors.Is(err, ring.ErrTooLarge):
+		err = fmt.Errorf("%w (at most %d bytes)", ErrTooLarge, q.r.MaxPayload())
+	case errors.Is(err, ring.ErrShutdown):
+		err = ErrShutdown
+	case errors.Is(err, ring.ErrClosed):
+		err = ErrClosed
+	case errors.Is(err, ring.ErrCorrupt):
+		err = fmt.Errorf("%w: %v", ErrCorrupt, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return &Error{Pkg: "queue", Op: op, Name: q.name, Err: err}
+}
+
+func (q *Queue) closed(op string) error {
+	if q.seg.Closed() {
+		return &Error{Pkg: "queue", Op: op, Name: q.name, Err: ErrClosed}
+	}
+	return nil
+}
+
+// Put appends msg (0 to MaxMessage bytes, copied) to the queue, waiting
+// for room until ctx is done. It returns nil once the message is in the
+// queue: a process killed after that does not take it away. It fails with
+// ErrTooLarge (nothing changed), ErrShutdown, ErrClosed or ctx.Err().
+func (q *Queue) Put(ctx context.Context, msg []byte) error {
+	return q.put(ctx, msg, true)
+}
+
+// TryPut is Put without waiting: ErrFull if there is no room.
+func (q *Queue) TryPut(msg []byte) error {
+	return q.put(context.Background(), msg, false)
+}
+
+func (q *Queue) put(ctx context.Context, msg []byte, block bool) error {
+	if err := q.closed("put"); err != nil {
+		return err
+	}
+	var s ring.Slot
+	err := q.r.Reserve(ctx, len(msg), 0, 0, block, &s)
+	if err != nil {
+		return q.err("put", err)
+	}
+	copy(s.Data, msg)
+	q.r.Commit(&s)
+	return nil
+}
+
+// Get removes the oldest message and returns it, waiting for one until
+// ctx is done. It is a lease acknowledged as it returns: if the process
+// is killed inside Get, the message goes back to the queue for another
+// consumer. It fails with ErrShutdown (shut down and drained), ErrClosed,
+// ErrCorrupt or ctx.Err().
+func (q *Queue) Get(ctx context.Context) ([]byte, error) {
+	return q.get(ctx, true)
+}
+
+// TryGet is Get without waiting: ErrEmpty if there is no message.
+func (q *Queue) TryGet() ([]byte, error) {
+	return q.get(context.Background(), false)
+}
+
+func (q *Queue) get(ctx context.Context, block bool) ([]byte, error) {
+	if err := q.closed("get"); err != nil {
+		return nil, err
+	}
+	var s ring.Slot
+	err := q.r.Claim(ctx, nil, block, &s)
+	if err != nil {
+		return nil, q.err("get", err)
+	}
+	out := make([]byte, len(s.Data))
+	copy(out, s.Data)
+	if err := q.r.Release(&s); err != nil {
+		return nil, q.err("get", err)
+	}
+	return out, nil
+}
+
+// GetInto is Get into buf, which it reuses: it returns the message's
+// length. If buf is too small it returns a *ShortBufferError (matching
+// io.ErrShortBuffer) with the message's length, and the message stays in
+// the queue.
+func (q *Queue) GetInto(ctx context.Context, buf []byte) (int, error) {
+	return q.getInto(ctx, buf, true)
+}
+
+// TryGetInto is GetInto without waiting: ErrEmpty if there is no message.
+func (q *Queue) TryGetInto(buf []byte) (int, error) {
+	return q.getInto(context.Background(), buf, false)
+}
+
+func (q *Queue) getInto(ctx context.Context, buf []byte, block bool) (int, error) {
+	if err := q.closed("get"); err != nil {
+		return 0, err
+	}
+	fits := func(h ring.Header) error {
+		if h.Len() > len(buf) {
+			return &ring.ShortBufferError{Need: h.Len()}
+		}
+		return nil
+	}
+	var s ring.Slot
+	err := q.r.Claim(ctx, fits, block, &s)
+	if err != nil {
+		return 0, q.err("get", err)
+	}
+	n := copy(buf, s.Data)
+	if err := q.r.Release(&s); err != nil {
+		return 0, q.err("get", err)
+	}
+	return n, nil
+}
+
+// Len returns the number of messages put and not yet removed, leased
+// ones included: Python's qsize. Like qsize it is a snapshot that other
+// processes may change at once.
+func (q *Queue) Len() int {
+	if q.seg.Closed() {
+		return 0
+	}
+	return q.r.Len()
+}
+
+// Cap returns the bound on the number of messages (Options.MaxMessages),
+// or 0 if only the ring's size bounds it.
+func (q *Queue) Cap() int { return int(q.r.MaxMessages()) }
+
+// Size returns the ring's size in bytes.
+func (q *Queue) Size() int { return int(q.r.Size()) }
+
+// MaxMessage returns the largest message in bytes.
+func (q *Queue) MaxMessage() int { return int(q.r.MaxPayload()) }
+
+// Shutdown stops the queue, as Python 3.13's Queue.shutdown: Put fails
+// with ErrShutdown from now on, in every process; consumers take what is
+// left and then get ErrShutdown. With immediate, what is left is
+// discarded (counted as done for Join) and consumers get ErrShutdown at
+// once. Blocked callers are woken. Shutdown is permanent.
+func (q *Queue) Shutdown(immediate bool) error {
+	if err := q.closed("shutdown"); err != nil {
+		return err
+	}
+	f := uint64(ring.NoPut)
+	if immediate {
+		f |= ring.NoGet
+	}
+	q.r.SetFlags(f)
+	if immediate {
+		q.discard()
+	}
+	q.wakeJoin()
+	return nil
+}
+
+// discard drops every message still in a queue shut down immediately.
+func (q *Queue) discard() {
+	c := q.r.Control()
+	for {
+		var s ring.Slot
+		if err := q.r.Drain(&s); err != nil {
+			return
+		}
+		// Count first: a process killed between the two lets Join
+		// return one message early, never hang.
+		c.Discarded.Add(1)
+		q.r.Release(&s)
+	}
+}
+
+// Shutdown reports whether Shutdown was called (in any process).
+func (q *Queue) IsShutdown() bool {
+	return !q.seg.Closed() && q.r.Control().Flags.Load() != 0
+}
+
+// unfinished returns the number of messages put and not yet marked done.
+func (q *Queue) unfinished() int64 {
+	c := q.r.Control()
+	done := c.TaskDone.Load() + c.Discarded.Load()
+	return int64(c.Put.Load() - c.Void.Load() - done)
+}
+
+// TaskDone marks one message taken from the queue as processed, Python's
+// JoinableQueue.task_done. It fails with ErrTaskDone if every message put
+// is already marked done. A consumer that dies between Get and TaskDone
+// leaves its message unfinished, as in Python: use leases where that
+// matters.
+func (q *Queue) TaskDone() error {
+	if err := q.closed("task done"); err != nil {
+		return err
+	}
+	c := q.r.Control()
+	for {
+		v := c.TaskDone.Load()
+		if q.unfinished() <= 0 {
+			return &Error{Pkg: "queue", Op: "task done", Name: q.name, Err: ErrTaskDone}
+		}
+		if c.TaskDone.CompareAndSwap(v, v+1) {
+			break
+		}
+	}
+	if q.unfinished() <= 0 {
+		q.wakeJoin()
+	}
+	return nil
+}
+
+func (q *Queue) wakeJoin() {
+	c := q.r.Control()
+	if c.JoinWaiters.Load() != 0 {
+		c.JoinSeq.Add(1)
+		q.r.WakeWord(&c.JoinSeq)
+	}
+}
+
+// Join waits until every message put has been marked done with TaskDone
+// (or discarded by an immediate Shutdown), Python's JoinableQueue.join.
+// It fails with ErrClosed or ctx.Err().
+func (q *Queue) Join(ctx context.Context) error {
+	if err := q.closed("join"); err != nil {
+		return err
+	}
+	c := q.r.Control()
+	err := q.r.Wait(ctx, &c.JoinSeq, &c.JoinWaiters, func() bool {
+		if c.Flags.Load()&ring.NoGet != 0 {
+			q.discard() // messages committed after an immediate Shutdown
+		}
+		return q.unfinished() <= 0
+	})
+	return q.err("join", err)
+}
+
+// Recover returns the messages held by consumers that died to the queue
+// and drops the half-written messages of producers that died, now rather
+// than at the next scan (blocked calls scan every 100ms, and busy
+// consumers about as often). It returns how many messages it returned.
+func (q *Queue) Recover(ctx context.Context) (int, error) {
+	if err := q.closed("recover"); err != nil {
+		return 0, err
+	}
+	_, n, err := q.r.Recover(ctx)
+	return n, q.err("recover", err)
+}
+
+// Stats is a snapshot of a queue, for monitoring (xproc inspect).
+type Stats struct {
+	Messages    int // put and not yet removed (Len)
+	Ready       int // waiting for a consumer
+	Leased      int // held by consumers
+	Writing     int // being written by producers
+	Redelivered int // ready again after a Nak or a consumer's death
+	UsedBytes   int // bytes of ring between head and tail
+	Size        int // ring bytes
+	MaxMessage  int
+	MaxMessages int
+	Put         uint64 // messages ever put (the last sequence number)
+	Unfinished  int    // put and not yet marked done (Join)
+	Shutdown    bool
+	Immediate   bool
+}
+
+// Stats reads the queue's state without stopping it.
+func (q *Queue) Stats() Stats {
+	if q.seg.Closed() {
+		return Stats{}
+	}
+	s := q.r.Stats()
+	return Stats{
+		Messages: int(s.Messages), Ready: s.Ready, Leased: s.Leased, Writing: s.Writing,
+		Redelivered: s.Returned, UsedBytes: int(s.Tail - s.Head),
+		Size: q.Size(), MaxMessage: q.MaxMessage(), MaxMessages: q.Cap(),
+		Put: s.Put, Unfinished: int(max(q.unfinished(), 0)),
+		Shutdown: s.Flags&ring.NoPut != 0, Immediate: s.Flags&ring.NoGet != 0,
+	}
+}
+
+// SetSpin sets how long blocked calls on this handle spin before they
+// sleep (default 20µs on a multi-core machine; 0 sleeps at once).
+func (q *Queue) SetSpin(d time.Duration) { q.r.Spin = d }

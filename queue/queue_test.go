@@ -1,0 +1,595 @@
+package queue_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xproc-go/xproc/array"
+	"github.com/xproc-go/xproc/internal/race"
+	"github.com/xproc-go/xproc/internal/testproc"
+	"github.com/xproc-go/xproc/queue"
+	"github.com/xproc-go/xproc/shm"
+)
+
+func init() {
+	testproc.Register("lease-and-die", func(args []string) error {
+		q, err := queue.Open(args[0])
+		if err != nil {
+			return err
+		}
+		l, err := q.GetLease(bg)
+		if err != nil {
+			return err
+		}
+		testproc.Say("leased " + string(l.Data()))
+		return testproc.Await("never")
+	})
+	testproc.Register("reserve-and-die", func(args []string) error {
+		q, err := queue.Open(args[0])
+		if err != nil {
+			return err
+		}
+		r, err := q.Reserve(bg, 5)
+		if err != nil {
+			return err
+		}
+		copy(r.Bytes(), "torn!")
+		testproc.Say("reserved")
+		return testproc.Await("never")
+	})
+	testproc.Register("get-until-shutdown", func(args []string) error {
+		q, err := queue.Open(args[0])
+		if err != nil {
+			return err
+		}
+		testproc.Say("ready")
+		for {
+			if _, err := q.Get(bg); err != nil {
+				if errors.Is(err, queue.ErrShutdown) {
+					testproc.Say("shutdown")
+					return nil
+				}
+				return err
+			}
+		}
+	})
+	testproc.Register("typed-put", func(args []string) error {
+		q, err := queue.OpenOf[point](args[0])
+		if err != nil {
+			return err
+		}
+		for i := range 100 {
+			if err := q.Put(bg, point{X: int64(i), Y: float64(i) / 2}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+type point struct {
+	X int64
+	Y float64
+}
+
+func TestLeaseRedeliveredAfterConsumerDies(t *testing.T) {
+	name, q := create(t, queue.Options{})
+	require.NoError(t, q.Put(bg, []byte("task")))
+	child := testproc.Start(t, "lease-and-die", name)
+	child.Expect("leased task")
+	_, err := q.TryGetLease()
+	require.ErrorIs(t, err, queue.ErrEmpty, "leased by the child")
+	child.Kill()
+	ctx, cancel := timeout(testproc.Bound)
+	defer cancel()
+	var l *queue.Lease
+	within(t, 5*time.Second, "redelivery", func() {
+		l, err = q.GetLease(ctx)
+		require.NoError(t, err)
+	})
+	assert.Equal(t, "task", string(l.Data()))
+	assert.True(t, l.Redelivered())
+	assert.Equal(t, 2, l.NumDelivered())
+	assert.Equal(t, child.Pid(), l.DeadConsumer())
+	assert.Equal(t, uint64(1), l.Seq())
+	require.NoError(t, l.Ack())
+	require.ErrorIs(t, l.Ack(), queue.ErrLeaseDone)
+	require.ErrorIs(t, l.Nak(), queue.ErrLeaseDone)
+	assert.Equal(t, 0, q.Len())
+}
+
+func TestNak(t *testing.T) {
+	_, q := create(t, queue.Options{})
+	for _, m := range []string{"a", "b"} {
+		require.NoError(t, q.Put(bg, []byte(m)))
+	}
+	l, err := q.GetLease(bg)
+	require.NoError(t, err)
+	assert.False(t, l.Redelivered())
+	assert.Equal(t, 1, l.NumDelivered())
+	require.NoError(t, l.Nak())
+	l, err = q.GetLease(bg)
+	require.NoError(t, err)
+	assert.Equal(t, "a", string(l.Data()), "a message put back comes first")
+	assert.True(t, l.Redelivered())
+	assert.Zero(t, l.DeadConsumer())
+	require.NoError(t, l.Ack())
+	msg, err := q.Get(bg)
+	require.NoError(t, err)
+	assert.Equal(t, "b", string(msg))
+}
+
+func TestReservationOfDeadProducerSkipped(t *testing.T) {
+	name, q := create(t, queue.Options{})
+	child := testproc.Start(t, "reserve-and-die", name)
+	child.Expect("reserved")
+	require.NoError(t, q.Put(bg, []byte("after")))
+	_, err := q.TryGet()
+	require.ErrorIs(t, err, queue.ErrEmpty, "held back by the reservation")
+	child.Kill()
+	ctx, cancel := timeout(testproc.Bound)
+	defer cancel()
+	within(t, 5*time.Second, "skipping the dead reservation", func() {
+		msg, err := q.Get(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "after", string(msg))
+	})
+	assert.Equal(t, 0, q.Len())
+	assert.Zero(t, q.Stats().Writing)
+}
+
+func TestZeroCopy(t *testing.T) {
+	_, q := create(t, queue.Options{})
+	r, err := q.Reserve(bg, 5)
+	require.NoError(t, err)
+	copy(r.Bytes(), "hello")
+	r2, err := q.Reserve(bg, 3)
+	require.NoError(t, err)
+	require.NoError(t, r2.Abort())
+	require.ErrorIs(t, r2.Commit(), queue.ErrLeaseDone)
+	require.NoError(t, r.Commit())
+	l, err := q.GetLease(bg)
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(l.Data()))
+	require.NoError(t, l.Ack())
+	_, err = q.TryGet()
+	require.ErrorIs(t, err, queue.ErrEmpty, "the aborted reservation is no message")
+	assert.Equal(t, 0, q.Len())
+}
+
+func TestShutdown(t *testing.T) {
+	name, q := create(t, queue.Options{})
+	child := testproc.Start(t, "get-until-shutdown", name)
+	child.Expect("ready")
+	require.NoError(t, q.Shutdown(false))
+	child.Expect("shutdown")
+	child.Wait()
+
+	_, q = create(t, queue.Options{})
+	require.NoError(t, q.Put(bg, []byte("a")))
+	require.NoError(t, q.Put(bg, []byte("b")))
+	require.NoError(t, q.Shutdown(false))
+	assert.True(t, q.IsShutdown())
+	require.ErrorIs(t, q.Put(bg, []byte("c")), queue.ErrShutdown)
+	for _, want := range []string{"a", "b"} {
+		msg, err := q.Get(bg)
+		require.NoError(t, err, "drains first")
+		assert.Equal(t, want, string(msg))
+	}
+	_, err := q.Get(bg)
+	require.ErrorIs(t, err, queue.ErrShutdown)
+
+	_, q = create(t, queue.Options{})
+	require.NoError(t, q.Put(bg, []byte("a")))
+	require.NoError(t, q.Put(bg, []byte("b")))
+	require.NoError(t, q.Shutdown(true))
+	_, err = q.Get(bg)
+	require.ErrorIs(t, err, queue.ErrShutdown, "immediate: nothing left")
+	assert.Equal(t, 0, q.Len())
+	ctx, cancel := timeout(testproc.Bound)
+	defer cancel()
+	require.NoError(t, q.Join(ctx), "discarded messages count as done")
+}
+
+func TestTyped(t *testing.T) {
+	name := testproc.Name(t)
+	q, err := queue.CreateOf[point](name, queue.Options{Size: 4096})
+	require.NoError(t, err)
+	defer q.Close()
+	child := testproc.Start(t, "typed-put", name)
+	for i := range 100 {
+		p, err := q.Get(bg)
+		require.NoError(t, err)
+		assert.Equal(t, point{X: int64(i), Y: float64(i) / 2}, p)
+	}
+	child.Wait()
+	_, err = queue.OpenOf[int64](name)
+	require.ErrorIs(t, err, shm.ErrTypeMismatch)
+	require.NoError(t, q.TryPut(point{1, 2}))
+	v, err := q.TryGet()
+	require.NoError(t, err)
+	assert.Equal(t, point{1, 2}, v)
+
+	// A message of another size, put through the byte queue, is
+	// reported and removed.
+	require.NoError(t, q.Queue().Put(bg, []byte("short")))
+	require.NoError(t, q.TryPut(point{3, 4}))
+	_, err = q.Get(bg)
+	var de *queue.DecodeError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, uint64(102), de.Seq)
+	v, err = q.Get(bg)
+	require.NoError(t, err)
+	assert.Equal(t, point{3, 4}, v)
+
+	_, err = queue.CreateOf[string](testproc.Name(t), queue.Options{})
+	require.ErrorIs(t, err, shm.ErrUnsupportedType)
+}
+
+type job struct {
+	ID    int
+	Tags  map[string]int
+	Items []string
+}
+
+func TestCodec(t *testing.T) {
+	_, q := create(t, queue.Options{})
+	for _, c := range []queue.Codec{nil, queue.GobCodec, queue.JSONCodec} {
+		jq := queue.WithCodec[job](q, c)
+		in := job{ID: 7, Tags: map[string]int{"a": 1}, Items: []string{"x", "y"}}
+		require.NoError(t, jq.Put(bg, in))
+		out, err := jq.Get(bg)
+		require.NoError(t, err)
+		assert.Equal(t, in, out)
+	}
+
+	// An encode error leaves the queue unchanged.
+	cq := queue.WithCodec[chan int](q, nil)
+	err := cq.Put(bg, make(chan int))
+	var ee *queue.EncodeError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 0, q.Len())
+
+	// A decode error names the message and loses no other.
+	jq := queue.WithCodec[job](q, nil)
+	require.NoError(t, q.Put(bg, []byte("not gob")))
+	require.NoError(t, jq.Put(bg, job{ID: 8}))
+	_, err = jq.Get(bg)
+	var de *queue.DecodeError
+	require.ErrorAs(t, err, &de)
+	assert.NotZero(t, de.Seq)
+	assert.Contains(t, err.Error(), fmt.Sprintf("message %d", de.Seq))
+	out, err := jq.Get(bg)
+	require.NoError(t, err)
+	assert.Equal(t, 8, out.ID)
+}
+
+func TestBadInput(t *testing.T) {
+	_, q := create(t, queue.Options{Size: 4096, MaxMessage: 100})
+	require.NoError(t, q.Put(bg, []byte("keep")))
+	err := q.Put(bg, make([]byte, 101))
+	require.ErrorIs(t, err, queue.ErrTooLarge)
+	assert.Contains(t, err.Error(), "at most 100 bytes")
+	assert.Equal(t, 1, q.Len(), "nothing changed")
+
+	buf := make([]byte, 2)
+	_, err = q.GetInto(bg, buf)
+	require.ErrorIs(t, err, io.ErrShortBuffer)
+	var sb *queue.ShortBufferError
+	require.ErrorAs(t, err, &sb)
+	assert.Equal(t, 4, sb.Need)
+	buf = make([]byte, 10)
+	n, err := q.GetInto(bg, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "keep", string(buf[:n]), "the message stayed")
+
+	for _, o := range []queue.Options{{Size: -1}, {MaxMessage: 1 << 20, Size: 4096}, {Size: 1 << 40}} {
+		_, err := queue.Create(testproc.Name(t), o)
+		require.ErrorIs(t, err, shm.ErrInvalid, "%+v", o)
+	}
+
+	// A pipe is not a queue; a queue whose parameters are inconsistent
+	// is corrupt.
+	name := testproc.Name(t)
+	ty, _ := shm.TypeOf[byte]()
+	seg, err := shm.Create(name, shm.Spec{Kind: shm.KindPipe, Type: ty, Len: 1, DataSize: 8192})
+	require.NoError(t, err)
+	seg.Close()
+	_, err = queue.Open(name)
+	require.ErrorIs(t, err, shm.ErrKind)
+	name = testproc.Name(t)
+	sp := shm.Spec{Kind: shm.KindQueue, Type: ty, Len: 1, DataSize: 8192}
+	sp.Params[0] = 5000
+	seg, err = shm.Create(name, sp)
+	require.NoError(t, err)
+	seg.Close()
+	_, err = queue.Open(name)
+	require.ErrorIs(t, err, shm.ErrCorrupt)
+
+	// Use after Close.
+	require.NoError(t, q.Close())
+	require.ErrorIs(t, q.Put(bg, nil), queue.ErrClosed)
+	_, err = q.Get(bg)
+	require.ErrorIs(t, err, queue.ErrClosed)
+}
+
+// TestCorruptFile damages the ring of a real queue file in every control
+// word and in a record, and checks that calls fail with ErrCorrupt (or
+// work), never panic or hang.
+func TestCorruptFile(t *testing.T) {
+	// Offsets in the data area (LAYOUT.md, "Queue and Pipe").
+	const dataOff = 4096
+	for _, c := range []struct {
+		what string
+		off  int64
+		val  uint64
+	}{
+		{"tail beyond the ring", 8, 1 << 40},
+		{"tail behind head", 16, 1 << 20},
+		{"read cursor beyond tail", 128, 1 << 30},
+		{"record length", 1024 + 8, 0xfffffff0},
+		{"record state", 1024, 0x12345678},
+		{"record state done", 1024, 3 << 30},
+	} {
+		t.Run(strings.ReplaceAll(c.what, " ", "-"), func(t *testing.T) {
+			name, q := create(t, queue.Options{Size: 4096})
+			require.NoError(t, q.Put(bg, []byte("one")))
+			require.NoError(t, q.Put(bg, []byte("two")))
+			f, err := os.OpenFile(q.Segment().Path(), os.O_RDWR, 0)
+			require.NoError(t, err)
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], c.val)
+			_, err = f.WriteAt(b[:], dataOff+c.off)
+			require.NoError(t, err)
+			f.Close()
+			q2, err := queue.Open(name)
+			require.NoError(t, err, "the header is intact")
+			defer q2.Close()
+			ctx, cancel := timeout(200 * time.Millisecond)
+			defer cancel()
+			within(t, 10*time.Second, "calls on a corrupt ring", func() {
+				for range 3 {
+					_, gerr := q2.Get(ctx)
+					perr := q2.TryPut([]byte("three"))
+					for _, err := range []error{gerr, perr} {
+						if err != nil && !errors.Is(err, queue.ErrCorrupt) && !errors.Is(err, context.DeadlineExceeded) &&
+							!errors.Is(err, queue.ErrFull) && !errors.Is(err, queue.ErrEmpty) {
+							t.Errorf("unexpected error %v", err)
+						}
+					}
+				}
+				q2.Stats()
+				q2.Len()
+			})
+		})
+	}
+}
+
+// threads returns the number of OS threads of this process.
+func threads(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			require.NoError(t, err)
+			return n
+		}
+	}
+	t.Fatal("no Threads line in /proc/self/status")
+	return 0
+}
+
+// TestThousandBlockedFewThreads: 1,000 goroutines blocked in Get on an
+// empty queue and 1,000 in Put on a full one hold few OS threads, and all
+// of them finish once the other side moves.
+func TestThousandBlockedFewThreads(t *testing.T) {
+	_, empty := create(t, queue.Options{})
+	_, full := create(t, queue.Options{MaxMessages: 1})
+	require.NoError(t, full.Put(bg, []byte{0}))
+	base := threads(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2000)
+	for i := range 2000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				_, err := empty.Get(bg)
+				errs <- err
+			} else {
+				errs <- full.Put(bg, []byte{1})
+			}
+		}()
+	}
+	peak := 0
+	for range 50 {
+		peak = max(peak, threads(t))
+		time.Sleep(4 * time.Millisecond)
+	}
+	t.Logf("threads: %d before, peak %d while 2000 goroutines waited", base, peak)
+	assert.LessOrEqual(t, peak-base, 16, "threads added by blocked goroutines")
+	for range 1000 {
+		require.NoError(t, empty.Put(bg, []byte{2}))
+		_, err := full.Get(bg)
+		require.NoError(t, err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+func TestCloseWakesBlocked(t *testing.T) {
+	name := testproc.Name(t)
+	q, err := queue.Create(name, queue.Options{})
+	require.NoError(t, err)
+	done := make(chan error)
+	go func() { _, err := q.Get(bg); done <- err }()
+	for q.Segment().Closed() == false && !asleep(q) {
+		time.Sleep(time.Millisecond)
+	}
+	require.NoError(t, q.Close())
+	require.ErrorIs(t, <-done, queue.ErrClosed)
+}
+
+func asleep(q *queue.Queue) bool { return queue.Sleepers(q) > 0 }
+
+// MPMC across processes: producers put messages of random sizes, each
+// with its producer, sequence number and checksum; consumers check every
+// message and count it in a shared array; every message must arrive
+// exactly once, intact, in order per producer (as each consumer sees).
+
+const mpmcMax = 256
+
+func init() {
+	testproc.Register("mpmc-producer", func(args []string) error {
+		q, err := queue.Open(args[0])
+		if err != nil {
+			return err
+		}
+		p, per := atoi(args[1]), atoi(args[2])
+		rng := rand.New(rand.NewPCG(uint64(p), 1))
+		msg := make([]byte, mpmcMax)
+		for i := range per {
+			n := 12 + rng.IntN(mpmcMax-12+1)
+			m := msg[:n]
+			binary.LittleEndian.PutUint32(m, uint32(p))
+			binary.LittleEndian.PutUint32(m[4:], uint32(i))
+			for j := 12; j < n; j++ {
+				m[j] = byte(rng.Uint32())
+			}
+			binary.LittleEndian.PutUint32(m[8:], crc32.ChecksumIEEE(m[12:]))
+			if err := q.Put(bg, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	testproc.Register("mpmc-consumer", func(args []string) error {
+		q, err := queue.Open(args[0])
+		if err != nil {
+			return err
+		}
+		seen, err := array.Open[uint32](args[1], 0)
+		if err != nil {
+			return err
+		}
+		producers, per := atoi(args[2]), atoi(args[3])
+		last := make([]int, producers)
+		for i := range last {
+			last[i] = -1
+		}
+		buf := make([]byte, mpmcMax)
+		for {
+			n, err := q.GetInto(bg, buf)
+			if errors.Is(err, queue.ErrShutdown) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			m := buf[:n]
+			if n < 12 {
+				return fmt.Errorf("message of %d bytes", n)
+			}
+			p, i := int(binary.LittleEndian.Uint32(m)), int(binary.LittleEndian.Uint32(m[4:]))
+			if p >= producers || i >= per {
+				return fmt.Errorf("message %d/%d out of range", p, i)
+			}
+			if crc32.ChecksumIEEE(m[12:]) != binary.LittleEndian.Uint32(m[8:]) {
+				return fmt.Errorf("torn message %d/%d", p, i)
+			}
+			if i <= last[p] {
+				return fmt.Errorf("message %d/%d after %d/%d", p, i, p, last[p])
+			}
+			last[p] = i
+			seen.Add(p*per+i, 1)
+		}
+	})
+}
+
+func TestMPMCProcesses(t *testing.T) {
+	const producers, consumers = 3, 3
+	total := 1_000_000
+	if race.Enabled || testing.Short() {
+		total = 60_000 // the race detector makes each message ~20× slower
+	}
+	per := total / producers
+	name, q := create(t, queue.Options{})
+	seenName := testproc.Name(t)
+	seen, err := array.Create[uint32](seenName, producers*per)
+	require.NoError(t, err)
+	defer seen.Close()
+	var ps, cs []*testproc.Child
+	for c := range consumers {
+		_ = c
+		cs = append(cs, testproc.Start(t, "mpmc-consumer", name, seenName, strconv.Itoa(producers), strconv.Itoa(per)))
+	}
+	start := time.Now()
+	for p := range producers {
+		ps = append(ps, testproc.Start(t, "mpmc-producer", name, strconv.Itoa(p), strconv.Itoa(per)))
+	}
+	for _, p := range ps {
+		p.Wait()
+	}
+	require.NoError(t, q.Shutdown(false))
+	for _, c := range cs {
+		c.Wait()
+	}
+	t.Logf("%d messages through %d+%d processes in %v", producers*per, producers, consumers, time.Since(start))
+	bad := 0
+	for i, n := range seen.Slice() {
+		if n != 1 && bad < 10 {
+			t.Errorf("message %d/%d arrived %d times", i/per, i%per, n)
+			bad++
+		}
+	}
+	assert.Equal(t, 0, q.Len())
+}
+
+func init() {
+	testproc.Register("anon-put", func(args []string) error {
+		q, err := queue.OpenFile(os.NewFile(3, "queue"))
+		if err != nil {
+			return err
+		}
+		for i := range 3 {
+			if err := q.Put(bg, []byte{byte(i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// TestAnonymous hands a queue with no name to an exec'd child.
+func TestAnonymous(t *testing.T) {
+	q, err := queue.CreateAnonymous(queue.Options{Size: 4096})
+	require.NoError(t, err)
+	defer q.Close()
+	assert.Empty(t, q.Name())
+	child := testproc.StartCmd(t, "anon-put", func(c *exec.Cmd) { c.ExtraFiles = []*os.File{q.File()} })
+	for i := range 3 {
+		msg, err := q.Get(bg)
+		require.NoError(t, err)
+		assert.Equal(t, []byte{byte(i)}, msg)
+	}
+	child.Wait()
+}
