@@ -99,3 +99,5 @@ func start(ctx context.Context, fn string, arg []byte, o *options) (*proc, error
 	go p.collect(outR)
 	return p, nil
 }
+
+func closeOnExec(fd int) { syscall.CloseOnExec(fd) }

@@ -106,7 +106,7 @@ func Init() {
 	// function runs must not hold the reply pipe (Wait would wait for it)
 	// or the segments handed over.
 	for fd := fdArg; fd < fdUser+userFiles; fd++ {
-		syscall.CloseOnExec(fd)
+		closeOnExec(fd)
 	}
 	// The function may run other programs: they are not workers.
 	for _, k := range []string{envFunc, envName, envFiles, envInitTimeout} {
