@@ -302,11 +302,9 @@ func init() {
 			if err != nil {
 				return err
 			}
-			start, err := owner.StartTime(p.Pid())
-			if err != nil {
+			if err := testproc.SayProcess("worker", p.Pid()); err != nil {
 				return err
 			}
-			testproc.Say(fmt.Sprintf("worker %d %d", p.Pid(), start))
 		}
 		testproc.Say("started")
 		return testproc.Await("never")
@@ -319,22 +317,12 @@ func TestParentKilled(t *testing.T) {
 	parent := testproc.Start(t, "spawn-workers", "3")
 	var ids []owner.ID
 	for range 3 {
-		var pid int
-		var start uint64
-		_, err := fmt.Sscanf(parent.ExpectPrefix("worker "), "%d %d", &pid, &start)
-		require.NoError(t, err)
-		ids = append(ids, owner.Make(pid, start))
+		ids = append(ids, parent.ExpectProcess("worker"))
 	}
 	parent.Expect("started")
 	parent.Kill()
 	parent.WaitKilled()
-	deadline := time.Now().Add(testproc.Bound)
-	for _, id := range ids {
-		for owner.Alive(id) {
-			require.True(t, time.Now().Before(deadline), "worker %d outlived its parent", id.Pid())
-			time.Sleep(time.Millisecond) // observing, not synchronising
-		}
-	}
+	testproc.AwaitExit(t, ids...)
 }
 
 // TestNoInit: a program that forgets process.Init. Its worker runs main

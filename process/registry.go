@@ -1,12 +1,12 @@
 package process
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
 	"fmt"
 	"runtime/debug"
-	"sync"
+
+	"github.com/xproc-go/xproc/internal/codec"
+	"github.com/xproc-go/xproc/internal/registry"
 )
 
 // Func is a function registered to run in worker processes: it takes an
@@ -19,17 +19,6 @@ type Func[In, Out any] struct {
 // Name returns the name the function was registered under.
 func (f Func[In, Out]) Name() string { return f.name }
 
-// entry is a registered function, with its argument and result encoded:
-// what a worker needs to run it knowing only its name.
-type entry struct {
-	run func(ctx context.Context, arg []byte) (result []byte, err error)
-}
-
-var registry = struct {
-	sync.Mutex
-	m map[string]entry
-}{m: make(map[string]entry)}
-
 // Register registers fn under name, for Start (and package pool) to run
 // in worker processes, and returns the handle to start it by. Call it from
 // package initialisation (a package-level var), as flag definitions and
@@ -37,9 +26,10 @@ var registry = struct {
 // same program started again, registers the same functions before
 // process.Init runs. It panics if name is empty or already registered.
 //
-// Arguments and results travel between processes encoded with
-// encoding/gob: In and Out must be types gob can encode (exported fields;
-// interfaces registered with gob.Register).
+// Arguments and results travel between processes encoded: fixed-size,
+// pointer-free types (numbers, arrays and structs of them) as their raw
+// bytes where a pool batches them, any other type with encoding/gob (so
+// exported fields, and interfaces registered with gob.Register).
 func Register[In, Out any](name string, fn func(context.Context, In) (Out, error)) Func[In, Out] {
 	if name == "" {
 		panic("process: Register with an empty name")
@@ -47,55 +37,82 @@ func Register[In, Out any](name string, fn func(context.Context, In) (Out, error
 	if fn == nil {
 		panic("process: Register of a nil function for " + name)
 	}
-	registry.Lock()
-	defer registry.Unlock()
-	if _, dup := registry.m[name]; dup {
+	if !registry.Add(name, entryOf(name, fn)) {
 		panic("process: Register called twice for " + name)
 	}
-	registry.m[name] = entry{run: func(ctx context.Context, arg []byte) ([]byte, error) {
-		var in In
-		if err := decode(arg, &in); err != nil {
-			return nil, fmt.Errorf("%w: argument: %w", ErrCodec, err)
-		}
-		out, err := fn(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		b, err := encode(&out)
-		if err != nil {
-			return nil, fmt.Errorf("%w: result: %w", ErrCodec, err)
-		}
-		return b, nil
-	}}
 	return Func[In, Out]{name: name}
 }
 
-func lookup(name string) (entry, bool) {
-	registry.Lock()
-	defer registry.Unlock()
-	e, ok := registry.m[name]
-	return e, ok
+// entryOf wraps fn for registry: its one-call and batch forms.
+func entryOf[In, Out any](name string, fn func(context.Context, In) (Out, error)) registry.Entry {
+	in, out := codec.For[In](nil), codec.For[Out](nil)
+	return registry.Entry{
+		Call: func(ctx context.Context, arg []byte) ([]byte, error) {
+			var x In
+			if err := decode(arg, &x); err != nil {
+				return nil, fmt.Errorf("%w: argument: %w", ErrCodec, err)
+			}
+			y, err := fn(ctx, x)
+			if err != nil {
+				return nil, err
+			}
+			b, err := encode(&y)
+			if err != nil {
+				return nil, fmt.Errorf("%w: result: %w", ErrCodec, err)
+			}
+			return b, nil
+		},
+		Batch: func(ctx context.Context, args []byte, n int) ([]byte, []registry.Failure, error) {
+			xs, err := in.DecodeSlice(args, n)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: arguments: %w", ErrCodec, err)
+			}
+			ys := make([]Out, n)
+			var fails []registry.Failure
+			for i := range xs {
+				if f := callOne(ctx, fn, &xs[i], &ys[i]); f != nil {
+					f.Index = i
+					fails = append(fails, *f)
+				}
+			}
+			b, err := out.AppendSlice(nil, ys)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: results: %w", ErrCodec, err)
+			}
+			return b, fails, nil
+		},
+	}
 }
+
+// callOne runs fn on *x into *y, turning an error or a panic into a
+// failure.
+func callOne[In, Out any](ctx context.Context, fn func(context.Context, In) (Out, error), x *In, y *Out) (f *registry.Failure) {
+	defer func() {
+		if r := recover(); r != nil {
+			f = &registry.Failure{Message: fmt.Sprint(r), Panic: true, Stack: string(debug.Stack())}
+		}
+	}()
+	v, err := fn(ctx, *x)
+	if err != nil {
+		return &registry.Failure{Message: err.Error()}
+	}
+	*y = v
+	return nil
+}
+
+func lookup(name string) (registry.Entry, bool) { return registry.Lookup(name) }
 
 // encode and decode move arguments and results between processes.
-func encode(v any) ([]byte, error) {
-	var b bytes.Buffer
-	if err := gob.NewEncoder(&b).Encode(v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
+func encode(v any) ([]byte, error) { return codec.Gob.Marshal(v) }
 
-func decode(b []byte, v any) error {
-	return gob.NewDecoder(bytes.NewReader(b)).Decode(v)
-}
+func decode(b []byte, v any) error { return codec.Gob.Unmarshal(b, v) }
 
 // call runs e on arg, turning a panic into a *FuncError with the stack.
-func call(ctx context.Context, name string, e entry, arg []byte) (result []byte, err error) {
+func call(ctx context.Context, name string, e registry.Entry, arg []byte) (result []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &FuncError{Func: name, Message: fmt.Sprint(r), Panic: true, Stack: string(debug.Stack())}
 		}
 	}()
-	return e.run(ctx, arg)
+	return e.Call(ctx, arg)
 }

@@ -1,14 +1,12 @@
 package queue
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
-	"encoding/json"
 	"fmt"
 	"os"
 	"unsafe"
 
+	"github.com/xproc-go/xproc/internal/codec"
 	"github.com/xproc-go/xproc/internal/ring"
 	"github.com/xproc-go/xproc/shm"
 )
@@ -140,42 +138,20 @@ func (q *Of[T]) get(ctx context.Context, block bool) (T, error) {
 
 // bytesOf views the bytes of *p. T is pointer-free (checked when the
 // queue was made or opened), so its bytes are all there is to it.
-func bytesOf[T any](p *T) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(p)), unsafe.Sizeof(*p))
-}
+func bytesOf[T any](p *T) []byte { return codec.Bytes(p) }
 
 // Codec turns values into messages and back: Python's pickling, done by
 // a library of the user's choice. GobCodec (the default) and JSONCodec
 // come with the package; a protobuf or msgpack codec is a few lines over
-// its library.
-type Codec interface {
-	Marshal(v any) ([]byte, error)
-	Unmarshal(data []byte, v any) error
-}
+// its library. Package pool and process encode with the same codecs.
+type Codec = codec.Codec
 
 // GobCodec encodes with encoding/gob, each message on its own (with its
 // type description), so that any process can decode any message.
-var GobCodec Codec = gobCodec{}
+var GobCodec Codec = codec.Gob
 
 // JSONCodec encodes with encoding/json.
-var JSONCodec Codec = jsonCodec{}
-
-type gobCodec struct{}
-
-func (gobCodec) Marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	err := gob.NewEncoder(&b).Encode(v)
-	return b.Bytes(), err
-}
-
-func (gobCodec) Unmarshal(data []byte, v any) error {
-	return gob.NewDecoder(bytes.NewReader(data)).Decode(v)
-}
-
-type jsonCodec struct{}
-
-func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
-func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+var JSONCodec Codec = codec.JSON
 
 // DecodeError reports a message that could not be turned into a value.
 // The message was removed; no other was touched.

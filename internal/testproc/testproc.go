@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/shm"
 )
 
@@ -411,6 +412,46 @@ func Await(line string) error {
 		}
 	}
 	return fmt.Errorf("testproc: stdin closed while waiting for %q", line)
+}
+
+// SayProcess prints "what PID START" for the process pid, for the
+// parent's ExpectProcess: its identity, which stays true after the
+// process has exited and its pid has been reused.
+func SayProcess(what string, pid int) error {
+	start, err := owner.StartTime(pid)
+	if err != nil {
+		return err
+	}
+	Say(fmt.Sprintf("%s %d %d", what, pid, start))
+	return nil
+}
+
+// ExpectProcess waits for a line from SayProcess and returns the identity
+// it names.
+func (c *Child) ExpectProcess(what string) owner.ID {
+	c.t.Helper()
+	var pid int
+	var start uint64
+	if _, err := fmt.Sscanf(c.ExpectPrefix(what+" "), "%d %d", &pid, &start); err != nil {
+		c.t.Fatalf("testproc: %s: %v", c.role, err)
+	}
+	return owner.Make(pid, start)
+}
+
+// AwaitExit waits until every process in ids has exited (or is a zombie),
+// failing the test after Bound. It observes other processes' state; it
+// does not synchronise with them.
+func AwaitExit(t testing.TB, ids ...owner.ID) {
+	t.Helper()
+	deadline := time.Now().Add(Bound)
+	for _, id := range ids {
+		for owner.Alive(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("testproc: process %d still runs after %v", id.Pid(), Bound)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 }
 
 // Exec replaces the calling child's program with this test binary running

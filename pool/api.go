@@ -1,0 +1,145 @@
+package pool
+
+import (
+	"context"
+	"iter"
+
+	"github.com/xproc-go/xproc/process"
+)
+
+// Map runs f on every input in the pool's workers and returns the
+// results in input order: Python's pool.map(f, xs). Inputs go to the
+// workers in batches (see ChunkSize). If calls fail, the results of the
+// others are still there, and the error returned is the *TaskError of the
+// first failed input; the pool stays usable. If ctx ends first, Map stops
+// sending inputs, cancels the context of the functions running its calls
+// (a worker still running one after the grace period is killed and
+// replaced) and returns ctx.Err() at once.
+func Map[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], xs []In) ([]Out, error) {
+	out := make([]Out, len(xs))
+	var first *TaskError
+	err := run(ctx, p, f, len(xs), &sliceSource[In]{xs: xs}, func(i int, y Out, err error) bool {
+		out[i] = y
+		if te, ok := err.(*TaskError); ok && (first == nil || i < first.Index) {
+			first = te
+		}
+		return true
+	})
+	if err != nil {
+		return out, err
+	}
+	if first != nil {
+		return out, first
+	}
+	return out, nil
+}
+
+// Imap runs f on the inputs of seq in the pool's workers and yields the
+// results in input order, as they come: Python's pool.imap(f, xs). It is
+// lazy: it reads seq only a bounded number of inputs ahead of what has
+// been yielded, so seq may be endless. A call that fails yields its
+// *TaskError, and the others go on; a yielded error that is not a
+// *TaskError (ctx ended, the pool was closed) ends the sequence.
+// Stopping the range early stops the calls under way.
+func Imap[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], seq iter.Seq[In]) iter.Seq2[Out, error] {
+	return imap(ctx, p, f, seq, true)
+}
+
+// ImapUnordered is Imap yielding each result as soon as it arrives,
+// whatever its input's place: Python's pool.imap_unordered(f, xs).
+func ImapUnordered[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], seq iter.Seq[In]) iter.Seq2[Out, error] {
+	return imap(ctx, p, f, seq, false)
+}
+
+func imap[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], seq iter.Seq[In], ordered bool) iter.Seq2[Out, error] {
+	return func(yield func(Out, error) bool) {
+		next, stop := iter.Pull(seq)
+		defer stop()
+		type item struct {
+			y   Out
+			err error
+		}
+		held := map[int]item{}
+		want := 0
+		err := run(ctx, p, f, -1, &pullSource[In]{next: next}, func(i int, y Out, err error) bool {
+			if !ordered {
+				return yield(y, err)
+			}
+			held[i] = item{y, err}
+			for {
+				it, ok := held[want]
+				if !ok {
+					return true
+				}
+				delete(held, want)
+				want++
+				if !yield(it.y, it.err) {
+					return false
+				}
+			}
+		})
+		if err != nil {
+			var zero Out
+			yield(zero, err)
+		}
+	}
+}
+
+// Pair is the argument of a function of two arguments (Register2), for
+// Starmap. Pairs of fixed-size, pointer-free types travel as raw bytes.
+type Pair[A, B any] struct {
+	A A
+	B B
+}
+
+// Register2 registers a function of two arguments for Starmap (see
+// process.Register: call it at package initialisation).
+func Register2[A, B, Out any](name string, fn func(ctx context.Context, a A, b B) (Out, error)) process.Func[Pair[A, B], Out] {
+	return process.Register(name, func(ctx context.Context, p Pair[A, B]) (Out, error) { return fn(ctx, p.A, p.B) })
+}
+
+// Starmap runs f on every pair of arguments, as Python's
+// pool.starmap(f, [(a, b), ...]); see Map.
+func Starmap[A, B, Out any](ctx context.Context, p *Pool, f process.Func[Pair[A, B], Out], args []Pair[A, B]) ([]Out, error) {
+	return Map(ctx, p, f, args)
+}
+
+// Apply runs f(x) in a worker and returns its result: Python's
+// pool.apply(f, (x,)). A failed call returns its *TaskError.
+func Apply[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], x In) (Out, error) {
+	out, err := Map(ctx, p, f, []In{x})
+	return out[0], err
+}
+
+// Future is the result of ApplyAsync, to come: Python's AsyncResult.
+type Future[Out any] struct {
+	done chan struct{}
+	out  Out
+	err  error
+}
+
+// ApplyAsync starts f(x) in a worker and returns at once: Python's
+// pool.apply_async(f, (x,)). ctx governs the call as for Apply.
+func ApplyAsync[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], x In) *Future[Out] {
+	fut := &Future[Out]{done: make(chan struct{})}
+	go func() {
+		defer close(fut.done)
+		fut.out, fut.err = Apply(ctx, p, f, x)
+	}()
+	return fut
+}
+
+// Wait waits for the result, or until ctx ends (returning ctx.Err(); the
+// call goes on): Python's AsyncResult.get(timeout).
+func (f *Future[Out]) Wait(ctx context.Context) (Out, error) {
+	select {
+	case <-f.done:
+		return f.out, f.err
+	case <-ctx.Done():
+		var zero Out
+		return zero, ctx.Err()
+	}
+}
+
+// Done returns a channel closed once the result is there (ready()).
+func (f *Future[Out]) Done() <-chan struct{} { return f.done }

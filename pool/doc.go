@@ -1,0 +1,70 @@
+// Package pool runs registered Go functions over many inputs in a pool
+// of worker processes: Python's multiprocessing.Pool (map, imap,
+// imap_unordered, starmap, apply, apply_async) and joblib's
+// Parallel(n_jobs)(delayed(f)(x) for x in xs), for separately exec'd Go
+// processes.
+//
+// # Basics
+//
+// Functions are registered with process.Register (or Register2, for
+// Starmap) at package initialisation, and main calls process.Init first:
+// the workers are this program started again (see package process).
+//
+//	var square = process.Register("square", func(ctx context.Context, x int) (int, error) {
+//		return x * x, nil
+//	})
+//
+//	func main() {
+//		process.Init()
+//		p, err := pool.New(ctx, pool.Workers(4))
+//		defer p.Close(ctx)
+//		squares, err := pool.Map(ctx, p, square, []int{0, 1, 2, 3})
+//		for y, err := range pool.Imap(ctx, p, square, slices.Values(xs)) { ... }
+//	}
+//
+// Inputs go to the workers in batches through a queue in shared memory
+// (package queue), and results come back through another. Fixed-size,
+// pointer-free arguments and results (numbers, arrays and structs of
+// them) travel as raw bytes; any other type with encoding/gob. Batches
+// are sized automatically (see ChunkSize): tiny calls go by thousands,
+// long ones one by one. Large data is better shared than sent: create a
+// value.Value or array.Array and open it by name in the function.
+//
+// # Failures
+//
+// Nothing a worker does makes a call hang:
+//
+//   - A function that returns an error or panics fails its call with a
+//     *TaskError (the worker's pid, the message, the stack of a panic);
+//     the other calls go on and the pool stays usable.
+//   - A worker killed in the middle of a call (SIGKILL, the OOM killer) is
+//     seen through its pidfd and replaced; the batch it held returns to
+//     the queue (the queue's leases), and its calls fail with a
+//     *TaskError wrapping ErrWorkerDied and the worker's exit (signal or
+//     status), or run again if Retries allows. The other calls go on.
+//   - An argument or a result that cannot be encoded or decoded fails its
+//     call with process.ErrCodec.
+//   - When a call's context ends, it stops sending inputs, and the
+//     functions running its batches see their context end (within a few
+//     milliseconds: the call is named in shared memory, which the workers
+//     watch). A worker still running one after the grace period (its
+//     function ignores its context) is killed with SIGKILL and replaced.
+//     The call returns ctx.Err() at once. (DESIGN.md planned SIGTERM:
+//     a signal cannot say which call to stop, and would end the batch of
+//     another call that the worker had moved on to.)
+//
+// Workers never outlive the program (package process), and Close and
+// Terminate reap every one: no child process, no zombie and no segment
+// is left (the queues are anonymous).
+//
+// # Caveats
+//
+// Functions must be registered in every process alike, at package
+// initialisation; one registered later is unknown to the workers
+// (process.ErrUnknownFunc). A call may run twice when Retries is set, or
+// when a worker dies after its result was sent and before the batch was
+// acknowledged (the second result is dropped): calls should not have
+// effects that must happen once. The codec of non-raw types is gob; a
+// result that takes more than 2 MiB encoded fails (ErrCodec); split the
+// work, or share the data.
+package pool

@@ -1,0 +1,116 @@
+package pool
+
+import (
+	"io"
+	"os"
+	"time"
+
+	"github.com/xproc-go/xproc/internal/codec"
+	"github.com/xproc-go/xproc/process"
+)
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	workers    int
+	gomaxprocs int
+	maxTasks   int
+	maxRSS     int64
+	retries    int
+	chunk      int
+	grace      time.Duration
+	initName   string
+	initArg    []byte
+	initErr    error
+	progress   func() func(done, total int, finished bool)
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func defaultOptions() options {
+	return options{grace: time.Second, stdout: os.Stdout, stderr: os.Stderr}
+}
+
+// Workers sets the number of worker processes. 0 (the default) means
+// process.CPUCount(); a negative n counts as joblib's n_jobs does: -1 is
+// every CPU, -2 every CPU but one, and so on (at least 1).
+func Workers(n int) Option { return func(o *options) { o.workers = n } }
+
+func (o *options) workerCount() int {
+	switch {
+	case o.workers > 0:
+		return o.workers
+	case o.workers < 0:
+		return max(1, process.CPUCount()+1+o.workers)
+	}
+	return process.CPUCount()
+}
+
+// Initializer has each worker run f(arg) once, before its first task,
+// as Python's Pool(initializer=f, initargs=(arg,)). A worker whose
+// initializer fails makes the pool ErrBroken: New fails with the error,
+// and so do later calls if a replacement worker's fails.
+func Initializer[In, Out any](f process.Func[In, Out], arg In) Option {
+	return func(o *options) {
+		o.initName = f.Name()
+		o.initArg, o.initErr = codec.Gob.Marshal(&arg)
+	}
+}
+
+// MaxTasksPerChild replaces a worker once it has run n calls (Python's
+// maxtasksperchild): batches are then at most n calls. 0 means no limit.
+func MaxTasksPerChild(n int) Option { return func(o *options) { o.maxTasks = max(0, n) } }
+
+// MaxRSS replaces a worker whose resident memory exceeds bytes, checked
+// after each batch it runs. 0 means no limit.
+func MaxRSS(bytes int64) Option { return func(o *options) { o.maxRSS = max(0, bytes) } }
+
+// Retries runs a batch again, up to n more times, when the worker running
+// it dies; after that its calls fail with ErrWorkerDied (the default, n
+// 0, fails them at once). Functions that may run twice must tolerate it.
+func Retries(n int) Option { return func(o *options) { o.retries = max(0, n) } }
+
+// ChunkSize sends calls to the workers in batches of n (Python's
+// chunksize). 0, the default, sizes batches automatically, as joblib's
+// batch_size="auto" does: the first calls go one at a time, then batches
+// grow to take about 0.2s each, as measured, but no more than a quarter
+// of each worker's share of what is left (Python's default chunking), so
+// that the workers finish together.
+func ChunkSize(n int) Option { return func(o *options) { o.chunk = max(0, n) } }
+
+// GOMAXPROCS sets each worker's GOMAXPROCS. The default is the CPUs
+// divided among the workers (at least 1), so that the workers do not
+// oversubscribe the machine.
+func GOMAXPROCS(n int) Option { return func(o *options) { o.gomaxprocs = max(0, n) } }
+
+// Grace is how long a worker running a cancelled call has, once its
+// function's context is cancelled, before it is killed (SIGKILL) and
+// replaced. Default 1s.
+func Grace(d time.Duration) Option { return func(o *options) { o.grace = max(0, d) } }
+
+// Stdout and Stderr set where the workers' standard output and error go
+// (default: this process's).
+func Stdout(w io.Writer) Option { return func(o *options) { o.stdout = w } }
+
+// Stderr: see Stdout.
+func Stderr(w io.Writer) Option { return func(o *options) { o.stderr = w } }
+
+// Progress calls fn(done, total) as the calls of each Map, Imap or Apply
+// complete: done calls of total (-1 while unknown, for Imap). fn runs in
+// the goroutine that called Map (or ranges over Imap).
+func Progress(fn func(done, total int)) Option {
+	return func(o *options) {
+		o.progress = func() func(int, int, bool) {
+			return func(done, total int, _ bool) { fn(done, total) }
+		}
+	}
+}
+
+// reporter returns a fresh progress reporter for a call, or nil.
+func (o *options) reporter() func(done, total int, finished bool) {
+	if o.progress == nil {
+		return nil
+	}
+	return o.progress()
+}

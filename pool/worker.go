@@ -1,0 +1,259 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xproc-go/xproc/array"
+	"github.com/xproc-go/xproc/internal/registry"
+	"github.com/xproc-go/xproc/process"
+	"github.com/xproc-go/xproc/queue"
+)
+
+// workerConfig is what a worker is started with (besides its files: the
+// tasks queue, the results queue and the control array, as process.File
+// 0, 1 and 2).
+type workerConfig struct {
+	Slot     int    // this worker's slot in the control array
+	Token    uint64 // sent back in the ready message
+	Retries  int    // runs of a batch after the first, when a worker died holding it
+	MaxTasks int    // calls after which the worker exits and is replaced; 0: no limit
+	MaxRSS   int64  // resident bytes after which it exits between batches; 0: no limit
+	Init     string // a registered function run once before the first task
+	InitArg  []byte // its argument, gob-encoded
+}
+
+// workerLoop is the function every pool worker runs: it takes batches
+// from the tasks queue as leases, runs them, puts the results and acks.
+var workerLoop = process.Register("xproc.pool.worker", runWorker)
+
+// Control array layout: one word per worker slot, the call it is running
+// a batch of (0 when idle), then cancelRing words of recently cancelled
+// calls, then the ring's next index.
+const cancelRing = 64
+
+func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
+	var none struct{}
+	tasks, err := queue.OpenFile(process.File(0))
+	if err != nil {
+		return none, err
+	}
+	defer tasks.Close()
+	results, err := queue.OpenFile(process.File(1))
+	if err != nil {
+		return none, err
+	}
+	defer results.Close()
+	ctl, err := array.OpenFile[uint64](process.File(2), 0)
+	if err != nil {
+		return none, err
+	}
+	defer ctl.Close()
+	if cfg.Slot < 0 || cfg.Slot >= ctl.Len()-cancelRing-1 {
+		return none, fmt.Errorf("pool: worker slot %d out of range", cfg.Slot)
+	}
+	if cfg.Init != "" {
+		e, ok := registry.Lookup(cfg.Init)
+		if !ok {
+			return none, fmt.Errorf("pool: initializer %q: %w", cfg.Init, process.ErrUnknownFunc)
+		}
+		if _, err := e.Call(ctx, cfg.InitArg); err != nil {
+			return none, fmt.Errorf("pool: initializer %s: %w", cfg.Init, err)
+		}
+	}
+	pid := os.Getpid()
+	w := &workerState{ctx: ctx, cfg: cfg, tasks: tasks, results: results, ctl: ctl, pid: pid}
+	w.batchCtx, w.cancelBatch = context.WithCancel(ctx)
+	stop := w.watchCancels()
+	defer stop()
+	if err := w.put(&result{batch: cfg.Token, pid: pid, status: statusReady}); err != nil {
+		return none, err
+	}
+	done := 0
+	for {
+		l, err := tasks.GetLease(ctx)
+		switch {
+		case err == nil && ctx.Err() != nil:
+			l.Nak() // stopping: give it to another worker
+			return none, nil
+		case errors.Is(err, queue.ErrShutdown), ctx.Err() != nil:
+			return none, nil // Close: stop quietly
+		case err != nil:
+			return none, err
+		}
+		if t, err := parseTask(l.Data()); err == nil && cfg.MaxTasks > 0 && done > 0 && t.count > cfg.MaxTasks-done {
+			// More calls than this worker may still run: leave the batch
+			// to another (its replacement, if need be).
+			l.Nak()
+			return none, nil
+		}
+		n, err := w.serve(l)
+		if err != nil {
+			return none, err
+		}
+		done += n
+		if cfg.MaxTasks > 0 && done >= cfg.MaxTasks || cfg.MaxRSS > 0 && rss() > cfg.MaxRSS {
+			return none, nil // the parent starts a replacement
+		}
+	}
+}
+
+type workerState struct {
+	ctx            context.Context
+	cfg            workerConfig
+	tasks, results *queue.Queue
+	ctl            *array.Array[uint64]
+	pid            int
+	buf            []byte
+	// The batches run with batchCtx, which watchCancels cancels when the
+	// call of the batch running is cancelled; the next batch then gets a
+	// fresh one. current is that call (0 between batches).
+	mu          sync.Mutex
+	batchCtx    context.Context
+	cancelBatch context.CancelFunc
+	current     atomic.Uint64
+}
+
+// cancelPoll is how often a worker looks for the cancellation of the call
+// whose batch it runs.
+const cancelPoll = 5 * time.Millisecond
+
+// watchCancels cancels the running batch's context when its call is
+// cancelled (the parent writes the call into the cancelled ring), so that
+// a cancelled Map stops the functions running for it, and only those.
+func (w *workerState) watchCancels() (stop func()) {
+	quit := make(chan struct{})
+	go func() {
+		t := time.NewTicker(cancelPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			if id := w.current.Load(); id != 0 && w.cancelled(id) {
+				w.mu.Lock()
+				if w.current.Load() == id {
+					w.cancelBatch()
+				}
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return func() { close(quit) }
+}
+
+// startBatch marks call's batch as running and returns its context.
+func (w *workerState) startBatch(call uint64) context.Context {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.batchCtx.Err() != nil {
+		w.batchCtx, w.cancelBatch = context.WithCancel(w.ctx)
+	}
+	w.current.Store(call)
+	w.ctl.AtomicStore(w.cfg.Slot, call)
+	return w.batchCtx
+}
+
+func (w *workerState) endBatch() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.current.Store(0)
+	w.ctl.AtomicStore(w.cfg.Slot, 0)
+}
+
+// serve answers the batch of lease l, acks it and returns the calls it
+// ran. The result is put before the ack: a worker killed between the two
+// leaves the batch to be answered twice, and the parent keeps the first
+// answer; the other order could lose it.
+func (w *workerState) serve(l *queue.Lease) (int, error) {
+	t, err := parseTask(l.Data())
+	if err != nil {
+		l.Ack() // nothing to answer: no batch id to answer to
+		return 0, nil
+	}
+	r := result{batch: t.batch, count: t.count, pid: w.pid}
+	ran := 0
+	switch {
+	case l.Redelivered() && l.DeadConsumer() != 0 && l.NumDelivered() > 1+w.cfg.Retries:
+		r.status, r.deadPid = statusDied, l.DeadConsumer()
+	case w.cancelled(t.call):
+		r.status = statusCancelled
+	default:
+		e, ok := registry.Lookup(t.fn)
+		if !ok {
+			r.status, r.message = statusUnknown, fmt.Sprintf("%q: %v", t.fn, process.ErrUnknownFunc)
+			break
+		}
+		ctx := w.startBatch(t.call)
+		start := time.Now()
+		out, fails, err := e.Batch(ctx, t.args, t.count)
+		r.ns = int64(time.Since(start))
+		w.endBatch()
+		if err != nil {
+			r.status, r.message = statusFailed, err.Error()
+			break
+		}
+		r.fails, r.payload, ran = fails, out, t.count
+	}
+	if err := w.put(&r); err != nil {
+		return 0, err
+	}
+	if err := l.Ack(); err != nil {
+		return 0, err
+	}
+	return ran, nil
+}
+
+func (w *workerState) put(r *result) error {
+	var err error
+	if w.buf, err = appendResult(w.buf[:0], r); err != nil {
+		return err
+	}
+	if err := w.results.Put(w.ctx, w.buf); err != nil {
+		if errors.Is(err, queue.ErrTooLarge) {
+			// Tell the parent rather than leave the batch unanswered.
+			return w.put(&result{batch: r.batch, count: r.count, pid: r.pid, status: statusFailed,
+				message: fmt.Sprintf("results of %d bytes exceed the largest message", len(w.buf))})
+		}
+		return err
+	}
+	return nil
+}
+
+// cancelled reports whether call is among the recently cancelled calls.
+func (w *workerState) cancelled(call uint64) bool {
+	base := w.ctl.Len() - cancelRing - 1
+	for i := range cancelRing {
+		if w.ctl.AtomicLoad(base+i) == call {
+			return true
+		}
+	}
+	return false
+}
+
+// rss returns the resident memory of this process in bytes, or 0 if it
+// cannot be read.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
+}
