@@ -16,7 +16,6 @@ type call struct {
 	id      uint64
 	fn      string
 	buf     []byte        // the last task message, reused
-	pending int           // batches sent and not answered; guarded by p.mu
 	answers chan answer   // from the router; room for every batch in flight
 	failed  chan struct{} // closed by fail
 	failErr error
@@ -62,12 +61,7 @@ func (p *Pool) endCall(c *call) {
 
 // answer hands the result of batch b to c. The router calls it; it never
 // blocks, as answers has room for every batch in flight.
-func (c *call) answer(b *batch, r result) {
-	c.p.mu.Lock()
-	c.pending--
-	c.p.mu.Unlock()
-	c.answers <- answer{b, r}
-}
+func (c *call) answer(b *batch, r result) { c.answers <- answer{b, r} }
 
 // fail ends c with err: the pool was terminated under it.
 func (c *call) fail(err error) {

@@ -501,12 +501,10 @@ func (p *Pool) submit(ctx context.Context, c *call, first, count int, args func(
 		return ErrClosed
 	}
 	p.batches[id] = b
-	c.pending++
 	p.mu.Unlock()
 	if err := p.tasks.Put(ctx, msg); err != nil {
 		p.mu.Lock()
 		delete(p.batches, id)
-		c.pending--
 		p.mu.Unlock()
 		if errors.Is(err, queue.ErrShutdown) || errors.Is(err, queue.ErrClosed) {
 			return ErrClosed

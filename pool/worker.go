@@ -119,6 +119,21 @@ type workerState struct {
 	batchCtx    context.Context
 	cancelBatch context.CancelFunc
 	current     atomic.Uint64
+	lastName    string
+	lastEntry   registry.Entry
+}
+
+// lookup returns the registered function named fn, remembering the last
+// one: a pool's batches mostly call one function.
+func (w *workerState) lookup(fn string) (registry.Entry, bool) {
+	if fn == w.lastName && w.lastName != "" {
+		return w.lastEntry, true
+	}
+	e, ok := registry.Lookup(fn)
+	if ok {
+		w.lastName, w.lastEntry = fn, e
+	}
+	return e, ok
 }
 
 // cancelPoll is how often a worker looks for the cancellation of the call
@@ -188,7 +203,7 @@ func (w *workerState) serve(l *queue.Lease) (int, error) {
 	case w.cancelled(t.call):
 		r.status = statusCancelled
 	default:
-		e, ok := registry.Lookup(t.fn)
+		e, ok := w.lookup(t.fn)
 		if !ok {
 			r.status, r.message = statusUnknown, fmt.Sprintf("%q: %v", t.fn, process.ErrUnknownFunc)
 			break
