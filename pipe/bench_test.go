@@ -12,7 +12,7 @@ import (
 
 func init() {
 	for _, role := range qbench.Roles {
-		testproc.Register(role, func(args []string) error { return qbench.Worker(role, args) })
+		testproc.Register(role, func(args []string) error { return qbench.Worker(role, args, testproc.File) })
 	}
 }
 

@@ -252,7 +252,7 @@ func measureRow(row benchRow, n int) (measurement, error) {
 	var sw bench.Stopwatch
 	runErr := bench.Run(sh, row.workload, n, lat, &sw)
 	if runErr != nil {
-		peer.Process.Kill()
+		peer.Kill()
 	}
 	if err := peer.Wait(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("peer: %w", err)

@@ -8,12 +8,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
+
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/xproc-go/xproc/array"
+	"github.com/xproc-go/xproc/process"
 	xsync "github.com/xproc-go/xproc/sync"
 	"github.com/xproc-go/xproc/value"
 )
@@ -119,11 +120,10 @@ func run(label, job string, p demoParams, total int64, data []*os.File, args ...
 	if err := ctl.Ptr().Line.Init(p.workers+1, demoTimeout); err != nil {
 		return 0, err
 	}
-	var cmds []*exec.Cmd
+	var cmds []worker
 	defer func() {
 		for _, c := range cmds {
-			c.Process.Kill()
-			c.Wait()
+			c.Kill()
 		}
 	}()
 	for i := range p.workers {
@@ -158,8 +158,8 @@ func run(label, job string, p demoParams, total int64, data []*os.File, args ...
 
 // The files a worker inherits (exec.Cmd.ExtraFiles start at 3).
 var (
-	controlFile = func() *os.File { return os.NewFile(3, "control") }
-	dataFile    = func(i int) *os.File { return os.NewFile(uintptr(4+i), "data") }
+	controlFile = func() *os.File { return process.File(0) }
+	dataFile    = func(i int) *os.File { return process.File(1 + i) }
 )
 
 // openControl is the worker's side of run: it maps the control segment,
@@ -342,7 +342,7 @@ func demoPi(w io.Writer, p demoParams) error {
 	onePi := 4 * float64(oneIn) / float64(total)
 	fmt.Fprintf(w, "   π ≈ %.6f (error %.1e); one process: π ≈ %.6f\n", pi, pi-3.141592653589793, onePi)
 	fmt.Fprintf(w, "   %d processes: %v; 1 process: %v; speed-up %.2f× on %d cores\n",
-		p.workers, round(took), round(one), one.Seconds()/took.Seconds(), numCPU())
+		p.workers, round(took), round(one), one.Seconds()/took.Seconds(), process.CPUCount())
 	return nil
 }
 

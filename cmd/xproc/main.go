@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/xproc-go/xproc/process"
 	"io"
 	"os"
 	"slices"
@@ -62,9 +63,7 @@ Run "xproc <command> -h" for a command's flags.
 `
 
 func main() {
-	if worker := os.Getenv(workerEnv); worker != "" {
-		os.Exit(runWorker(worker))
-	}
+	process.Init() // in a worker: runs its job and exits
 	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 

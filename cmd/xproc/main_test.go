@@ -2,28 +2,22 @@ package main
 
 import (
 	"bytes"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/xproc-go/xproc/internal/testproc"
+	"github.com/xproc-go/xproc/process"
 	xsync "github.com/xproc-go/xproc/sync"
 )
 
 // TestMain lets the test binary act as a worker, as the xproc binary does
-// when the demo or the benchmarks re-execute it, and as a test child
-// (testproc); testproc gives the run a private segment directory that
-// must be empty at the end.
+// when the demo or the benchmarks start workers (process.Init), and as a
+// test child (testproc); testproc gives the run a private segment
+// directory that must be empty at the end.
 func TestMain(m *testing.M) {
-	if job := os.Getenv(workerEnv); job != "" {
-		os.Exit(runWorker(job))
-	}
-	// Under -race, a worker would otherwise sleep a second at exit (as
-	// testproc's children do not).
-	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	process.Init()
 	testproc.Main(m)
 }
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
+
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +17,7 @@ import (
 	"github.com/xproc-go/xproc/internal/qbench"
 	"github.com/xproc-go/xproc/internal/torture"
 	"github.com/xproc-go/xproc/pipe"
+	"github.com/xproc-go/xproc/process"
 	"github.com/xproc-go/xproc/queue"
 	"github.com/xproc-go/xproc/shm"
 )
@@ -31,21 +32,8 @@ func init() {
 	workers[torture.RoleConsumer] = torture.Consumer
 	workers["demo-queue"] = demoQueueWorker
 	for _, role := range qbench.Roles {
-		workers[role] = func(args []string) error { return qbench.Worker(role, args) }
+		workers[role] = func(args []string) error { return qbench.Worker(role, args, process.File) }
 	}
-}
-
-// proc adapts a worker process to torture.Proc and qbench.Proc.
-type proc struct{ cmd *exec.Cmd }
-
-func (p proc) Kill()       { p.cmd.Process.Kill() }
-func (p proc) Wait() error { return p.cmd.Wait() }
-
-// startWorkerFiles starts this program as a worker running job, with
-// files as fd 3, 4, ..., for torture and qbench.
-func startWorkerFiles(job string, files []*os.File, args ...string) (proc, error) {
-	cmd, err := startWorker(job, files, args...)
-	return proc{cmd}, err
 }
 
 // --- torture ---
@@ -80,7 +68,7 @@ func cmdTorture(args []string, w io.Writer) error {
 		Producers: *producers, Consumers: *consumers, MaxDelay: *delay, Stall: *stall,
 		Progress: w, Seed: uint64(time.Now().UnixNano()),
 	}, func(role string, args ...string) (torture.Proc, error) {
-		return startWorkerFiles(role, nil, args...)
+		return startWorker(role, nil, args...)
 	})
 	if err != nil {
 		return err
@@ -239,7 +227,7 @@ func messageState(name string, kind shm.Kind, opts []shm.Option) (string, error)
 // (a Unix socket; a bare futex pair for a sleeping receiver).
 func messageRows() []benchRow {
 	start := func(role string, files []*os.File, args ...string) (qbench.Proc, error) {
-		return startWorkerFiles(role, files, args...)
+		return startWorker(role, files, args...)
 	}
 	type fig int
 	const (

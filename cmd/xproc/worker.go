@@ -1,57 +1,58 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
-	"strings"
+
+	"github.com/xproc-go/xproc/process"
 )
 
-// The demo and the benchmarks run their workers as separate processes by
-// re-executing this program with workerEnv naming the job. Arguments
-// travel in workerArgsEnv, separated by argSep.
-const (
-	workerEnv     = "XPROC_WORKER"
-	workerArgsEnv = "XPROC_WORKER_ARGS"
-	argSep        = "\x1f"
-)
+// The demo, the benchmarks and the torture run their workers as separate
+// processes through package process: this program started again, running
+// runJob, which runs the named function of workers.
 
 // workers maps a job name to the function a worker process runs.
 var workers = map[string]func(args []string) error{}
 
-func runWorker(job string) int {
-	fn := workers[job]
-	if fn == nil {
-		fmt.Fprintf(os.Stderr, "xproc worker: unknown job %q\n", job)
-		return 2
-	}
-	var args []string
-	if a := os.Getenv(workerArgsEnv); a != "" {
-		args = strings.Split(a, argSep)
-	}
-	if err := fn(args); err != nil {
-		fmt.Fprintf(os.Stderr, "xproc worker %s: %v\n", job, err)
-		return 1
-	}
-	return 0
+// job names a function of workers and its arguments.
+type job struct {
+	Name string
+	Args []string
 }
 
-// startWorker starts this program as a worker running job, with files
-// as its inherited files 3, 4, ... (exec.Cmd.ExtraFiles).
-func startWorker(job string, files []*os.File, args ...string) (*exec.Cmd, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
+var runJob = process.Register("xproc.cmd.job", func(ctx context.Context, j job) (struct{}, error) {
+	fn := workers[j.Name]
+	if fn == nil {
+		return struct{}{}, fmt.Errorf("unknown job %q", j.Name)
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), workerEnv+"="+job, workerArgsEnv+"="+strings.Join(args, argSep))
-	cmd.Stdout = os.Stderr // workers report through shared memory, not stdout
-	cmd.Stderr = os.Stderr
-	cmd.ExtraFiles = files
-	return cmd, cmd.Start()
+	return struct{}{}, fn(j.Args)
+})
+
+// worker is a worker process started by startWorker.
+type worker struct{ p *process.Process[struct{}] }
+
+// Kill kills the worker (SIGKILL) and returns once it is dead.
+func (w worker) Kill() {
+	w.p.Kill()
+	<-w.p.Done()
+}
+
+// Wait waits for the worker to finish and returns its error.
+func (w worker) Wait() error {
+	_, err := w.p.Wait(context.Background())
+	return err
+}
+
+// startWorker starts a worker process running the job name with args,
+// handing it files (process.File(0), 1, ... there). Workers write their
+// output to this program's standard error: they report through shared
+// memory.
+func startWorker(name string, files []*os.File, args ...string) (worker, error) {
+	p, err := process.Start(context.Background(), runJob, job{name, args},
+		process.Files(files...), process.Stdout(os.Stderr), process.Stderr(os.Stderr))
+	return worker{p}, err
 }
 
 func maxProcs() int { return runtime.GOMAXPROCS(0) }
-
-func numCPU() int { return runtime.NumCPU() }

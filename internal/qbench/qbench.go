@@ -306,8 +306,7 @@ func FD(start Starter, t Timer, kind string, n, size int) (Result, error) {
 	return Result{Msgs: n, Bytes: int64(n) * int64(size), Elapsed: elapsed}, nil
 }
 
-func fdSink(args []string) error {
-	in, out := os.NewFile(3, "in"), os.NewFile(4, "out")
+func fdSink(args []string, in, out *os.File) error {
 	n, size := atoi(args[0]), atoi(args[1])
 	if _, err := out.Write([]byte{0}); err != nil {
 		return err
@@ -488,8 +487,7 @@ func FDPingPong(start Starter, t Timer, kind string, n int) (Result, error) {
 	return r, err
 }
 
-func fdEcho(args []string) error {
-	in, out := os.NewFile(3, "in"), os.NewFile(4, "out")
+func fdEcho(args []string, in, out *os.File) error {
 	if _, err := out.Write([]byte{0}); err != nil {
 		return err
 	}
@@ -570,19 +568,20 @@ func futexPong(args []string) error {
 	return bench.Peer(sh, "futex-pingpong", atoi(args[1]))
 }
 
-// Worker runs role in a worker process.
-func Worker(role string, args []string) error {
+// Worker runs role in a worker process; file(i) returns the i-th file the
+// parent handed it (the Starter's files).
+func Worker(role string, args []string, file func(i int) *os.File) error {
 	switch role {
 	case RoleQueueProducer:
 		return queueProducer(args)
 	case RoleQueueConsumer:
 		return queueConsumer(args)
 	case RoleFDSink:
-		return fdSink(args)
+		return fdSink(args, file(0), file(1))
 	case RolePipeEcho:
 		return pipeEcho(args)
 	case RoleFDEcho:
-		return fdEcho(args)
+		return fdEcho(args, file(0), file(1))
 	case RoleFutexPong:
 		return futexPong(args)
 	}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -453,6 +454,10 @@ func AwaitExit(t testing.TB, ids ...owner.ID) {
 		}
 	}
 }
+
+// File returns, in a child, the i-th of the files its parent handed it
+// through StartCmd's exec.Cmd.ExtraFiles (file descriptor 3+i).
+func File(i int) *os.File { return os.NewFile(uintptr(3+i), "inherited-"+strconv.Itoa(i)) }
 
 // Exec replaces the calling child's program with this test binary running
 // role with args, as execve(2) does: same pid, same start time, same
