@@ -199,9 +199,8 @@ func deliver[Out any](p *Pool, c *call, out codec.Of[Out], a answer, emit func(i
 	}
 	switch r.status {
 	case statusDied:
-		exit := p.workerExit(r.deadPid)
-		err := fmt.Errorf("%w: %w", ErrWorkerDied, exit)
-		return failAll(err, r.deadPid, exit.Error())
+		err := fmt.Errorf("%w: %w", ErrWorkerDied, p.workerExit(r.deadPid))
+		return failAll(err, r.deadPid, "")
 	case statusFailed:
 		return failAll(process.ErrCodec, r.pid, r.message)
 	case statusUnknown:

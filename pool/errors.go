@@ -27,11 +27,11 @@ func (e *TaskError) Error() string {
 	case e.Panic:
 		what = "panicked"
 	case e.Err != nil:
-		what = "failed: " + e.Err.Error()
+		s := "pool: task " + strconv.Itoa(e.Index) + " (" + e.Func + "): " + e.Err.Error()
 		if e.Message != "" && e.Message != e.Err.Error() {
-			what += " (" + e.Message + ")"
+			s += ": " + e.Message
 		}
-		return "pool: task " + strconv.Itoa(e.Index) + " (" + e.Func + "): " + what
+		return s
 	}
 	s := "pool: task " + strconv.Itoa(e.Index) + " (" + e.Func + ", worker " + strconv.Itoa(e.Pid) + ") " + what + ": " + e.Message
 	if e.Stack != "" {

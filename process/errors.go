@@ -65,9 +65,9 @@ type ExitError struct {
 // Error names the process and how it ended.
 func (e *ExitError) Error() string {
 	if e.Signal != 0 {
-		return "process: worker " + strconv.Itoa(e.Pid) + " killed by signal " + e.Signal.String()
+		return "pid " + strconv.Itoa(e.Pid) + " killed by signal " + strconv.Itoa(int(e.Signal)) + " (" + e.Signal.String() + ")"
 	}
-	return "process: worker " + strconv.Itoa(e.Pid) + " exited with status " + strconv.Itoa(e.Code) + " before returning"
+	return "pid " + strconv.Itoa(e.Pid) + " exited with status " + strconv.Itoa(e.Code) + " before returning"
 }
 
 // Is reports whether target is ErrDied.

@@ -1,17 +1,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
-
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/xproc-go/xproc/array"
 	"github.com/xproc-go/xproc/process"
@@ -97,7 +98,7 @@ func cmdDemo(args []string, w io.Writer) error {
 		return usageError(fs, "demo takes no arguments, got %q", names)
 	}
 	fmt.Fprintf(w, "xproc demo: %d worker processes sharing memory (GOMAXPROCS=%d per process)\n\n", p.workers, maxProcs())
-	for _, step := range []func(io.Writer, demoParams) error{demoCounter, demoHogwild, demoPi, demoQueue} {
+	for _, step := range []func(io.Writer, demoParams) error{demoCounter, demoHogwild, demoPi, demoQueue, demoPool} {
 		if err := step(w, p); err != nil {
 			return err
 		}
@@ -385,30 +386,32 @@ func sample(n int64, seed uint64, progress *atomic.Int64) int64 {
 
 // --- helpers ---
 
-// showProgress prints the progress of a run on stderr, if it is a
-// terminal, until the returned function is called.
+// showProgress shows the progress of a run as a bar on stderr, if it is a
+// terminal (schollz/progressbar draws it), until the returned function is
+// called.
 func showProgress(label string, done *atomic.Int64, total int64) (stop func()) {
-	if fi, err := os.Stderr.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
 		return func() {}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	finished := make(chan struct{})
+	bar := progressbar.NewOptions64(total, progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription("   "+label), progressbar.OptionClearOnFinish(),
+		progressbar.OptionThrottle(100*time.Millisecond))
+	quit, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			pct := min(100, 100*float64(done.Load())/float64(total))
-			fmt.Fprintf(os.Stderr, "\r   %-14s %5.1f%%", label, pct)
+			bar.Set64(done.Load())
 			select {
-			case <-ctx.Done():
-				fmt.Fprint(os.Stderr, "\r\033[K")
+			case <-quit:
+				bar.Finish()
 				return
 			case <-t.C:
 			}
 		}
 	}()
-	return func() { cancel(); <-finished }
+	return func() { close(quit); <-finished }
 }
 
 func timeIt(f func()) time.Duration {

@@ -29,6 +29,8 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, s, "counter = 6000, expected 6000: exact ✓")
 	assert.Contains(t, s, "245760 of 245760 updates arrived: exact ✓")
 	assert.Contains(t, s, "π ≈ 3.1")
+	assert.Contains(t, s, "the worker running the task died")
+	assert.Contains(t, s, "the pool went on: 1000 more squares exact ✓")
 }
 
 func TestDemoRejectsBadFlags(t *testing.T) {

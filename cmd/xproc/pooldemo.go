@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/xproc-go/xproc/pool"
+	"github.com/xproc-go/xproc/process"
+	"github.com/xproc-go/xproc/value"
+)
+
+// The lessons' Pool programs: squares, Monte Carlo π split into blocks,
+// and a worker killed on purpose in the middle of a task.
+
+var (
+	demoSquare = process.Register("xproc.demo.square", func(ctx context.Context, x int64) (int64, error) {
+		return x * x, nil
+	})
+	demoPiBlock = process.Register("xproc.demo.pi", func(ctx context.Context, b piBlock) (int64, error) {
+		return sample(b.N, b.Seed, nil), nil
+	})
+	// demoVictim writes its pid into the anonymous Value handed to the
+	// pool's workers... by name: pool workers are shared, so the Value is
+	// named, and removed by the demo.
+	demoVictim = process.Register("xproc.demo.victim", func(ctx context.Context, name string) (int64, error) {
+		v, err := value.Open[int64](name)
+		if err != nil {
+			return 0, err
+		}
+		defer v.Close()
+		v.Store(int64(os.Getpid()))
+		<-ctx.Done() // until it is killed
+		return 0, ctx.Err()
+	})
+)
+
+type piBlock struct {
+	N    int64
+	Seed uint64
+}
+
+func demoPool(w io.Writer, p demoParams) error {
+	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+	defer cancel()
+	opts := []pool.Option{pool.Workers(0)}
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		opts = append(opts, pool.ProgressBar())
+	}
+	start := time.Now()
+	pl, err := pool.New(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	defer pl.Terminate()
+	ready := time.Since(start)
+	fmt.Fprintf(w, "5. Pool: %d worker processes (process.CPUCount), ready in %v\n", pl.Workers(), round(ready))
+
+	// Squares: map(square, range(n)), batched automatically.
+	n := max(p.tasks, 1)
+	xs := make([]int64, n)
+	for i := range xs {
+		xs[i] = int64(i)
+	}
+	var ys []int64
+	took := timeIt(func() { ys, err = pool.Map(ctx, pl, demoSquare, xs) })
+	if err != nil {
+		return err
+	}
+	ok := ys[n-1] == int64(n-1)*int64(n-1) && ys[n/2] == int64(n/2)*int64(n/2)
+	fmt.Fprintf(w, "   map(square, range(%d)): %s in %v (%.1f M tasks/s)\n", n, verdict(ok), round(took), rate(int64(n), took))
+
+	// Monte Carlo π: one block per worker against the same in this process.
+	per := int64(p.samples / pl.Workers())
+	blocks := make([]piBlock, pl.Workers())
+	for i := range blocks {
+		blocks[i] = piBlock{per, uint64(i) + 2}
+	}
+	var hits []int64
+	pooled := timeIt(func() { hits, err = pool.Map(ctx, pl, demoPiBlock, blocks) })
+	if err != nil {
+		return err
+	}
+	var in int64
+	for _, h := range hits {
+		in += h
+	}
+	one := timeIt(func() {
+		for _, b := range blocks {
+			sample(b.N, b.Seed, nil)
+		}
+	})
+	total := per * int64(len(blocks))
+	fmt.Fprintf(w, "   Monte Carlo π over %d blocks: π ≈ %.6f; %v on the pool, %v in one process: speed-up %.2f×\n",
+		len(blocks), 4*float64(in)/float64(total), round(pooled), round(one), one.Seconds()/pooled.Seconds())
+
+	// A worker killed with SIGKILL in the middle of a task.
+	name := fmt.Sprintf("xproc-demo-victim-%d", os.Getpid())
+	v, err := value.Create[int64](name, 0)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	defer v.Unlink()
+	fut := pool.ApplyAsync(ctx, pl, demoVictim, name)
+	var pid int64
+	for pid == 0 && ctx.Err() == nil {
+		pid = v.Load()
+		time.Sleep(time.Millisecond)
+	}
+	killed := time.Now()
+	if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
+		return err
+	}
+	_, err = fut.Wait(ctx)
+	seen := time.Since(killed)
+	if !errors.Is(err, pool.ErrWorkerDied) {
+		return fmt.Errorf("pool: killed worker: got %v, want ErrWorkerDied", err)
+	}
+	fmt.Fprintf(w, "   worker %d killed in the middle of a task: the task failed in %v with\n      %v\n", pid, round(seen), err)
+	ys, err = pool.Map(ctx, pl, demoSquare, xs[:1000])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   the pool went on: 1000 more squares %s; workers now %v (pid %d replaced: %v)\n",
+		verdict(ys[999] == 999*999), pl.Pids(), pid, !slices.Contains(pl.Pids(), int(pid)))
+	return pl.Close(ctx)
+}
