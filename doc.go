@@ -63,6 +63,16 @@
 //	conn.recv_bytes_into(buf)           RecvInto(ctx, buf)  (*ShortBufferError keeps it)
 //	conn.poll(timeout)                  Poll(ctx)
 //	EOFError                            io.EOF
+//	Process(target=f, args=(x,))        process.Start(ctx, f, x), f registered at init
+//	p.join() / p.exitcode               Wait(ctx) / ExitCode()
+//	p.terminate() / kill() / is_alive() Terminate() / Kill() / Alive()
+//	current_process() / cpu_count()     process.Current() / process.CPUCount()
+//	Pool(n)                             pool.New(ctx, pool.Workers(n))
+//	pool.map(f, xs)                     pool.Map(ctx, p, f, xs)
+//	pool.imap / imap_unordered          pool.Imap / pool.ImapUnordered
+//	pool.starmap(f, pairs)              pool.Starmap(ctx, p, f, pairs)
+//	pool.apply_async(f, (x,)).get()     pool.ApplyAsync(ctx, p, f, x).Wait(ctx)
+//	joblib Parallel(n_jobs=-1)          pool.New(ctx, pool.Workers(-1))
 //	(a killed lock holder)              LockContext returns ErrOwnerDead to the next holder
 //
 // Each row is a runnable example in the documentation of the package

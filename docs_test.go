@@ -92,7 +92,7 @@ func pythonTables(t *testing.T) []tableRow {
 func exampleUses(t *testing.T) map[string]map[string]bool {
 	uses := map[string]map[string]bool{}
 	fset := token.NewFileSet()
-	for _, dir := range []string{".", "sync", "value", "array", "shm", "queue", "pipe", "process"} {
+	for _, dir := range []string{".", "sync", "value", "array", "shm", "queue", "pipe", "process", "pool"} {
 		paths, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
 		require.NoError(t, err)
 		var files []*ast.File
@@ -131,7 +131,7 @@ func TestPythonTablesHaveExamples(t *testing.T) {
 	uses := exampleUses(t)
 	names := regexp.MustCompile(`(?:\b([a-z]\w*)\.)?\b([A-Z]\w+)`)
 	packages := map[string]bool{"xsync": true, "value": true, "array": true, "shm": true, "context": true,
-		"queue": true, "pipe": true, "process": true, "io": true}
+		"queue": true, "pipe": true, "process": true, "pool": true, "io": true}
 	rows := pythonTables(t)
 	require.Greater(t, len(rows), 25, "both tables were read")
 	for _, row := range rows {

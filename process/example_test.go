@@ -4,7 +4,9 @@ package process_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/xproc-go/xproc/process"
 	xsync "github.com/xproc-go/xproc/sync"
@@ -91,4 +93,34 @@ func ExampleStart() {
 	y, err := p.Wait(ctx)
 	fmt.Println(y, err, p.ExitCode())
 	// Output: 27 <nil> 0
+}
+
+var sleeper = process.Register("example-sleeper", func(ctx context.Context, _ struct{}) (int, error) {
+	<-ctx.Done() // until terminated
+	return 0, ctx.Err()
+})
+
+// Python's p.terminate(), p.kill(), p.is_alive(), p.pid, p.name.
+func ExampleProcess_Terminate() {
+	ctx := context.Background()
+	p, _ := process.Start(ctx, sleeper, struct{}{}, process.Name("sleeper"))
+	fmt.Println(p.Name(), p.Pid() > 0, p.Alive())
+	p.Terminate() // or p.Kill()
+	_, err := p.Wait(ctx)
+	fmt.Println(p.Alive(), err != nil)
+	q, _ := process.Start(ctx, sleeper, struct{}{})
+	q.Kill()
+	_, err = q.Wait(ctx)
+	fmt.Println(errors.Is(err, process.ErrDied), q.ExitCode())
+	// Output:
+	// sleeper true true
+	// false true
+	// true -1
+}
+
+// Python's current_process().name, os.getpid() and cpu_count().
+func ExampleCurrent() {
+	me := process.Current()
+	fmt.Println(me.Name, me.Pid == os.Getpid(), process.CPUCount() >= 1)
+	// Output: MainProcess true true
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -115,8 +114,12 @@ func demoPool(w io.Writer, p demoParams) error {
 		pid = v.Load()
 		time.Sleep(time.Millisecond)
 	}
+	victim, err := os.FindProcess(int(pid))
+	if err != nil {
+		return err
+	}
 	killed := time.Now()
-	if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
+	if err := victim.Kill(); err != nil {
 		return err
 	}
 	_, err = fut.Wait(ctx)
