@@ -190,3 +190,12 @@ func TestREADMEExample(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Equal(t, "count: 40000\n", string(out))
 }
+
+// TestPoolExample runs examples/pool: a pool maps squares, and normalises
+// an array its workers open by name.
+func TestPoolExample(t *testing.T) {
+	out, err := exec.Command("go", "run", "./examples/pool").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "squares: [0 1 4 9 16 25 36 49 64 81]")
+	assert.Contains(t, string(out), "the first span now has length 1.000")
+}

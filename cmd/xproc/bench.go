@@ -112,7 +112,14 @@ func cmdBench(args []string, w io.Writer) error {
 	case *maxSpread <= 0:
 		return usageError(fs, "-spread %v: want more than 0", *maxSpread)
 	}
-	return runBench(w, append(benchRows[:len(benchRows):len(benchRows)], messageRows()...), *runs, *per, *maxSpread, measureRow)
+	return runBench(w, allRows(), *runs, *per, *maxSpread, measureRow)
+}
+
+// allRows returns every row of xproc bench: locks and events, messages,
+// pools.
+func allRows() []benchRow {
+	rows := append(benchRows[:len(benchRows):len(benchRows)], messageRows()...)
+	return append(rows, poolRows()...)
 }
 
 // runBench measures each row runs times, one run of every row after the

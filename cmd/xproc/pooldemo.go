@@ -136,3 +136,79 @@ func demoPool(w io.Writer, p demoParams) error {
 		verdict(ys[999] == 999*999), pl.Pids(), pid, !slices.Contains(pl.Pids(), int(pid)))
 	return pl.Close(ctx)
 }
+
+// poolRows returns xproc bench's rows for package pool, the figures
+// Python's Pool is compared with (bench/python_pool.py): start-up, tiny
+// tasks batched automatically and one per message, and Monte Carlo π's
+// speed-up on 2 workers.
+func poolRows() []benchRow {
+	ctx := context.Background()
+	withPool := func(opts []pool.Option, f func(p *pool.Pool) (measurement, error)) (measurement, error) {
+		p, err := pool.New(ctx, append([]pool.Option{pool.Workers(2)}, opts...)...)
+		if err != nil {
+			return measurement{}, err
+		}
+		defer p.Terminate()
+		return f(p)
+	}
+	squares := func(opts ...pool.Option) func(n int) (measurement, error) {
+		return func(n int) (measurement, error) {
+			return withPool(opts, func(p *pool.Pool) (measurement, error) {
+				xs := make([]int64, n)
+				for i := range xs {
+					xs[i] = int64(i)
+				}
+				var ys []int64
+				var err error
+				took := timeIt(func() { ys, err = pool.Map(ctx, p, demoSquare, xs) })
+				if err != nil {
+					return measurement{}, err
+				}
+				if ys[n-1] != int64(n-1)*int64(n-1) {
+					return measurement{}, errors.New("wrong result")
+				}
+				return measurement{value: float64(n) / took.Seconds() / 1e6, took: took}, nil
+			})
+		}
+	}
+	return []benchRow{
+		{name: "pool-ready", units: "ms", what: "pool.New with 2 workers until both run (Python's Pool(2): bench/python-pool.txt)",
+			run: func(n int) (measurement, error) {
+				var ds []time.Duration
+				var total time.Duration
+				for range max(1, n/1000) {
+					start := time.Now()
+					p, err := pool.New(ctx, pool.Workers(2))
+					d := time.Since(start)
+					if err != nil {
+						return measurement{}, err
+					}
+					p.Terminate()
+					ds = append(ds, d)
+					total += d
+				}
+				slices.Sort(ds)
+				return measurement{value: float64(ds[len(ds)/2].Microseconds()) / 1e3, took: total}, nil
+			}},
+		{name: "pool-map-auto", units: "M tasks/s", what: "pool.Map of tiny tasks on 2 workers, batched automatically", run: squares()},
+		{name: "pool-map-chunk1", units: "M tasks/s", what: "pool.Map, one task per message (ChunkSize(1))", run: squares(pool.ChunkSize(1))},
+		{name: "pool-pi-speedup", units: "×", what: "Monte Carlo π in 2 blocks: one process's time over the pool's (2 workers)",
+			run: func(n int) (measurement, error) {
+				return withPool(nil, func(p *pool.Pool) (measurement, error) {
+					per := int64(n) * 1000
+					blocks := []piBlock{{per, 2}, {per, 3}}
+					var err error
+					pooled := timeIt(func() { _, err = pool.Map(ctx, p, demoPiBlock, blocks) })
+					if err != nil {
+						return measurement{}, err
+					}
+					one := timeIt(func() {
+						for _, b := range blocks {
+							sample(b.N, b.Seed, nil)
+						}
+					})
+					return measurement{value: one.Seconds() / pooled.Seconds(), took: pooled + one}, nil
+				})
+			}},
+	}
+}
