@@ -11,6 +11,8 @@
 //	array   Array[T]: n Ts in shared memory, for locked or hogwild access
 //	queue   Queue: MPMC messages, leases that survive a dead consumer, Of[T], codecs
 //	pipe    Pipe: a message connection between two processes, duplex or one-way
+//	process Process: a registered Go function run in a worker process
+//	pool    Pool: Map, Imap, Starmap, Apply over worker processes
 //
 // Import sync under an alias: xsync "github.com/xproc-go/xproc/sync".
 //
@@ -94,6 +96,7 @@
 //
 // Linux only for now (amd64 and arm64 are tested); other systems build,
 // and segment operations return shm.ErrNotSupported. All processes must
-// share a PID namespace. See the package documentation of shm and sync for
-// what survives a killed process.
+// share one kernel (one machine; containers with their own PID namespaces
+// included). See the package documentation of shm, sync, queue and pool
+// for what survives a killed process.
 package xproc

@@ -49,7 +49,7 @@
 //     milliseconds: the call is named in shared memory, which the workers
 //     watch). A worker still running one after the grace period (its
 //     function ignores its context) is killed with SIGKILL and replaced.
-//     The call returns ctx.Err() at once. (DESIGN.md planned SIGTERM:
+//     The call returns ctx.Err() at once. (The project's design planned SIGTERM:
 //     a signal cannot say which call to stop, and would end the batch of
 //     another call that the worker had moved on to.)
 //

@@ -76,8 +76,6 @@ var (
 	})
 )
 
-var lateSeq int
-
 func bound(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testproc.Bound)
 	t.Cleanup(cancel)
@@ -217,11 +215,19 @@ func TestTaskErrors(t *testing.T) {
 	assert.Equal(t, 5, errs)
 	assert.Equal(t, 5, oks)
 
-	// A result gob cannot encode fails its call.
-	lateSeq++
-	bad := process.Register(fmt.Sprintf("pool-test-late-%d", lateSeq), func(ctx context.Context, x int) (int, error) { return x, nil })
-	_, err = pool.Apply(ctx, p, bad, 1)
-	assert.ErrorIs(t, err, process.ErrUnknownFunc, "registered after the workers started")
+	// A function the workers do not have (registered in this process
+	// only) fails its calls with ErrUnknownFunc.
+	_, err = pool.Apply(ctx, p, parentOnly, 1)
+	assert.ErrorIs(t, err, process.ErrUnknownFunc)
+}
+
+// parentOnly is registered in the test process and not in its workers.
+var parentOnly process.Func[int, int]
+
+func init() {
+	if os.Getenv("XPROC_PROCESS_FUNC") == "" {
+		parentOnly = process.Register("pool-test-parent-only", func(ctx context.Context, x int) (int, error) { return x, nil })
+	}
 }
 
 // TestWorkerKilled: kill -9 of the worker in the middle of a call. That

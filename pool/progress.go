@@ -46,8 +46,8 @@ func newLines(w io.Writer, workers int) func(done, total int, finished bool) {
 	start := time.Now()
 	nextAt := 1
 	return func(done, total int, finished bool) {
-		if !finished && done < nextAt {
-			return
+		if !finished && (done < nextAt || done == total) {
+			return // the last line is the one that says finished
 		}
 		for nextAt <= done {
 			nextAt *= 2

@@ -205,7 +205,7 @@ func (w *workerState) serve(l *queue.Lease) (int, error) {
 	default:
 		e, ok := w.lookup(t.fn)
 		if !ok {
-			r.status, r.message = statusUnknown, fmt.Sprintf("%q: %v", t.fn, process.ErrUnknownFunc)
+			r.status = statusUnknown
 			break
 		}
 		ctx := w.startBatch(t.call)

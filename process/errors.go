@@ -18,7 +18,7 @@ var (
 	// ErrUnknownFunc is returned when the worker does not know the
 	// function's name: it was registered conditionally, not at package
 	// initialisation.
-	ErrUnknownFunc = errors.New("process: function not registered in the worker")
+	ErrUnknownFunc = errors.New("process: function not registered in the worker (register it at package initialisation, in a package-level var)")
 	// ErrDied is returned (as an *ExitError) when the worker exited or was
 	// killed before returning a result.
 	ErrDied = errors.New("process: worker died before returning")

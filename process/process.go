@@ -63,7 +63,7 @@ func Start[In, Out any](ctx context.Context, f Func[In, Out], arg In, opts ...Op
 	}
 	b, err := encode(&arg)
 	if err != nil {
-		return nil, fmt.Errorf("process: Start %s: %w: argument: %w", f.name, ErrCodec, err)
+		return nil, fmt.Errorf("process: Start %s: %w: argument: %w (a queue, segment or file does not travel as a value: pass its name and open it in the worker, or hand it over with Files and open it there with OpenFile)", f.name, ErrCodec, err)
 	}
 	o := options{stdout: os.Stdout, stderr: os.Stderr}
 	for _, opt := range opts {

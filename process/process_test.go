@@ -76,8 +76,6 @@ var (
 	badResult = process.Register("test-bad-result", func(ctx context.Context, _ int) (func(), error) { return func() {}, nil })
 )
 
-var lateSeq int
-
 func ctxBound(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testproc.Bound)
 	t.Cleanup(cancel)
@@ -141,13 +139,26 @@ func TestFuncErrors(t *testing.T) {
 	_, err = process.Start(ctx, badArg, func() {})
 	assert.ErrorIs(t, err, process.ErrCodec, "an argument gob cannot encode fails before starting")
 
-	// Registered here, not at initialisation: the worker never registers it.
-	lateSeq++
-	late := process.Register(fmt.Sprintf("test-late-%d", lateSeq), func(ctx context.Context, x int) (int, error) { return x, nil })
-	pl, err := process.Start(ctx, late, 1)
+	// Registered in this process only (a registration that depends on
+	// the environment): the worker does not know it.
+	pl, err := process.Start(ctx, parentOnly, 1)
 	require.NoError(t, err)
 	_, err = pl.Wait(ctx)
 	assert.ErrorIs(t, err, process.ErrUnknownFunc)
+
+	// Registered after Init: refused at once.
+	assert.PanicsWithValue(t, "process: Register(test-late) after process.Init: register worker functions at package initialisation (a package-level var), so that a worker, which is this program started again, has them when Init runs", func() {
+		process.Register("test-late", func(ctx context.Context, x int) (int, error) { return x, nil })
+	})
+}
+
+// parentOnly is registered in the test process and not in its workers.
+var parentOnly process.Func[int, int]
+
+func init() {
+	if os.Getenv("XPROC_PROCESS_FUNC") == "" {
+		parentOnly = process.Register("test-parent-only", func(ctx context.Context, x int) (int, error) { return x, nil })
+	}
 }
 
 func TestTerminateAndKill(t *testing.T) {

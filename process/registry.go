@@ -24,7 +24,9 @@ func (f Func[In, Out]) Name() string { return f.name }
 // package initialisation (a package-level var), as flag definitions and
 // database/sql drivers are registered, so that the worker, which is this
 // same program started again, registers the same functions before
-// process.Init runs. It panics if name is empty or already registered.
+// process.Init runs. It panics if name is empty or already registered, or
+// if Init has already run: a function registered later would be unknown
+// to the workers.
 //
 // Arguments and results travel between processes encoded: fixed-size,
 // pointer-free types (numbers, arrays and structs of them) as their raw
@@ -36,6 +38,12 @@ func Register[In, Out any](name string, fn func(context.Context, In) (Out, error
 	}
 	if fn == nil {
 		panic("process: Register of a nil function for " + name)
+	}
+	if _, dup := registry.Lookup(name); dup {
+		panic("process: Register called twice for " + name)
+	}
+	if initCalled.Load() {
+		panic("process: Register(" + name + ") after process.Init: register worker functions at package initialisation (a package-level var), so that a worker, which is this program started again, has them when Init runs")
 	}
 	if !registry.Add(name, entryOf(name, fn)) {
 		panic("process: Register called twice for " + name)

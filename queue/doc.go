@@ -69,7 +69,9 @@
 // system call only when someone sleeps; many goroutines blocked in one
 // process cost one OS thread.
 //
-// Departures from DESIGN.md's recommended ring, each with its reason:
+// Departures from the project design's recommended ring (the one of
+// Agrona's ManyToOneRingBuffer, made multi-consumer), each with its
+// reason:
 //
 //   - Producers claim room under a small lock instead of with a CAS on
 //     the tail. A producer killed between a CAS on the tail and the store

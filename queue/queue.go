@@ -81,8 +81,13 @@ const ringVersion = 1
 
 func (o Options) config() (ring.Config, error) {
 	size := uint64(DefaultSize)
-	if o.Size < 0 || o.MaxMessage < 0 || o.MaxMessages < 0 {
-		return ring.Config{}, fmt.Errorf("%w: negative option", shm.ErrInvalid)
+	for _, o := range []struct {
+		name string
+		v    int
+	}{{"Size", o.Size}, {"MaxMessage", o.MaxMessage}, {"MaxMessages", o.MaxMessages}} {
+		if o.v < 0 {
+			return ring.Config{}, fmt.Errorf("%w: Options.%s %d (want 0 or more)", shm.ErrInvalid, o.name, o.v)
+		}
 	}
 	if o.Size > 0 {
 		size = max(ring.MinSize, uint64(1)<<bits.Len64(uint64(o.Size)-1))

@@ -52,6 +52,11 @@ func Create(name string, spec Spec, opts ...Option) (*Segment, error) {
 	}
 	if err := publish(f, tmp, path); err != nil {
 		s.Close()
+		if errors.Is(err, ErrExist) {
+			if info, serr := statFile(name, path); serr == nil && info.Stale() {
+				err = fmt.Errorf("%w; it is a leftover (its creator, pid %d, has exited and no process maps it): shm.RemoveStale or xproc rm -stale removes it", err, info.Creator)
+			}
+		}
 		return fail(err)
 	}
 	s.name, s.path = name, path
@@ -117,6 +122,9 @@ func Open(name string, spec Spec, opts ...Option) (*Segment, error) {
 // first of exec.Cmd.ExtraFiles. The header is checked as in Open. The
 // caller keeps ownership of f and may close it once OpenFile returns.
 func OpenFile(f *os.File, spec Spec) (*Segment, error) {
+	if f == nil {
+		return nil, &Error{Op: "open", Name: "(nil file)", Err: fmt.Errorf("%w: no file: was the segment handed over (process.Files, exec.Cmd.ExtraFiles)?", ErrInvalid)}
+	}
 	own := reopen(f)
 	s, err := mapFile(f, &spec, own)
 	if err != nil {

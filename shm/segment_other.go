@@ -24,7 +24,7 @@ func Open(name string, spec Spec, opts ...Option) (*Segment, error) {
 
 // OpenFile is not supported on this system yet.
 func OpenFile(f *os.File, spec Spec) (*Segment, error) {
-	return nil, &Error{Op: "open", Name: f.Name(), Err: ErrNotSupported}
+	return nil, &Error{Op: "open", Name: "(file)", Err: ErrNotSupported}
 }
 
 // openNoFollow opens path for Stat and List, refusing what is not a

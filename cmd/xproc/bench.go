@@ -151,7 +151,7 @@ func runBench(w io.Writer, rows []benchRow, runs int, per time.Duration, maxSpre
 	fmt.Fprintf(w, "xproc bench: %d runs of each row, about %v each, rows taking turns; spinning waiters spin for up to %v\n\n",
 		runs, per, spin.Limit)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROW\tUNIT\tRUNS\tMIN\tMEDIAN\tMAX\tSPREAD\tAGAINST REFERENCE")
+	fmt.Fprintln(tw, "ROW\tUNIT\tRUNS\tMIN\tMEDIAN\tMAX\tSPREAD\tAGAINST ITS REFERENCE")
 	stats := make(map[string]summary, len(rows))
 	for i, row := range rows {
 		stats[row.name] = summarize(results[i])
@@ -165,7 +165,7 @@ func runBench(w io.Writer, rows []benchRow, runs int, per time.Duration, maxSpre
 		}
 		against := "-"
 		if ref, ok := stats[row.ref]; ok {
-			against = fmt.Sprintf("%.2f× %s", s.median/ref.median, row.ref)
+			against = compare(row, s.median, ref.median)
 			if s.spread > maxSpread || ref.spread > maxSpread {
 				against += " !"
 			}
@@ -176,7 +176,7 @@ func runBench(w io.Writer, rows []benchRow, runs int, per time.Duration, maxSpre
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nSPREAD is (max - min) / median. AGAINST REFERENCE divides the row's median by its reference's:\nabove 1 is faster for Mops/s, slower for µs/round trip.\n")
+	fmt.Fprintf(w, "\nSPREAD is (max - min) / median. AGAINST ITS REFERENCE compares the medians: how many times faster\n(or slower) the row is than the reference it is measured with.\n")
 	if anyFlagged {
 		fmt.Fprintf(w, "! marks a row whose runs spread over more than %.0f%% of their median, and the ratios with it:\nthe machine was busy or unsteady, and those figures cannot be trusted. Run again on a quieter\nmachine, or with more -runs.\n", 100*maxSpread)
 	}
@@ -290,4 +290,24 @@ func openBenchShared(name string) (*shm.Segment, *bench.Shared, error) {
 		return nil, nil, err
 	}
 	return seg, sh, nil
+}
+
+// compare says how many times faster or slower a row's median is than its
+// reference's, whichever way its unit counts (a rate: higher is faster; a
+// time: lower is faster).
+func compare(row benchRow, median, ref float64) string {
+	f := median / ref
+	if row.lowerIsBetter() {
+		f = ref / median
+	}
+	if f >= 1 {
+		return fmt.Sprintf("%.2f× faster than %s", f, row.ref)
+	}
+	return fmt.Sprintf("%.2f× slower than %s", 1/f, row.ref)
+}
+
+// lowerIsBetter reports whether the row's figure is a time.
+func (r benchRow) lowerIsBetter() bool {
+	u := r.unit()
+	return u == "µs/round trip" || u == "ms"
 }

@@ -69,7 +69,7 @@ func cmdDemo(args []string, w io.Writer) error {
 	fs := newFlags("demo", "")
 	var p demoParams
 	fs.IntVar(&p.workers, "workers", 10, "worker processes")
-	fs.IntVar(&p.increments, "increments", 10000, "locked increments per worker")
+	fs.IntVar(&p.increments, "increments", 100000, "locked increments per worker")
 	fs.IntVar(&p.elements, "elements", 1<<16, "elements of the hogwild array")
 	fs.IntVar(&p.passes, "passes", 320, "hogwild passes over the array per worker")
 	fs.IntVar(&p.samples, "samples", 100_000_000, "Monte Carlo samples in all")

@@ -2,7 +2,7 @@
 // and removes shared-memory segments.
 //
 //	xproc demo [flags]              classic multiprocessing workloads on shared memory
-//	xproc bench [flags]             cross-process speed of locks, events and barriers
+//	xproc bench [flags]             cross-process speed of locks, events, barriers, queues, pipes, pools
 //	xproc ls [-dir D]               list segments
 //	xproc inspect [-dir D] NAME     show a segment's header and the state inside it
 //	xproc rm [-dir D] [-force] NAME...  remove segments (-force: files that are not segments too)
@@ -52,7 +52,7 @@ const usage = `usage: xproc <command> [flags] [args]
 
 commands:
   demo      run classic multiprocessing workloads on shared memory
-  bench     measure locks, events and barriers between two processes
+  bench     measure locks, events, barriers, queues, pipes and pools across processes
   ls        list segments (in $XPROC_SHM_DIR or /dev/shm)
   inspect   show a segment's header and the state of what it holds
   rm        remove segments; rm -stale removes what crashes left

@@ -16,7 +16,8 @@ import (
 	"github.com/xproc-go/xproc/value"
 )
 
-// The lessons' Pool programs: squares, Monte Carlo π split into blocks,
+// The first Pool programs of Python's multiprocessing tutorials: squares,
+// Monte Carlo π split into blocks,
 // and a worker killed on purpose in the middle of a task.
 
 var (

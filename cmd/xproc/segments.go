@@ -254,6 +254,9 @@ func cmdRemove(args []string, w io.Writer) error {
 		for _, name := range removed {
 			fmt.Fprintln(w, "removed", name)
 		}
+		if len(removed) == 0 && err == nil {
+			fmt.Fprintln(w, "nothing stale to remove")
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}

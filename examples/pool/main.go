@@ -1,4 +1,5 @@
-// Command pool is the lessons' Pool programs in Go: square numbers in a
+// Command pool is the first Pool programs of Python's multiprocessing
+// tutorials, in Go: square numbers in a
 // pool of worker processes, then normalise a large array that the
 // workers share by name (big data is shared, not sent), with a progress
 // bar on a terminal.
