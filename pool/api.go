@@ -18,7 +18,7 @@ import (
 func Map[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], xs []In) ([]Out, error) {
 	out := make([]Out, len(xs))
 	var first *TaskError
-	err := run(ctx, p, f, len(xs), &sliceSource[In]{xs: xs}, func(i int, y Out, err error) bool {
+	err := run(ctx, p, f, len(xs), &sliceSource[In]{xs: xs}, nil, func(i int, y Out, err error) bool {
 		out[i] = y
 		if te, ok := err.(*TaskError); ok && (first == nil || i < first.Index) {
 			first = te
@@ -37,7 +37,9 @@ func Map[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], xs 
 // Imap runs f on the inputs of seq in the pool's workers and yields the
 // results in input order, as they come: Python's pool.imap(f, xs). It is
 // lazy: it reads seq only a bounded number of inputs ahead of what has
-// been yielded, so seq may be endless. A call that fails yields its
+// been yielded, so seq may be endless: the batches in flight (see
+// ChunkSize) and, while it waits for a slow call's result, at most 8192
+// later results held back. A call that fails yields its
 // *TaskError, and the others go on; a yielded error that is not a
 // *TaskError (ctx ended, the pool was closed) ends the sequence.
 // Stopping the range early stops the calls under way.
@@ -61,7 +63,11 @@ func imap[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], se
 		}
 		held := map[int]item{}
 		want := 0
-		err := run(ctx, p, f, -1, &pullSource[In]{next: next}, func(i int, y Out, err error) bool {
+		var heldBack func() int
+		if ordered {
+			heldBack = func() int { return len(held) }
+		}
+		err := run(ctx, p, f, -1, &pullSource[In]{next: next}, heldBack, func(i int, y Out, err error) bool {
 			if !ordered {
 				return yield(y, err)
 			}
@@ -119,12 +125,29 @@ type Future[Out any] struct {
 }
 
 // ApplyAsync starts f(x) in a worker and returns at once: Python's
-// pool.apply_async(f, (x,)). ctx governs the call as for Apply.
+// pool.apply_async(f, (x,)). ctx governs the call as for Apply. The call
+// is under way when ApplyAsync returns: Close waits for it. If the pool
+// is closed or broken, the Future is done at once with ErrClosed or the
+// pool's ErrBroken error.
 func ApplyAsync[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], x In) *Future[Out] {
 	fut := &Future[Out]{done: make(chan struct{})}
+	c, err := p.newCall(f.Name())
+	if err != nil {
+		fut.err = err
+		close(fut.done)
+		return fut
+	}
 	go func() {
 		defer close(fut.done)
-		fut.out, fut.err = Apply(ctx, p, f, x)
+		var first error
+		err := drive(ctx, p, c, 1, &sliceSource[In]{xs: []In{x}}, nil, func(_ int, y Out, err error) bool {
+			fut.out, first = y, err
+			return true
+		})
+		if err == nil {
+			err = first
+		}
+		fut.err = err
 	}()
 	return fut
 }

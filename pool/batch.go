@@ -9,7 +9,8 @@ type batcher struct {
 	fixed   int // ChunkSize; 0: automatic
 	limit   int // the most a message can carry, and MaxTasksPerChild
 	perCall float64
-	known   bool // perCall has been measured
+	known   bool    // perCall has been measured
+	perItem float64 // bytes of a task message per input, measured
 }
 
 // targetBatch is how long an automatic batch should take: joblib's
@@ -39,6 +40,10 @@ func (b *batcher) size(left int) int {
 		return 1 // a probe: measure before growing
 	}
 	k := b.limit
+	if b.perItem > 0 {
+		// Leave room: arguments vary in size, and results may be larger.
+		k = min(k, max(1, int(maxMessage/4/b.perItem)))
+	}
 	if b.perCall > 0 {
 		k = min(k, max(1, int(float64(targetBatch)/b.perCall)))
 	}
@@ -77,4 +82,15 @@ func (b *batcher) observe(r *result) {
 		return
 	}
 	b.perCall = 0.7*b.perCall + 0.3*t
+}
+
+// observeSize takes the size of a task message of count inputs into
+// account, to keep batches well within a message.
+func (b *batcher) observeSize(bytes, count int) {
+	t := float64(bytes) / float64(count)
+	if b.perItem == 0 {
+		b.perItem = t
+		return
+	}
+	b.perItem = max(t, 0.7*b.perItem+0.3*t)
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/xproc-go/xproc/internal/codec"
 	"github.com/xproc-go/xproc/process"
+	"github.com/xproc-go/xproc/queue"
 )
 
 // call is one Map, Imap, ImapUnordered or Apply under way.
@@ -16,24 +18,31 @@ type call struct {
 	id      uint64
 	fn      string
 	buf     []byte        // the last task message, reused
-	answers chan answer   // from the router; room for every batch in flight
 	failed  chan struct{} // closed by fail
 	failErr error
 	once    sync.Once
+	// The router appends answers to inbox and wakes the call through
+	// arrived (room for one wake-up): it never waits for a caller who is
+	// slow to read, so one slow Imap does not hold up the pool's other
+	// calls. The inbox holds at most the answers of the batches in
+	// flight, which the window bounds.
+	mu      sync.Mutex
+	inbox   []answer
+	arrived chan struct{}
 }
 
 type answer struct {
-	b *batch
-	r result
+	b    *batch
+	r    result
+	done bool // the last answer of b
 }
 
-// maxWindow bounds the batches of one call in flight, and so the room
-// its answers need.
+// maxWindow bounds the batches of one call in flight.
 const maxWindow = 256
 
 // newCall registers a call of fn, unless the pool is closing or broken.
 func (p *Pool) newCall(fn string) (*call, error) {
-	c := &call{p: p, id: p.nextID.Add(1), fn: fn, answers: make(chan answer, maxWindow), failed: make(chan struct{})}
+	c := &call{p: p, id: p.nextID.Add(1), fn: fn, failed: make(chan struct{}), arrived: make(chan struct{}, 1)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -60,8 +69,26 @@ func (p *Pool) endCall(c *call) {
 }
 
 // answer hands the result of batch b to c. The router calls it; it never
-// blocks, as answers has room for every batch in flight.
-func (c *call) answer(b *batch, r result) { c.answers <- answer{b, r} }
+// blocks.
+func (c *call) answer(b *batch, r result, done bool) {
+	c.mu.Lock()
+	c.inbox = append(c.inbox, answer{b, r, done})
+	c.mu.Unlock()
+	select {
+	case c.arrived <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// takeAnswers returns the answers that have arrived, in order, and
+// empties the inbox; spare is reused for the next ones.
+func (c *call) takeAnswers(spare []answer) []answer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := c.inbox
+	c.inbox = spare[:0]
+	return got
+}
 
 // fail ends c with err: the pool was terminated under it.
 func (c *call) fail(err error) {
@@ -109,26 +136,44 @@ func (s *pullSource[In]) take(k int) []In {
 	return s.buf
 }
 
+// maxHeld bounds the results an ordered Imap holds back while it waits
+// for an earlier one: once it holds that many, no more inputs are sent
+// until the one it waits for arrives.
+const maxHeld = 8192
+
 // run drives one call of f: it takes inputs from src (total of them, or
 // -1 if unknown), sends them to the workers in batches, keeps a bounded
 // window of batches in flight, and hands each result to emit as answers
 // arrive. emit returning false stops the call (the caller has stopped
-// reading). run returns ctx.Err() if ctx ends first (the call's batches
-// are cancelled and the workers running them stopped), ErrClosed if the
-// pool is terminated under it.
+// reading). held, if not nil, returns how many results the caller holds
+// back (ordered Imap); run sends no more while it is maxHeld or more.
+// run returns ctx.Err() if ctx ends first (the call's batches are
+// cancelled and the workers running them stopped), ErrClosed if the pool
+// is terminated under it.
 func run[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], total int, src source[In],
-	emit func(i int, y Out, err error) bool) error {
+	held func() int, emit func(i int, y Out, err error) bool) error {
 	c, err := p.newCall(f.Name())
 	if err != nil {
 		return err
 	}
+	return drive(ctx, p, c, total, src, held, emit)
+}
+
+// drive is run for call c, registered already; it ends c.
+func drive[In, Out any](ctx context.Context, p *Pool, c *call, total int, src source[In],
+	held func() int, emit func(i int, y Out, err error) bool) error {
 	defer p.endCall(c)
 	in, out := codec.For[In](nil), codec.For[Out](nil)
 	bat := newBatcher(p, total, min(fitCount(in), fitCount(out)))
 	progress := p.o.reporter()
 	sent, done, inflight, exhausted := 0, 0, 0, false
+	count := func(i int, y Out, err error) bool {
+		done++
+		return emit(i, y, err)
+	}
+	var answers []answer
 	for {
-		for !exhausted && inflight < bat.window() {
+		for !exhausted && inflight < bat.window() && (inflight == 0 || held == nil || held() < maxHeld) {
 			k := bat.size(total - sent)
 			xs := src.take(k)
 			if len(xs) < k {
@@ -137,26 +182,20 @@ func run[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], tot
 			if len(xs) == 0 {
 				break
 			}
-			if err := p.submit(ctx, c, sent, len(xs), func(dst []byte) ([]byte, error) { return in.AppendSlice(dst, xs) }); err != nil {
-				if errors.Is(err, process.ErrCodec) {
-					// This batch's inputs cannot be encoded: they fail;
-					// the others go on.
-					for i := range xs {
-						if !emit(sent+i, *new(Out), &TaskError{Index: sent + i, Func: c.fn, Message: err.Error(), Err: err}) {
-							return nil
-						}
-					}
-					sent += len(xs)
-					continue
-				}
+			n, ok, err := send(ctx, p, c, in, bat, sent, xs, count)
+			if err != nil {
 				if ctx.Err() != nil {
 					p.cancelCall(c)
 					return ctx.Err()
 				}
 				return err
 			}
+			if !ok {
+				p.cancelCall(c)
+				return nil
+			}
 			sent += len(xs)
-			inflight++
+			inflight += n
 		}
 		if inflight == 0 {
 			if progress != nil {
@@ -165,22 +204,26 @@ func run[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], tot
 			return nil
 		}
 		select {
-		case a := <-c.answers:
-			inflight--
-			bat.observe(&a.r)
-			if !deliver(p, c, out, a, emit) {
-				p.cancelCall(c)
-				return nil
-			}
-			done += a.b.count
-			if progress != nil {
-				progress(done, max(total, sent), false)
-			}
+		case <-c.arrived:
 		case <-ctx.Done():
 			p.cancelCall(c)
 			return ctx.Err()
 		case <-c.failed:
 			return c.failErr
+		}
+		answers = c.takeAnswers(answers)
+		for _, a := range answers {
+			if a.done {
+				inflight--
+			}
+			bat.observe(&a.r)
+			if !deliver(p, c, out, a, count) {
+				p.cancelCall(c)
+				return nil
+			}
+		}
+		if progress != nil {
+			progress(done, total, false)
 		}
 	}
 }
@@ -189,9 +232,11 @@ func run[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], tot
 // it returns false if emit did.
 func deliver[Out any](p *Pool, c *call, out codec.Of[Out], a answer, emit func(int, Out, error) bool) bool {
 	b, r := a.b, a.r
+	base := b.first + r.first // the call's index of the answer's first result
+	fresh := func(i int) bool { return r.fresh == nil || r.fresh[i] }
 	failAll := func(err error, pid int, msg string) bool {
-		for i := range b.count {
-			if !emit(b.first+i, *new(Out), &TaskError{Index: b.first + i, Func: c.fn, Pid: pid, Message: msg, Err: err}) {
+		for i := range r.count {
+			if fresh(i) && !emit(base+i, *new(Out), &TaskError{Index: base + i, Func: c.fn, Pid: pid, Message: msg, Err: err}) {
 				return false
 			}
 		}
@@ -203,26 +248,61 @@ func deliver[Out any](p *Pool, c *call, out codec.Of[Out], a answer, emit func(i
 		return failAll(err, r.deadPid, "")
 	case statusFailed:
 		return failAll(process.ErrCodec, r.pid, r.message)
+	case statusTooLarge:
+		return failAll(queue.ErrTooLarge, r.pid, r.message)
 	case statusUnknown:
 		return failAll(process.ErrUnknownFunc, r.pid, r.message)
 	case statusCancelled:
 		return failAll(context.Canceled, r.pid, "cancelled")
 	}
-	ys, err := out.DecodeSlice(r.payload, b.count)
+	ys, err := out.DecodeSlice(r.payload, r.count)
 	if err != nil {
-		return failAll(fmt.Errorf("%w: results: %w", process.ErrCodec, err), r.pid, err.Error())
+		return failAll(process.ErrCodec, r.pid, "results: "+err.Error())
 	}
 	fi := 0
-	for i := range b.count {
+	for i := range r.count {
 		var terr error
-		if fi < len(r.fails) && r.fails[fi].Index == i {
-			f := r.fails[fi]
+		for fi < len(r.fails) && r.fails[fi].Index < r.first+i {
 			fi++
-			terr = &TaskError{Index: b.first + i, Func: c.fn, Pid: r.pid, Message: f.Message, Panic: f.Panic, Stack: f.Stack}
 		}
-		if !emit(b.first+i, ys[i], terr) {
+		if fi < len(r.fails) && r.fails[fi].Index == r.first+i {
+			f := r.fails[fi]
+			terr = &TaskError{Index: base + i, Func: c.fn, Pid: r.pid, Message: f.Message, Panic: f.Panic, Stack: f.Stack}
+		}
+		if fresh(i) && !emit(base+i, ys[i], terr) {
 			return false
 		}
 	}
 	return true
+}
+
+// send sends inputs xs, from input first of c on, in one batch or, if
+// they do not fit one message (or cannot be encoded together), in parts;
+// an input that cannot be sent even alone fails its call (emit). It
+// returns the number of batches sent, false if emit did, and the error
+// that stopped it (ctx's, or the pool closed).
+func send[In, Out any](ctx context.Context, p *Pool, c *call, in codec.Of[In], bat *batcher, first int, xs []In,
+	emit func(int, Out, error) bool) (int, bool, error) {
+	err := p.submit(ctx, c, first, len(xs), func(dst []byte) ([]byte, error) { return in.AppendSlice(dst, xs) })
+	if err == nil {
+		bat.observeSize(len(c.buf), len(xs))
+		return 1, true, nil
+	}
+	if !errors.Is(err, process.ErrCodec) && !errors.Is(err, queue.ErrTooLarge) {
+		return 0, true, err
+	}
+	if len(xs) == 1 {
+		te := &TaskError{Index: first, Func: c.fn, Message: strings.TrimPrefix(err.Error(), process.ErrCodec.Error()+": "), Err: process.ErrCodec}
+		if errors.Is(err, queue.ErrTooLarge) {
+			te.Message, te.Err = "argument: "+err.Error(), queue.ErrTooLarge
+		}
+		return 0, emit(first, *new(Out), te), nil
+	}
+	h := len(xs) / 2
+	n1, ok, err := send(ctx, p, c, in, bat, first, xs[:h], emit)
+	if !ok || err != nil {
+		return n1, ok, err
+	}
+	n2, ok, err := send(ctx, p, c, in, bat, first+h, xs[h:], emit)
+	return n1 + n2, ok, err
 }

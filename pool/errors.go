@@ -6,8 +6,9 @@ import (
 
 // TaskError is the error of one call of a Map, Imap, Starmap or Apply:
 // the function returned an error or panicked in a worker, the worker died
-// running it (Err is ErrWorkerDied, wrapping the *process.ExitError), or
-// its argument or result could not be encoded (process.ErrCodec). The
+// running it (Err is ErrWorkerDied, wrapping the *process.ExitError), its
+// argument or result could not be encoded (process.ErrCodec), or alone it
+// does not fit a message, 2 MiB (queue.ErrTooLarge). The
 // pool stays usable.
 type TaskError struct {
 	Index   int    // the call's position in the input
@@ -16,7 +17,7 @@ type TaskError struct {
 	Message string // the error's text, or the panic value printed
 	Panic   bool   // the function panicked
 	Stack   string // the worker's stack at the panic
-	Err     error  // a sentinel of this package or of process; nil for the function's own error
+	Err     error  // a sentinel of this package, process or queue; nil for the function's own error
 }
 
 // Error names the task, the function and the worker, and gives the stack

@@ -3,6 +3,8 @@ package pool
 import (
 	"io"
 	"os"
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/xproc-go/xproc/internal/codec"
@@ -69,6 +71,10 @@ func MaxRSS(bytes int64) Option { return func(o *options) { o.maxRSS = max(0, by
 // Retries runs a batch again, up to n more times, when the worker running
 // it dies; after that its calls fail with ErrWorkerDied (the default, n
 // 0, fails them at once). Functions that may run twice must tolerate it.
+// The count is of hand-outs: a batch handed back unrun, by a worker that
+// has reached MaxTasksPerChild, counts as one run, so a batch may fail
+// with ErrWorkerDied after fewer than n+1 deaths when that option is set
+// too.
 func Retries(n int) Option { return func(o *options) { o.retries = max(0, n) } }
 
 // ChunkSize sends calls to the workers in batches of n (Python's
@@ -90,11 +96,42 @@ func GOMAXPROCS(n int) Option { return func(o *options) { o.gomaxprocs = max(0, 
 func Grace(d time.Duration) Option { return func(o *options) { o.grace = max(0, d) } }
 
 // Stdout and Stderr set where the workers' standard output and error go
-// (default: this process's).
+// (default: this process's). A writer that is not an *os.File is written
+// by one goroutine per worker, in turns: it need not be safe for
+// concurrent use, and Stdout and Stderr may be the same writer.
 func Stdout(w io.Writer) Option { return func(o *options) { o.stdout = w } }
 
 // Stderr: see Stdout.
 func Stderr(w io.Writer) Option { return func(o *options) { o.stderr = w } }
+
+// serialize makes the workers' writes to the same writer take turns.
+// An *os.File is handed to the workers as it is.
+func (o *options) serialize() {
+	wrap := func(w io.Writer) io.Writer {
+		if _, ok := w.(*os.File); ok || w == nil {
+			return w
+		}
+		return &lockedWriter{w: w}
+	}
+	same := o.stdout != nil && reflect.TypeOf(o.stdout).Comparable() && o.stdout == o.stderr
+	o.stdout = wrap(o.stdout)
+	if same {
+		o.stderr = o.stdout
+	} else {
+		o.stderr = wrap(o.stderr)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
 
 // Progress calls fn(done, total) as the calls of each Map, Imap or Apply
 // complete: done calls of total (-1 while unknown, for Imap). fn runs in

@@ -29,20 +29,25 @@ type Pool struct {
 
 	nextID atomic.Uint64 // call and batch ids: one sequence, never 0
 
-	mu       sync.Mutex
-	state    int // open, closing, closed
-	broken   error
-	workers  []*worker
-	byPid    map[int]*worker
-	lastExit error           // how the last worker that exited unexpectedly ended
-	ready    map[uint64]bool // tokens of the workers that said they are ready
-	calls    map[uint64]*call
-	batches  map[uint64]*batch
-	cancels  int           // the next slot of the cancelled ring
-	changed  chan struct{} // closed and replaced when a worker exits or a call ends
-	routerWG sync.WaitGroup
-	closeErr error
-	closed   chan struct{}
+	mu          sync.Mutex
+	state       int // open, closing, closed
+	broken      error
+	workers     []*worker        // by slot: the worker running in it, if any
+	live        map[*worker]bool // workers started and not yet reaped
+	starting    int              // workers being started
+	tokens      map[uint64]bool  // tokens of the workers started and not yet reaped
+	ready       map[uint64]bool  // tokens of the workers that said they are ready
+	exits       map[int]error    // how recent workers ended, by pid (see workerExit)
+	exitOrder   []int
+	earlyDeaths int   // workers killed in a row before they were ready
+	lastExit    error // how the last worker that exited unexpectedly ended
+	calls       map[uint64]*call
+	batches     map[uint64]*batch
+	cancels     int           // the next slot of the cancelled ring
+	changed     chan struct{} // closed and replaced when a worker exits or a call ends
+	routerWG    sync.WaitGroup
+	closeErr    error
+	closed      chan struct{}
 }
 
 const (
@@ -68,6 +73,34 @@ type batch struct {
 	first int // index of its first input in the call
 	count int
 	sent  time.Time
+	left  int    // calls not yet answered
+	got   []bool // which calls are answered, once answers come in parts
+}
+
+// take records answer r, for calls r.first.. of b, marking in r.fresh
+// those not answered before (a batch answered in parts, then again by
+// another worker after a death, is answered twice), and reports whether
+// every call of b is answered. The caller holds p.mu.
+func (b *batch) take(r *result) (done bool) {
+	if r.first == 0 && r.count == b.count && b.left == b.count {
+		b.left = 0
+		return true
+	}
+	if r.first < 0 || r.count < 0 || r.first+r.count > b.count {
+		r.count = 0 // not an answer to this batch
+		return false
+	}
+	if b.got == nil {
+		b.got = make([]bool, b.count)
+	}
+	r.fresh = make([]bool, r.count)
+	for i := range r.count {
+		if !b.got[r.first+i] {
+			b.got[r.first+i], r.fresh[i] = true, true
+			b.left--
+		}
+	}
+	return b.left == 0
 }
 
 // Errors returned by this package, wrapped; compare with errors.Is.
@@ -78,8 +111,10 @@ var (
 	// ErrClosed is returned for calls made after Close or Terminate, and
 	// for calls still running when Terminate is called.
 	ErrClosed = errors.New("pool: closed")
-	// ErrBroken is returned when a worker cannot be started or its
-	// initializer fails: the pool cannot run anything.
+	// ErrBroken is returned when a worker cannot be started, its
+	// initializer fails, or workers keep being killed before they are
+	// ready: the pool runs nothing more. New calls fail with it at once;
+	// calls under way fail with it once no worker is left to run them.
 	ErrBroken = errors.New("pool: broken")
 )
 
@@ -108,11 +143,13 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 	if o.initErr != nil {
 		return nil, fmt.Errorf("pool: initializer %s: %w: argument: %w", o.initName, process.ErrCodec, o.initErr)
 	}
+	o.serialize()
 	n := o.workerCount()
 	if o.gomaxprocs == 0 {
 		o.gomaxprocs = max(1, process.CPUCount()/n)
 	}
-	p := &Pool{o: o, n: n, byPid: map[int]*worker{}, calls: map[uint64]*call{}, batches: map[uint64]*batch{}, ready: map[uint64]bool{},
+	p := &Pool{o: o, n: n, live: map[*worker]bool{}, tokens: map[uint64]bool{}, ready: map[uint64]bool{}, exits: map[int]error{},
+		calls: map[uint64]*call{}, batches: map[uint64]*batch{},
 		changed: make(chan struct{}), closed: make(chan struct{})}
 	if err := p.makeSegments(); err != nil {
 		return nil, err
@@ -142,7 +179,7 @@ func (p *Pool) makeSegments() error {
 		p.tasks.Close()
 		return err
 	}
-	if p.ctl, err = array.CreateAnonymous[uint64](p.n + cancelRing + 1); err != nil {
+	if p.ctl, err = array.CreateAnonymous[uint64](p.n + cancelRing); err != nil {
 		p.tasks.Close()
 		p.results.Close()
 		return err
@@ -167,8 +204,26 @@ func (p *Pool) Pids() []int {
 }
 
 // startWorker starts the worker of slot i. The caller holds no lock.
+//
+// While it starts, p.starting counts it, so that terminate waits for it
+// before it closes the segments the worker is handed; a worker started
+// after all is killed at once.
 func (p *Pool) startWorker(i int) error {
 	token := p.nextID.Add(1)
+	p.mu.Lock()
+	if p.state == stateClosed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.starting++
+	p.tokens[token] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.starting--
+		p.signal()
+		p.mu.Unlock()
+	}()
 	cfg := workerConfig{Slot: i, Token: token, Retries: p.o.retries, MaxTasks: p.o.maxTasks, MaxRSS: p.o.maxRSS,
 		Init: p.o.initName, InitArg: p.o.initArg}
 	proc, err := process.Start(context.Background(), workerLoop, cfg,
@@ -176,66 +231,118 @@ func (p *Pool) startWorker(i int) error {
 		process.GOMAXPROCS(p.o.gomaxprocs), process.Name(fmt.Sprintf("PoolWorker-%d", i+1)),
 		process.Stdout(p.o.stdout), process.Stderr(p.o.stderr))
 	if err != nil {
+		p.mu.Lock()
+		delete(p.tokens, token)
+		p.mu.Unlock()
 		return err
 	}
 	w := &worker{slot: i, token: token, p: proc, pid: proc.Pid(), done: make(chan struct{})}
 	p.mu.Lock()
 	p.workers[i] = w
-	p.byPid[w.pid] = w
+	p.live[w] = true
 	p.mu.Unlock()
 	go p.monitor(w)
 	return nil
 }
 
-// monitor waits for w to exit, then replaces it while the pool is open.
+// maxEarlyDeaths is how many workers in a row may be killed before they
+// are ready (by the OOM killer in the initializer, say) before the pool
+// gives up and counts itself broken.
+const maxEarlyDeaths = 5
+
+// monitor waits for w to exit, then replaces it while the pool has work:
+// while it is open, and while it is closing with calls left (Close lets
+// them finish). A worker that failed by itself before it was ready
+// (its initializer, a program without process.Init), or too many killed
+// before they were ready, make the pool broken; when no worker is left,
+// the calls under way fail with that.
 func (p *Pool) monitor(w *worker) {
 	_, w.err = w.p.Wait(context.Background())
-	close(w.done)
 	p.mu.Lock()
-	ready := p.ready[w.token]
+	defer p.mu.Unlock()
+	// A worker that returned nil had put its ready message (runWorker
+	// sends it first), even if the router has not read it yet.
+	ready := p.ready[w.token] || w.err == nil
 	delete(p.ready, w.token)
-	open := p.state == stateOpen && p.broken == nil
+	delete(p.tokens, w.token)
+	delete(p.live, w)
 	if p.workers[w.slot] == w {
 		p.workers[w.slot] = nil
 	}
-	var initErr error
+	p.recordExit(w)
 	var fe *process.FuncError
 	var ee *process.ExitError
 	killed := errors.As(w.err, &ee) && ee.Signal != 0
-	if errors.As(w.err, &fe) || !ready && !killed {
-		// The worker's loop itself failed, or the worker never got as
-		// far as taking tasks (its initializer failed, the program does
-		// not call process.Init): a replacement would fail the same way.
-		initErr = w.err
-		if initErr == nil {
-			initErr = errors.New("exited before it was ready")
+	switch {
+	case ready:
+		p.earlyDeaths = 0
+	case killed:
+		p.earlyDeaths++
+	}
+	if p.broken == nil && (errors.As(w.err, &fe) || !ready && !killed || p.earlyDeaths >= maxEarlyDeaths) {
+		why := w.err
+		if why == nil {
+			why = errors.New("exited before it was ready")
 		}
-		if p.broken == nil {
-			p.broken = fmt.Errorf("%w: worker %d: %w", ErrBroken, w.pid, initErr)
-		}
+		p.broken = fmt.Errorf("%w: worker %d: %w", ErrBroken, w.pid, why)
 	}
 	if w.err != nil {
 		p.lastExit = fmt.Errorf("worker %d: %w", w.pid, w.err)
 	}
+	// done closes once the pool's records no longer count w: whoever
+	// waited for it then sees it gone (in Pids, say).
+	close(w.done)
 	p.signal()
-	p.mu.Unlock()
-	if !open || initErr != nil {
+	replace := p.broken == nil && (p.state == stateOpen || p.state == stateClosing && len(p.calls) > 0)
+	if !replace {
+		p.failIfStranded()
 		return
 	}
+	p.mu.Unlock()
 	// A worker that died holding a lease gives it back now rather than
 	// at the next scan of the queue.
 	if errors.Is(w.err, process.ErrDied) {
 		p.tasks.Recover(context.Background())
 	}
-	if err := p.startWorker(w.slot); err != nil {
-		p.mu.Lock()
-		if p.broken == nil {
-			p.broken = fmt.Errorf("%w: restarting worker %d: %w", ErrBroken, w.slot+1, err)
-		}
+	err := p.startWorker(w.slot)
+	p.mu.Lock()
+	if err != nil && p.broken == nil && p.state != stateClosed {
+		p.broken = fmt.Errorf("%w: restarting worker %d: %w", ErrBroken, w.slot+1, err)
 		p.signal()
-		p.mu.Unlock()
+	}
+	p.failIfStranded()
+}
+
+// failIfStranded fails every call under way with p.broken when the pool
+// is broken and no worker is left to answer them. The caller holds p.mu.
+func (p *Pool) failIfStranded() {
+	if p.broken == nil || len(p.live) > 0 || p.starting > 0 {
+		return
+	}
+	for _, c := range p.calls {
+		c.fail(p.broken)
 	}
 }
+
+// recordExit remembers how w ended, for the calls it held (see
+// workerExit); the oldest records go once there are maxExits. The caller
+// holds p.mu.
+func (p *Pool) recordExit(w *worker) {
+	err := w.err
+	if err == nil {
+		err = fmt.Errorf("worker %d exited", w.pid)
+	}
+	if _, ok := p.exits[w.pid]; !ok {
+		p.exitOrder = append(p.exitOrder, w.pid)
+	}
+	p.exits[w.pid] = err
+	for len(p.exitOrder) > maxExits {
+		delete(p.exits, p.exitOrder[0])
+		p.exitOrder = p.exitOrder[1:]
+	}
+}
+
+const maxExits = 1024
 
 // signal wakes whoever waits for a change (a worker's exit, a call's
 // end). The caller holds p.mu.
@@ -287,47 +394,66 @@ func (p *Pool) route() {
 	defer p.routerWG.Done()
 	for {
 		msg, err := p.results.Get(context.Background())
-		if err != nil {
-			return // shut down by Close or Terminate
+		switch {
+		case errors.Is(err, queue.ErrShutdown), errors.Is(err, queue.ErrClosed):
+			return // Close or Terminate
+		case err != nil:
+			// The results queue is damaged: nothing more can be answered.
+			p.mu.Lock()
+			if p.broken == nil {
+				p.broken = fmt.Errorf("%w: results: %w", ErrBroken, err)
+			}
+			for _, c := range p.calls {
+				c.fail(p.broken)
+			}
+			p.signal()
+			p.mu.Unlock()
+			return
 		}
 		r, err := parseResult(msg)
 		if err != nil {
-			continue // not from a worker of ours
+			continue // not from a worker of this pool
 		}
 		if r.status == statusReady {
 			p.mu.Lock()
-			p.ready[r.batch] = true // the worker's token
+			if p.tokens[r.batch] { // a worker of this pool, still there
+				p.ready[r.batch] = true
+			}
 			p.signal()
 			p.mu.Unlock()
 			continue
 		}
 		p.mu.Lock()
 		b := p.batches[r.batch]
-		delete(p.batches, r.batch) // a second answer (a redelivery) is dropped
-		p.mu.Unlock()
+		var done bool
 		if b != nil {
-			b.c.answer(b, r)
+			done = b.take(&r)
+			if done {
+				delete(p.batches, r.batch)
+			}
+		}
+		p.mu.Unlock()
+		if b != nil && r.count > 0 {
+			b.c.answer(b, r, done)
 		}
 	}
 }
 
-// workerExit returns how the worker with pid ended, waiting for it to be
-// reaped (it is dead already when this is asked).
+// workerExit returns how the worker with pid ended. The worker is dead
+// when this is asked; its monitor may not have recorded it yet.
 func (p *Pool) workerExit(pid int) error {
-	p.mu.Lock()
-	w := p.byPid[pid]
-	p.mu.Unlock()
-	if w == nil {
-		return fmt.Errorf("worker %d", pid)
-	}
-	select {
-	case <-w.done:
-		if w.err != nil {
-			return w.err
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		err, ok := p.exits[pid]
+		p.mu.Unlock()
+		if ok {
+			return err
 		}
-		return fmt.Errorf("worker %d exited", pid)
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("worker %d", pid)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("worker %d", pid)
+		}
+		time.Sleep(time.Millisecond) // its monitor reaps it within moments
 	}
 }
 
@@ -403,6 +529,14 @@ func (p *Pool) terminate(why error) {
 		calls = append(calls, c)
 	}
 	p.signal()
+	// Workers being started are waited for: they are handed the
+	// segments about to be closed, and are killed below.
+	for p.starting > 0 {
+		changed := p.changed
+		p.mu.Unlock()
+		<-changed
+		p.mu.Lock()
+	}
 	p.mu.Unlock()
 	for _, w := range p.allWorkers() {
 		w.p.Kill()
@@ -424,18 +558,14 @@ func (p *Pool) terminate(why error) {
 	close(p.closed)
 }
 
-// allWorkers returns every worker process the pool has started that may
-// not have been reaped yet.
+// allWorkers returns every worker process the pool has started that has
+// not been reaped yet.
 func (p *Pool) allWorkers() []*worker {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var ws []*worker
-	for _, w := range p.byPid {
-		select {
-		case <-w.done:
-		default:
-			ws = append(ws, w)
-		}
+	ws := make([]*worker, 0, len(p.live))
+	for w := range p.live {
+		ws = append(ws, w)
 	}
 	return ws
 }
@@ -452,6 +582,10 @@ func (p *Pool) allWorkers() []*worker {
 // cancelled.
 func (p *Pool) cancelCall(c *call) {
 	p.mu.Lock()
+	if p.state == stateClosed {
+		p.mu.Unlock()
+		return // terminated: the workers are gone, the control array with them
+	}
 	base := p.n
 	p.ctl.AtomicStore(base+p.cancels%cancelRing, c.id)
 	p.cancels++
@@ -494,7 +628,7 @@ func (p *Pool) submit(ctx context.Context, c *call, first, count int, args func(
 		return fmt.Errorf("%w: arguments: %w", process.ErrCodec, err)
 	}
 	c.buf = msg
-	b := &batch{c: c, first: first, count: count, sent: time.Now()}
+	b := &batch{c: c, first: first, count: count, sent: time.Now(), left: count}
 	p.mu.Lock()
 	if p.state == stateClosed {
 		p.mu.Unlock()

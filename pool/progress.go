@@ -30,8 +30,8 @@ func Verbose(w io.Writer) Option {
 // lines otherwise.
 func ProgressBar() Option {
 	return func(o *options) {
-		n := o.workerCount()
 		o.progress = func() func(int, int, bool) {
+			n := o.workerCount()
 			if !term.IsTerminal(int(os.Stderr.Fd())) {
 				return newLines(os.Stderr, n)
 			}

@@ -21,23 +21,26 @@ import (
 //	22      L     the name, then zero padding to a multiple of 8
 //	...           the arguments, codec.Of's slice encoding of count Ins
 //
-// A result message answers one batch, or says a worker is ready:
+// A result message answers one batch, or a part of one (calls first to
+// first+count-1 of it, when all its results do not fit one message), or
+// says a worker is ready:
 //
 //	offset  size  field
 //	0       8     batch id (for a ready message: the worker's token)
-//	8       4     count
+//	8       4     count: calls answered
 //	12      4     pid of the worker that sends it
 //	16      1     status (statusOK, ...)
 //	17      3     zero
 //	20      4     pid of the worker that died holding the batch (statusDied)
 //	24      8     nanoseconds the worker spent running the batch
 //	32      4     length F of the failures
-//	36      F     the failures and a message (codec.Gob), if F > 0
+//	36      4     first: the batch's call the answer starts at
+//	40      F     the failures and a message (codec.Gob), if F > 0
 //	...           the results, codec.Of's slice encoding of count Outs
 
 const (
 	taskHeader   = 22
-	resultHeader = 36
+	resultHeader = 40
 )
 
 // Result statuses.
@@ -48,6 +51,7 @@ const (
 	statusFailed           // not run: the batch could not be decoded or encoded
 	statusUnknown          // not run: its function is not registered in the worker
 	statusReady            // a worker has started and is taking tasks
+	statusTooLarge         // run, but its result does not fit a message
 )
 
 var errWire = errors.New("pool: malformed message")
@@ -94,6 +98,7 @@ func parseTask(b []byte) (task, error) {
 
 type result struct {
 	batch   uint64
+	first   int
 	count   int
 	pid     int
 	status  byte
@@ -102,6 +107,7 @@ type result struct {
 	fails   []registry.Failure
 	message string
 	payload []byte
+	fresh   []bool // set by the parent: the calls not answered before; nil: all
 }
 
 // failures is what travels in a result's failure field.
@@ -126,6 +132,7 @@ func appendResult(dst []byte, r *result) ([]byte, error) {
 	binary.LittleEndian.PutUint32(h[20:], uint32(r.deadPid))
 	binary.LittleEndian.PutUint64(h[24:], uint64(r.ns))
 	binary.LittleEndian.PutUint32(h[32:], uint32(len(f)))
+	binary.LittleEndian.PutUint32(h[36:], uint32(r.first))
 	dst = append(dst, h[:]...)
 	dst = append(dst, f...)
 	return append(dst, r.payload...), nil
@@ -143,6 +150,7 @@ func parseResult(b []byte) (result, error) {
 		status:  b[16],
 		deadPid: int(binary.LittleEndian.Uint32(b[20:])),
 		ns:      int64(binary.LittleEndian.Uint64(b[24:])),
+		first:   int(binary.LittleEndian.Uint32(b[36:])),
 	}
 	fl := int(binary.LittleEndian.Uint32(b[32:]))
 	if fl > len(b)-resultHeader {
@@ -157,4 +165,27 @@ func parseResult(b []byte) (result, error) {
 	}
 	r.payload = b[resultHeader+fl:]
 	return r, nil
+}
+
+// Limits on what a failure carries, so that the failures of a batch fit
+// a message with its results.
+const (
+	maxFailMessage = 4 << 10
+	maxFailStack   = 16 << 10
+)
+
+// trimFailures shortens long messages and stacks.
+func trimFailures(fs []registry.Failure) []registry.Failure {
+	for i := range fs {
+		fs[i].Message = trim(fs[i].Message, maxFailMessage)
+		fs[i].Stack = trim(fs[i].Stack, maxFailStack)
+	}
+	return fs
+}
+
+func trim(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "... (cut)"
 }

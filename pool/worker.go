@@ -36,8 +36,8 @@ var workerLoop = process.Register("xproc.pool.worker", runWorker)
 
 // Control array layout: one word per worker slot, the call it is running
 // a batch of (0 when idle), then cancelRing words of recently cancelled
-// calls, then the ring's next index.
-const cancelRing = 64
+// calls (the parent alone writes them, and keeps the ring's next index).
+const cancelRing = 256
 
 func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 	var none struct{}
@@ -56,7 +56,7 @@ func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 		return none, err
 	}
 	defer ctl.Close()
-	if cfg.Slot < 0 || cfg.Slot >= ctl.Len()-cancelRing-1 {
+	if cfg.Slot < 0 || cfg.Slot >= ctl.Len()-cancelRing {
 		return none, fmt.Errorf("pool: worker slot %d out of range", cfg.Slot)
 	}
 	if cfg.Init != "" {
@@ -186,9 +186,9 @@ func (w *workerState) endBatch() {
 }
 
 // serve answers the batch of lease l, acks it and returns the calls it
-// ran. The result is put before the ack: a worker killed between the two
-// leaves the batch to be answered twice, and the parent keeps the first
-// answer; the other order could lose it.
+// ran. The results are put before the ack: a worker killed between the
+// two leaves the batch to be answered twice, and the parent keeps the
+// first answer; the other order could lose it.
 func (w *workerState) serve(l *queue.Lease) (int, error) {
 	t, err := parseTask(l.Data())
 	if err != nil {
@@ -196,7 +196,7 @@ func (w *workerState) serve(l *queue.Lease) (int, error) {
 		return 0, nil
 	}
 	r := result{batch: t.batch, count: t.count, pid: w.pid}
-	ran := 0
+	var rs registry.Results
 	switch {
 	case l.Redelivered() && l.DeadConsumer() != 0 && l.NumDelivered() > 1+w.cfg.Retries:
 		r.status, r.deadPid = statusDied, l.DeadConsumer()
@@ -210,43 +210,80 @@ func (w *workerState) serve(l *queue.Lease) (int, error) {
 		}
 		ctx := w.startBatch(t.call)
 		start := time.Now()
-		out, fails, err := e.Batch(ctx, t.args, t.count)
+		rs, err = e.Batch(ctx, t.args, t.count)
 		r.ns = int64(time.Since(start))
 		w.endBatch()
 		if err != nil {
-			r.status, r.message = statusFailed, err.Error()
-			break
+			r.status, r.message = statusFailed, trim("arguments: "+err.Error(), maxFailMessage)
 		}
-		r.fails, r.payload, ran = fails, out, t.count
 	}
-	if err := w.put(&r); err != nil {
+	if rs != nil {
+		err = w.putResults(r, rs, 0, t.count)
+	} else {
+		err = w.put(&r)
+	}
+	if err != nil {
 		return 0, err
 	}
 	if err := l.Ack(); err != nil {
 		return 0, err
 	}
-	return ran, nil
+	if rs == nil {
+		return 0, nil
+	}
+	return t.count, nil
 }
 
+// putResults puts the results of the batch's calls from to to-1 (and
+// their failures) in one message or, if they do not fit one or cannot be
+// encoded together, in parts; a call whose result cannot be sent even
+// alone is answered as failed. The time the batch took (r.ns) is shared
+// among the parts.
+func (w *workerState) putResults(r result, rs registry.Results, from, to int) error {
+	part := r
+	part.first, part.count = from, to-from
+	part.ns = r.ns * int64(to-from) / int64(max(1, rs.Len()))
+	for _, f := range rs.Failures() {
+		if f.Index >= from && f.Index < to {
+			part.fails = append(part.fails, f)
+		}
+	}
+	part.fails = trimFailures(part.fails)
+	payload, err := rs.Encode(from, to)
+	if err == nil {
+		part.payload = payload
+		if err = w.put(&part); !errors.Is(err, queue.ErrTooLarge) {
+			return err
+		}
+	}
+	if to-from == 1 {
+		part.status, part.fails, part.payload = statusFailed, nil, nil
+		if errors.Is(err, queue.ErrTooLarge) {
+			part.status = statusTooLarge
+		}
+		part.message = trim("result: "+err.Error(), maxFailMessage)
+		return w.put(&part)
+	}
+	h := from + (to-from)/2
+	if err := w.putResults(r, rs, from, h); err != nil {
+		return err
+	}
+	return w.putResults(r, rs, h, to)
+}
+
+// put sends r to the parent. It returns queue.ErrTooLarge (wrapped) if r
+// does not fit a message.
 func (w *workerState) put(r *result) error {
 	var err error
 	if w.buf, err = appendResult(w.buf[:0], r); err != nil {
-		return err
+		return fmt.Errorf("%w: failures: %w", process.ErrCodec, err)
 	}
-	if err := w.results.Put(w.ctx, w.buf); err != nil {
-		if errors.Is(err, queue.ErrTooLarge) {
-			// Tell the parent rather than leave the batch unanswered.
-			return w.put(&result{batch: r.batch, count: r.count, pid: r.pid, status: statusFailed,
-				message: fmt.Sprintf("results of %d bytes exceed the largest message", len(w.buf))})
-		}
-		return err
-	}
-	return nil
+	return w.results.Put(w.ctx, w.buf)
 }
 
 // cancelled reports whether call is among the recently cancelled calls.
 func (w *workerState) cancelled(call uint64) bool {
-	base := w.ctl.Len() - cancelRing - 1
+	base := w.ctl.Len() - cancelRing
 	for i := range cancelRing {
 		if w.ctl.AtomicLoad(base+i) == call {
 			return true

@@ -29,9 +29,9 @@ type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the worker has exited and been reaped
 	// Set before done is closed:
-	hello    bool // the worker reached Init
-	reply    *reply
-	replyErr error
+	hello    bool   // the worker reached Init
+	reply    *reply // what it sent back, if it could be read
+	replyErr error  // why it could not, if it sent something
 	state    *os.ProcessState
 	exited   atomic.Bool
 	stopCtx  func() bool
@@ -48,8 +48,10 @@ var seq atomic.Int64
 //
 // If ctx ends before the worker exits, the worker is killed, as
 // exec.CommandContext does. Start fails with ErrCodec if arg cannot be
-// encoded, ErrNoInit if this process is itself a worker whose main did
-// not call Init, and ErrNotSupported on systems other than Linux.
+// encoded and ErrNotSupported on systems other than Linux. Called in a
+// worker whose main did not call Init (the whole program running again,
+// which would start workers without end), Start does not return: the
+// worker exits at once, and its parent's Wait returns ErrNoInit.
 func Start[In, Out any](ctx context.Context, f Func[In, Out], arg In, opts ...Option) (*Process[Out], error) {
 	if f.name == "" {
 		return nil, errors.New("process: Start of an unregistered Func (use Register)")
@@ -247,6 +249,9 @@ func (p *Process[Out]) result() ([]byte, error) {
 		// Killed, or failed while starting up (a panic in a package's
 		// initialisation, say): its standard error says why.
 		return nil, fmt.Errorf("process: %s, before reaching process.Init: %w", p.name, ee)
+	case r == nil && p.replyErr != nil && ee.Code == 0 && ee.Signal == 0:
+		// It exited normally, but what it sent back cannot be read.
+		return nil, fmt.Errorf("process: %s (pid %d): %w: reply: %w", p.name, pid, ErrCodec, p.replyErr)
 	case r == nil:
 		return nil, fmt.Errorf("process: %s: %w", p.name, ee)
 	case r.Unknown:

@@ -70,26 +70,34 @@ func entryOf[In, Out any](name string, fn func(context.Context, In) (Out, error)
 			}
 			return b, nil
 		},
-		Batch: func(ctx context.Context, args []byte, n int) ([]byte, []registry.Failure, error) {
+		Batch: func(ctx context.Context, args []byte, n int) (registry.Results, error) {
 			xs, err := in.DecodeSlice(args, n)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%w: arguments: %w", ErrCodec, err)
+				return nil, err
 			}
-			ys := make([]Out, n)
-			var fails []registry.Failure
+			r := &results[Out]{ys: make([]Out, n), codec: out}
 			for i := range xs {
-				if f := callOne(ctx, fn, &xs[i], &ys[i]); f != nil {
+				if f := callOne(ctx, fn, &xs[i], &r.ys[i]); f != nil {
 					f.Index = i
-					fails = append(fails, *f)
+					r.fails = append(r.fails, *f)
 				}
 			}
-			b, err := out.AppendSlice(nil, ys)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%w: results: %w", ErrCodec, err)
-			}
-			return b, fails, nil
+			return r, nil
 		},
 	}
+}
+
+// results are a batch's results, for registry.Results.
+type results[Out any] struct {
+	ys    []Out
+	fails []registry.Failure
+	codec codec.Of[Out]
+}
+
+func (r *results[Out]) Len() int                     { return len(r.ys) }
+func (r *results[Out]) Failures() []registry.Failure { return r.fails }
+func (r *results[Out]) Encode(from, to int) ([]byte, error) {
+	return r.codec.AppendSlice(nil, r.ys[from:to])
 }
 
 // callOne runs fn on *x into *y, turning an error or a panic into a

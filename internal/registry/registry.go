@@ -16,11 +16,23 @@ type Entry struct {
 	// result (encoding/gob).
 	Call func(ctx context.Context, arg []byte) ([]byte, error)
 	// Batch decodes n arguments from args (codec.Of's slice encoding,
-	// raw bytes for fixed-size pointer-free types), runs the function on
-	// each in turn and returns the results in the same encoding (the
-	// zero value where a call failed) and the failures. It fails as a
-	// whole only if the batch cannot be decoded or encoded.
-	Batch func(ctx context.Context, args []byte, n int) ([]byte, []Failure, error)
+	// raw bytes for fixed-size pointer-free types) and runs the function
+	// on each in turn. It fails only if the arguments cannot be decoded.
+	Batch func(ctx context.Context, args []byte, n int) (Results, error)
+}
+
+// Results are the results of a batch, to be encoded in one piece or in
+// parts (a batch whose results do not fit one message is answered in
+// several).
+type Results interface {
+	// Len returns the number of calls.
+	Len() int
+	// Failures returns the calls that returned an error or panicked,
+	// in order.
+	Failures() []Failure
+	// Encode returns the encoding (codec.Of's slice encoding) of the
+	// results of calls from to to-1: the zero value where a call failed.
+	Encode(from, to int) ([]byte, error)
 }
 
 // Failure is one call of a batch that returned an error or panicked.

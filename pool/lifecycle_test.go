@@ -1,0 +1,342 @@
+//go:build linux
+
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xproc-go/xproc/internal/testproc"
+	"github.com/xproc-go/xproc/pool"
+	"github.com/xproc-go/xproc/process"
+	"github.com/xproc-go/xproc/queue"
+	xsync "github.com/xproc-go/xproc/sync"
+	"github.com/xproc-go/xproc/value"
+)
+
+var (
+	// initUpTo counts, in the named value, the workers that start, and
+	// fails from the (Max+1)th on: a replacement worker whose initializer
+	// fails.
+	initUpTo = pool.Register2("pool-test-init-up-to", func(ctx context.Context, name string, limit int) (struct{}, error) {
+		v, err := value.Open[int64](name)
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer v.Close()
+		if v.Add(1) > int64(limit) {
+			return struct{}{}, errors.New("no more workers")
+		}
+		return struct{}{}, nil
+	})
+	length = process.Register("pool-test-length", func(ctx context.Context, s string) (int, error) { return len(s), nil })
+	pad    = process.Register("pool-test-pad", func(ctx context.Context, n int) (string, error) {
+		return strings.Repeat("x", n), nil
+	})
+	// shout panics with a long message.
+	shout = process.Register("pool-test-shout", func(ctx context.Context, n int) (int, error) {
+		panic(strings.Repeat("a", n))
+	})
+	// gated waits, for input 0, until the event named by $POOL_TEST_GATE
+	// is set.
+	gated = process.Register("pool-test-gated", func(ctx context.Context, x int) (int, error) {
+		if x != 0 {
+			return x, nil
+		}
+		ev, err := xsync.OpenEvent(os.Getenv("POOL_TEST_GATE"))
+		if err != nil {
+			return 0, err
+		}
+		defer ev.Close()
+		return 0, ev.WaitContext(ctx)
+	})
+)
+
+// counter creates a shared int64 at a name of the test's, for the test.
+func counter(t *testing.T) (string, *value.Value[int64]) {
+	t.Helper()
+	name := testproc.Name(t)
+	v, err := value.Create[int64](name, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { v.Close() })
+	return name, v
+}
+
+// awaitPid waits until the stall call writes its worker's pid into v.
+func awaitPid(t *testing.T, ctx context.Context, v *value.Value[int64]) int {
+	t.Helper()
+	for {
+		if pid := int(v.Load()); pid != 0 {
+			return pid
+		}
+		require.NoError(t, ctx.Err(), "the call never started")
+		time.Sleep(time.Millisecond) // observing, not synchronising
+	}
+}
+
+func assertGone(t *testing.T, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+		assert.True(t, os.IsNotExist(err), "worker %d is still there (a zombie?)", pid)
+	}
+}
+
+// With a worker replaced after every call, many calls in a row and at
+// once all succeed: each replacement's ready message and its first task
+// cross without loss.
+func TestMaxTasksPerChildManyCalls(t *testing.T) {
+	ctx := bound(t)
+	p := newPool(t, pool.Workers(2), pool.MaxTasksPerChild(1))
+	for i := range 20 {
+		got, err := pool.Map(ctx, p, square, ints(5+i%3))
+		require.NoError(t, err)
+		require.Equal(t, squares(5+i%3), got)
+	}
+	var futs []*pool.Future[int]
+	for i := range 40 {
+		futs = append(futs, pool.ApplyAsync(ctx, p, square, i))
+	}
+	for i, f := range futs {
+		y, err := f.Wait(ctx)
+		require.NoError(t, err)
+		require.Equal(t, i*i, y)
+	}
+	pids := p.Pids()
+	require.NoError(t, p.Close(ctx))
+	assertGone(t, pids)
+	assert.Empty(t, p.Pids())
+}
+
+// Close waits for the calls started before it, even when their workers
+// must be replaced to finish them (MaxTasksPerChild), and an ApplyAsync
+// returned before Close counts as started.
+func TestCloseFinishesCalls(t *testing.T) {
+	ctx := bound(t)
+	p := newPool(t, pool.Workers(2), pool.MaxTasksPerChild(1))
+	var futs []*pool.Future[int]
+	for i := range 30 {
+		futs = append(futs, pool.ApplyAsync(ctx, p, square, i))
+	}
+	require.NoError(t, p.Close(ctx))
+	for i, f := range futs {
+		y, err := f.Wait(ctx)
+		require.NoError(t, err, "call %d", i)
+		assert.Equal(t, i*i, y)
+	}
+	assert.Empty(t, p.Pids())
+	_, err := pool.ApplyAsync(ctx, p, square, 1).Wait(ctx)
+	assert.ErrorIs(t, err, pool.ErrClosed, "ApplyAsync after Close")
+}
+
+// A worker killed while the pool closes: its call fails with
+// ErrWorkerDied, Close still returns, and no worker is left.
+func TestCloseWithKilledWorker(t *testing.T) {
+	ctx := bound(t)
+	p := newPool(t, pool.Workers(2))
+	name, v := counter(t)
+	stalled := pool.ApplyAsync(ctx, p, stall, name)
+	quick := pool.ApplyAsync(ctx, p, square, 7)
+	pid := awaitPid(t, ctx, v)
+	pids := p.Pids()
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(ctx) }()
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	_, err := stalled.Wait(ctx)
+	assert.ErrorIs(t, err, pool.ErrWorkerDied)
+	y, err := quick.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 49, y)
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-ctx.Done():
+		t.Fatal("Close did not return")
+	}
+	assertGone(t, append(pids, p.Pids()...))
+}
+
+// A replacement worker whose initializer fails breaks the pool: with no
+// worker left, the call of the killed worker and the call waiting for a
+// worker fail with ErrBroken, saying why, and so do new calls; nothing
+// hangs, and only one replacement is tried.
+func TestBrokenOnReplacement(t *testing.T) {
+	ctx := bound(t)
+	count, c := counter(t)
+	name, v := counter(t)
+	p := newPool(t, pool.Workers(1), pool.Initializer(initUpTo, pool.Pair[string, int]{A: count, B: 1}))
+	stalled := pool.ApplyAsync(ctx, p, stall, name)
+	pid := awaitPid(t, ctx, v)
+	waiting := pool.ApplyAsync(ctx, p, square, 3)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	for _, f := range []*pool.Future[int]{stalled, waiting} {
+		_, err := f.Wait(ctx)
+		assert.ErrorIs(t, err, pool.ErrBroken)
+		assert.ErrorContains(t, err, "no more workers")
+	}
+	_, err := pool.Map(ctx, p, square, ints(3))
+	assert.ErrorIs(t, err, pool.ErrBroken)
+	assert.Equal(t, int64(2), c.Load(), "one replacement tried, not more")
+	require.NoError(t, p.Close(ctx))
+}
+
+// Terminate while an Imap is under way ends it with ErrClosed.
+func TestTerminateDuringImap(t *testing.T) {
+	ctx := bound(t)
+	p := newPool(t, pool.Workers(2))
+	name, v := counter(t)
+	endless := func(yield func(string) bool) {
+		for yield(name) {
+		}
+	}
+	go func() {
+		awaitPid(t, ctx, v)
+		p.Terminate()
+	}()
+	var last error
+	n := 0
+	for _, err := range pool.Imap(ctx, p, stall, endless) {
+		last = err
+		n++
+	}
+	assert.ErrorIs(t, last, pool.ErrClosed)
+	assert.Equal(t, 1, n, "one error, then the end")
+	assert.Empty(t, p.Pids())
+}
+
+// Batches whose arguments or results exceed a message are cut into
+// parts, and a single value that cannot fit fails its call alone with
+// queue.ErrTooLarge.
+func TestLargeValues(t *testing.T) {
+	ctx := bound(t)
+	for _, chunk := range []int{0, 600} {
+		t.Run(fmt.Sprintf("chunk %d", chunk), func(t *testing.T) {
+			p := newPool(t, pool.Workers(2), pool.ChunkSize(chunk))
+			// 600 arguments of 10 KB: 6 MB, three times a message.
+			args := make([]string, 600)
+			want := make([]int, 600)
+			for i := range args {
+				args[i] = strings.Repeat(strconv.Itoa(i%10), 10000+i)
+				want[i] = 10000 + i
+			}
+			got, err := pool.Map(ctx, p, length, args)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+
+			// 600 results of 10 KB.
+			strs, err := pool.Map(ctx, p, pad, want)
+			require.NoError(t, err)
+			for i, s := range strs {
+				require.Len(t, s, want[i])
+			}
+
+			// One argument, and one result, too large for any message.
+			args[5] = strings.Repeat("y", 3<<20)
+			got, err = pool.Map(ctx, p, length, args)
+			var te *pool.TaskError
+			require.ErrorAs(t, err, &te)
+			assert.Equal(t, 5, te.Index)
+			assert.ErrorIs(t, err, queue.ErrTooLarge)
+			assert.Equal(t, 0, got[5])
+			assert.Equal(t, want[6:], got[6:], "the other calls ran")
+			sizes := []int{10, 3 << 20, 20}
+			strs, err = pool.Map(ctx, p, pad, sizes)
+			require.ErrorAs(t, err, &te)
+			assert.Equal(t, 1, te.Index)
+			assert.ErrorIs(t, err, queue.ErrTooLarge)
+			assert.Equal(t, []string{strings.Repeat("x", 10), "", strings.Repeat("x", 20)}, strs)
+		})
+	}
+}
+
+// A batch of calls that all panic with long messages: the failures
+// exceed a message together, and every call still gets its TaskError,
+// its message cut.
+func TestManyLongFailures(t *testing.T) {
+	ctx := bound(t)
+	p := newPool(t, pool.Workers(2), pool.ChunkSize(1000))
+	n := 0
+	for _, err := range pool.Imap(ctx, p, shout, func(yield func(int) bool) {
+		for range 1000 {
+			if !yield(100 << 10) {
+				return
+			}
+		}
+	}) {
+		var te *pool.TaskError
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, n, te.Index)
+		require.True(t, te.Panic)
+		require.True(t, strings.HasSuffix(te.Message, "... (cut)"), "message of %d bytes not cut", len(te.Message))
+		require.Less(t, len(te.Message), 10<<10)
+		n++
+	}
+	assert.Equal(t, 1000, n)
+}
+
+// An ordered Imap waiting for a slow call stops reading its input once
+// it holds 8192 later results (as Imap's doc says), then goes on when the
+// slow call ends.
+func TestImapReadAheadBound(t *testing.T) {
+	ctx := bound(t)
+	gate := testproc.Name(t)
+	ev, err := xsync.CreateEvent(gate)
+	require.NoError(t, err)
+	defer ev.Close()
+	t.Setenv("POOL_TEST_GATE", gate)
+	p := newPool(t, pool.Workers(2), pool.ChunkSize(1))
+
+	// The bound: 8192 held back, a window of 256 batches of one in
+	// flight, and the slow call.
+	const bound = 8192 + 256 + 1
+	var reads atomic.Int64
+	endless := func(yield func(int) bool) {
+		for i := 0; ; i++ {
+			reads.Add(1)
+			if !yield(i) {
+				return
+			}
+		}
+	}
+	// Open the gate once reading has stopped (no read for 300ms) or has
+	// passed the bound. A correct Imap passes whatever the timing; the
+	// pause only gives a wrong one time to show itself.
+	go func() {
+		last, since := reads.Load(), time.Now()
+		for reads.Load() <= bound && time.Since(since) < 300*time.Millisecond && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond) // observing, not synchronising
+			if r := reads.Load(); r != last {
+				last, since = r, time.Now()
+			}
+		}
+		ev.Set()
+	}()
+	n := 0
+	for y, err := range pool.Imap(ctx, p, gated, endless) {
+		require.NoError(t, err)
+		require.Equal(t, n, y)
+		if n == 0 {
+			assert.LessOrEqual(t, reads.Load(), int64(bound), "read ahead while waiting for the first result")
+			assert.Greater(t, reads.Load(), int64(8192), "read ahead less than the bound")
+		}
+		n++
+		if n == 20000 {
+			break
+		}
+	}
+	assert.Equal(t, 20000, n)
+	got, err := pool.Map(ctx, p, square, ints(10))
+	require.NoError(t, err, "the pool goes on after the range stopped early")
+	assert.Equal(t, squares(10), got)
+}
