@@ -6,6 +6,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,8 +112,10 @@ func BenchmarkImapChunk1(b *testing.B) {
 }
 
 // BenchmarkPi: the lessons' Monte Carlo π, 2 blocks of 20,000,000 samples
-// on 2 workers, and the same samples in this process; it reports the
-// speed-up (one process's time over the pool's).
+// on 2 workers, the same samples in this process one block after the
+// other, and in 2 goroutines of this process (what the 2 cores allow
+// without processes). It reports the speed-ups over one process of the
+// pool and of the goroutines.
 func BenchmarkPi(b *testing.B) {
 	ctx := context.Background()
 	p, err := pool.New(ctx, pool.Workers(2))
@@ -121,7 +124,7 @@ func BenchmarkPi(b *testing.B) {
 	}
 	defer p.Terminate()
 	blocks := []piArgs{{1000, 20_000_000}, {1001, 20_000_000}}
-	var pooled, one time.Duration
+	var pooled, one, goroutines time.Duration
 	for b.Loop() {
 		start := time.Now()
 		ins, err := pool.Map(ctx, p, piBlock, blocks)
@@ -136,8 +139,25 @@ func BenchmarkPi(b *testing.B) {
 			}
 		}
 		one += time.Since(start)
+		start = time.Now()
+		counts := make([]int64, len(blocks))
+		var wg sync.WaitGroup
+		for i, blk := range blocks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				counts[i] = samplePi(blk.Seed, blk.N)
+			}()
+		}
+		wg.Wait()
+		goroutines += time.Since(start)
+		if !slices.Equal(counts, ins) {
+			b.Fatal("the goroutines' counts differ from the pool's")
+		}
 	}
 	b.ReportMetric(one.Seconds()/pooled.Seconds(), "speedup")
+	b.ReportMetric(one.Seconds()/goroutines.Seconds(), "speedup-goroutines")
 	b.ReportMetric(pooled.Seconds()*1e3/float64(b.N), "ms-pool")
+	b.ReportMetric(goroutines.Seconds()*1e3/float64(b.N), "ms-goroutines")
 	b.ReportMetric(one.Seconds()*1e3/float64(b.N), "ms-one")
 }
