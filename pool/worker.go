@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,9 +36,15 @@ type workerConfig struct {
 var workerLoop = process.Register("xproc.pool.worker", runWorker)
 
 // Control array layout: one word per worker slot, the call it is running
-// a batch of (0 when idle), then cancelRing words of recently cancelled
-// calls (the parent alone writes them, and keeps the ring's next index).
+// a batch of (0 when idle); then cancelRing words of recently cancelled
+// calls; then the number of calls cancelled so far, which the parent
+// stores after the call's word (the parent alone writes both). A worker
+// reads the ring again only when that number has changed: a batch costs
+// it one load, not a scan.
 const cancelRing = 256
+
+// ctlLen returns the length of the control array of a pool of n workers.
+func ctlLen(n int) int { return n + cancelRing + 1 }
 
 func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 	var none struct{}
@@ -56,7 +63,7 @@ func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 		return none, err
 	}
 	defer ctl.Close()
-	if cfg.Slot < 0 || cfg.Slot >= ctl.Len()-cancelRing {
+	if cfg.Slot < 0 || cfg.Slot >= ctl.Len()-cancelRing-1 {
 		return none, fmt.Errorf("pool: worker slot %d out of range", cfg.Slot)
 	}
 	if cfg.Init != "" {
@@ -121,6 +128,10 @@ type workerState struct {
 	current     atomic.Uint64
 	lastName    string
 	lastEntry   registry.Entry
+	// The cancelled ring as last read, and the count it was read at.
+	cmu         sync.Mutex
+	cancelCount uint64
+	cancelIDs   []uint64
 }
 
 // lookup returns the registered function named fn, remembering the last
@@ -283,13 +294,22 @@ func (w *workerState) put(r *result) error {
 
 // cancelled reports whether call is among the recently cancelled calls.
 func (w *workerState) cancelled(call uint64) bool {
-	base := w.ctl.Len() - cancelRing
-	for i := range cancelRing {
-		if w.ctl.AtomicLoad(base+i) == call {
-			return true
-		}
+	count := w.ctl.Len() - 1
+	n := w.ctl.AtomicLoad(count)
+	if n == 0 {
+		return false // nothing ever cancelled
 	}
-	return false
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	if n != w.cancelCount {
+		base := count - cancelRing
+		w.cancelIDs = w.cancelIDs[:0]
+		for i := range cancelRing {
+			w.cancelIDs = append(w.cancelIDs, w.ctl.AtomicLoad(base+i))
+		}
+		w.cancelCount = n
+	}
+	return slices.Contains(w.cancelIDs, call)
 }
 
 // rss returns the resident memory of this process in bytes, or 0 if it
