@@ -37,9 +37,9 @@ func Map[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], xs 
 // Imap runs f on the inputs of seq in the pool's workers and yields the
 // results in input order, as they come: Python's pool.imap(f, xs). It is
 // lazy: it reads seq only a bounded number of inputs ahead of what has
-// been yielded, so seq may be endless: the batches in flight (see
-// ChunkSize) and, while it waits for a slow call's result, at most 8192
-// later results held back. A call that fails yields its
+// been yielded, so seq may be endless: at most 8192 inputs (or one batch,
+// if ChunkSize is larger), in flight or with their results held back
+// while it waits for a slow call's. A call that fails yields its
 // *TaskError, and the others go on; a yielded error that is not a
 // *TaskError (ctx ended, the pool was closed) ends the sequence.
 // Stopping the range early stops the calls under way.
@@ -131,7 +131,7 @@ type Future[Out any] struct {
 // pool's ErrBroken error.
 func ApplyAsync[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], x In) *Future[Out] {
 	fut := &Future[Out]{done: make(chan struct{})}
-	c, err := p.newCall(f.Name())
+	c, err := p.newCall(ctx, f.Name())
 	if err != nil {
 		fut.err = err
 		close(fut.done)

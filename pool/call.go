@@ -14,8 +14,12 @@ import (
 
 // call is one Map, Imap, ImapUnordered or Apply under way.
 type call struct {
-	p       *Pool
-	id      uint64
+	p  *Pool
+	id uint64
+	// ctx is the caller's context, also cancelled when the call fails:
+	// what its sends to the workers wait with.
+	ctx     context.Context
+	cancel  context.CancelFunc
 	fn      string
 	buf     []byte        // the last task message, reused
 	failed  chan struct{} // closed by fail
@@ -40,9 +44,11 @@ type answer struct {
 // maxWindow bounds the batches of one call in flight.
 const maxWindow = 256
 
-// newCall registers a call of fn, unless the pool is closing or broken.
-func (p *Pool) newCall(fn string) (*call, error) {
+// newCall registers a call of fn made with ctx, unless the pool is
+// closing or broken.
+func (p *Pool) newCall(ctx context.Context, fn string) (*call, error) {
 	c := &call{p: p, id: p.nextID.Add(1), fn: fn, failed: make(chan struct{}), arrived: make(chan struct{}, 1)}
+	c.ctx, c.cancel = context.WithCancel(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -57,6 +63,7 @@ func (p *Pool) newCall(fn string) (*call, error) {
 
 // endCall forgets c; batches still out are dropped when answered.
 func (p *Pool) endCall(c *call) {
+	c.cancel()
 	p.mu.Lock()
 	delete(p.calls, c.id)
 	for id, b := range p.batches {
@@ -95,6 +102,7 @@ func (c *call) fail(err error) {
 	c.once.Do(func() {
 		c.failErr = err
 		close(c.failed)
+		c.cancel() // a send waiting for room gives up
 	})
 }
 
@@ -136,9 +144,9 @@ func (s *pullSource[In]) take(k int) []In {
 	return s.buf
 }
 
-// maxHeld bounds the results an ordered Imap holds back while it waits
-// for an earlier one: once it holds that many, no more inputs are sent
-// until the one it waits for arrives.
+// maxHeld bounds how far an ordered Imap reads ahead of what it has
+// yielded: the inputs in flight and the results held back while it waits
+// for an earlier one (or one batch, if larger).
 const maxHeld = 8192
 
 // run drives one call of f: it takes inputs from src (total of them, or
@@ -146,13 +154,14 @@ const maxHeld = 8192
 // window of batches in flight, and hands each result to emit as answers
 // arrive. emit returning false stops the call (the caller has stopped
 // reading). held, if not nil, returns how many results the caller holds
-// back (ordered Imap); run sends no more while it is maxHeld or more.
+// back (ordered Imap); run then keeps those and the inputs in flight
+// within maxHeld.
 // run returns ctx.Err() if ctx ends first (the call's batches are
 // cancelled and the workers running them stopped), ErrClosed if the pool
 // is terminated under it.
 func run[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], total int, src source[In],
 	held func() int, emit func(i int, y Out, err error) bool) error {
-	c, err := p.newCall(f.Name())
+	c, err := p.newCall(ctx, f.Name())
 	if err != nil {
 		return err
 	}
@@ -173,8 +182,11 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, total int, src so
 	}
 	var answers []answer
 	for {
-		for !exhausted && inflight < bat.window() && (inflight == 0 || held == nil || held() < maxHeld) {
+		for !exhausted && inflight < bat.window() {
 			k := bat.size(total - sent)
+			if held != nil && inflight > 0 && held()+(sent-done)+k > maxHeld {
+				break // read no further ahead of what has been yielded
+			}
 			xs := src.take(k)
 			if len(xs) < k {
 				exhausted = true
@@ -182,8 +194,13 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, total int, src so
 			if len(xs) == 0 {
 				break
 			}
-			n, ok, err := send(ctx, p, c, in, bat, sent, xs, count)
+			n, ok, err := send(c.ctx, p, c, in, bat, sent, xs, count)
 			if err != nil {
+				select {
+				case <-c.failed: // the pool broke or was terminated
+					return c.failErr
+				default:
+				}
 				if ctx.Err() != nil {
 					p.cancelCall(c)
 					return ctx.Err()

@@ -38,10 +38,17 @@
 //     *TaskError (the worker's pid, the message, the stack of a panic);
 //     the other calls go on and the pool stays usable.
 //   - A worker killed in the middle of a call (SIGKILL, the OOM killer) is
-//     seen through its pidfd and replaced; the batch it held returns to
-//     the queue (the queue's leases), and its calls fail with a
-//     *TaskError wrapping ErrWorkerDied and the worker's exit (signal or
-//     status), or run again if Retries allows. The other calls go on.
+//     seen through its pidfd and replaced, and the calls of the batch it
+//     was running fail at once with a *TaskError wrapping ErrWorkerDied
+//     and the worker's exit (signal or status), or run again if Retries
+//     allows. The other calls go on. A worker takes a batch from the
+//     tasks queue as a lease, and acknowledges it once it has noted in
+//     shared memory the batch it runs: the lease covers a death before
+//     that, the note (which the parent reads when the worker dies) one
+//     after, and the batch's room in the queue is free while it runs, so
+//     that a call that runs for hours holds up no other. (The project's
+//     design had the lease held until the batch was answered: a long
+//     batch then stalled the queue once it had gone round.)
 //   - An argument or a result that cannot be encoded or decoded fails its
 //     call with process.ErrCodec.
 //   - When a call's context ends, it stops sending inputs, and the

@@ -71,10 +71,8 @@ func MaxRSS(bytes int64) Option { return func(o *options) { o.maxRSS = max(0, by
 // Retries runs a batch again, up to n more times, when the worker running
 // it dies; after that its calls fail with ErrWorkerDied (the default, n
 // 0, fails them at once). Functions that may run twice must tolerate it.
-// The count is of hand-outs: a batch handed back unrun, by a worker that
-// has reached MaxTasksPerChild, counts as one run, so a batch may fail
-// with ErrWorkerDied after fewer than n+1 deaths when that option is set
-// too.
+// With n > 0, the parent keeps each batch's encoded arguments until it is
+// answered, to send them again.
 func Retries(n int) Option { return func(o *options) { o.retries = max(0, n) } }
 
 // ChunkSize sends calls to the workers in batches of n (Python's

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,6 +47,7 @@ type Pool struct {
 	cancels     int           // the next slot of the cancelled ring
 	changed     chan struct{} // closed and replaced when a worker exits or a call ends
 	routerWG    sync.WaitGroup
+	resends     sync.WaitGroup // failRunning's resend goroutines
 	closeErr    error
 	closed      chan struct{}
 }
@@ -75,6 +77,10 @@ type batch struct {
 	sent  time.Time
 	left  int    // calls not yet answered
 	got   []bool // which calls are answered, once answers come in parts
+	// With Retries: the task message, to send again when the worker
+	// running the batch dies, and the times it was sent again.
+	msg     []byte
+	retries int
 }
 
 // take records answer r, for calls r.first.. of b, marking in r.fresh
@@ -209,7 +215,7 @@ func (p *Pool) makeSegments() error {
 		p.results.SetSpin(0)
 	}
 	var err error
-	if p.ctl, err = array.CreateAnonymous[uint64](ctlLen(p.n)); err != nil {
+	if p.ctl, err = array.CreateAnonymous[uint64](ctlLayout{p.n}.len()); err != nil {
 		p.tasks.Close()
 		p.results.Close()
 		return err
@@ -319,6 +325,7 @@ func (p *Pool) monitor(w *worker) {
 	if w.err != nil {
 		p.lastExit = fmt.Errorf("worker %d: %w", w.pid, w.err)
 	}
+	p.failRunning(w)
 	// done closes once the pool's records no longer count w: whoever
 	// waited for it then sees it gone (in Pids, say).
 	close(w.done)
@@ -341,6 +348,47 @@ func (p *Pool) monitor(w *worker) {
 		p.signal()
 	}
 	p.failIfStranded()
+}
+
+// failRunning deals with the batch that w was running when it died (see
+// workerState.serve: the batch word in the control array stands for the
+// batch's lease once the worker runs it): it sends the batch again if a
+// retry is left (Retries), and fails its calls with ErrWorkerDied
+// otherwise. It then clears w's words in the control array, which its
+// replacement takes over. Not after Terminate, whose calls fail with
+// ErrClosed. The caller holds p.mu; the control array is still mapped
+// (terminate unmaps it once every worker is done).
+func (p *Pool) failRunning(w *worker) {
+	l := ctlLayout{p.n}
+	id := p.ctl.AtomicLoad(l.batch(w.slot))
+	p.ctl.AtomicStore(l.call(w.slot), 0)
+	p.ctl.AtomicStore(l.batch(w.slot), 0)
+	b := p.batches[id]
+	if id == 0 || b == nil || p.state == stateClosed {
+		return
+	}
+	if b.retries < p.o.retries {
+		b.retries++
+		p.resends.Add(1)
+		go p.resend(b)
+		return
+	}
+	r := result{batch: id, count: b.count, pid: w.pid, status: statusDied, deadPid: w.pid}
+	done := b.take(&r)
+	if done {
+		delete(p.batches, id)
+	}
+	if r.count > 0 {
+		b.c.answer(b, r, done)
+	}
+}
+
+// resend puts the task message of b back in the tasks queue. It gives up
+// when b's call ends (the Put waits for room while the call lasts), and
+// when the pool is terminated (the queue is shut down).
+func (p *Pool) resend(b *batch) {
+	defer p.resends.Done()
+	p.tasks.Put(b.c.ctx, b.msg)
 }
 
 // failIfStranded fails every call under way with p.broken when the pool
@@ -490,14 +538,20 @@ func (p *Pool) workerExit(pid int) error {
 // Close finishes the work already given to the pool, stops the workers
 // and frees the pool's segments: Python's close() then join(). New calls
 // fail with ErrClosed. If ctx ends first, it terminates the pool instead
-// and returns ctx.Err(). After Close, no worker process is left, not even
-// a zombie. Calling it again returns the first call's result.
+// (the calls under way fail with ErrClosed) and returns ctx.Err(). After
+// Close, no worker process is left, not even a zombie. Calling it again
+// waits for the first call, or for its own ctx, and returns the first
+// call's result (or its ctx.Err()).
 func (p *Pool) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.state != stateOpen {
 		p.mu.Unlock()
-		<-p.closed
-		return p.closeErr
+		select {
+		case <-p.closed:
+			return p.closeErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	p.state = stateClosing
 	p.mu.Unlock()
@@ -514,7 +568,7 @@ func (p *Pool) Close(ctx context.Context) error {
 			continue
 		case <-ctx.Done():
 			p.terminate(ctx.Err())
-			return p.closeErr
+			return ctx.Err()
 		}
 	}
 	// Workers drain what is left (nothing) and exit.
@@ -524,7 +578,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		case <-w.done:
 		case <-ctx.Done():
 			p.terminate(ctx.Err())
-			return p.closeErr
+			return ctx.Err()
 		}
 	}
 	p.terminate(nil)
@@ -536,13 +590,14 @@ func (p *Pool) Close(ctx context.Context) error {
 // worker has been reaped and frees the pool's segments. Calling it again,
 // or after Close, does nothing.
 func (p *Pool) Terminate() error {
-	p.terminate(ErrClosed)
+	p.terminate(nil)
 	return nil
 }
 
-// terminate kills the workers, fails the calls with why (if not nil),
-// stops the router and frees the segments, once.
-func (p *Pool) terminate(why error) {
+// terminate kills the workers, fails the calls under way with ErrClosed,
+// stops the router and frees the segments, once; Close returns closeErr
+// from then on.
+func (p *Pool) terminate(closeErr error) {
 	p.mu.Lock()
 	if p.state == stateClosed {
 		p.mu.Unlock()
@@ -550,10 +605,7 @@ func (p *Pool) terminate(why error) {
 		return
 	}
 	p.state = stateClosed
-	p.closeErr = why
-	if errors.Is(why, ErrClosed) {
-		p.closeErr = nil
-	}
+	p.closeErr = closeErr
 	calls := make([]*call, 0, len(p.calls))
 	for _, c := range p.calls {
 		calls = append(calls, c)
@@ -574,12 +626,11 @@ func (p *Pool) terminate(why error) {
 	for _, w := range p.allWorkers() {
 		<-w.done
 	}
-	if why == nil {
-		why = ErrClosed
-	}
 	for _, c := range calls {
-		c.fail(why)
+		c.fail(ErrClosed)
 	}
+	p.tasks.Shutdown(true) // a batch being sent again gives up
+	p.resends.Wait()
 	p.results.Shutdown(true)
 	p.routerWG.Wait()
 	p.tasks.Close()
@@ -616,10 +667,10 @@ func (p *Pool) cancelCall(c *call) {
 		p.mu.Unlock()
 		return // terminated: the workers are gone, the control array with them
 	}
-	base := p.n
-	p.ctl.AtomicStore(base+p.cancels%cancelRing, c.id)
+	l := ctlLayout{p.n}
+	p.ctl.AtomicStore(l.cancelled(p.cancels), c.id)
 	p.cancels++
-	p.ctl.AtomicStore(base+cancelRing, uint64(p.cancels))
+	p.ctl.AtomicStore(l.cancelCount(), uint64(p.cancels))
 	for id, b := range p.batches {
 		if b.c == c {
 			delete(p.batches, id)
@@ -627,7 +678,7 @@ func (p *Pool) cancelCall(c *call) {
 	}
 	var running []*worker
 	for _, w := range p.workers {
-		if w != nil && p.ctl.AtomicLoad(w.slot) == c.id {
+		if w != nil && p.ctl.AtomicLoad(l.call(w.slot)) == c.id {
 			running = append(running, w)
 		}
 	}
@@ -640,7 +691,7 @@ func (p *Pool) cancelCall(c *call) {
 			case <-p.closed:
 			case <-time.After(grace):
 				p.mu.Lock()
-				still := p.state != stateClosed && p.ctl.AtomicLoad(w.slot) == c.id
+				still := p.state != stateClosed && p.ctl.AtomicLoad(l.call(w.slot)) == c.id
 				p.mu.Unlock()
 				if still {
 					w.p.Kill() // its function ignores its context
@@ -660,6 +711,9 @@ func (p *Pool) submit(ctx context.Context, c *call, first, count int, args func(
 	}
 	c.buf = msg
 	b := &batch{c: c, first: first, count: count, sent: time.Now(), left: count}
+	if p.o.retries > 0 {
+		b.msg = bytes.Clone(msg)
+	}
 	p.mu.Lock()
 	if p.state == stateClosed {
 		p.mu.Unlock()

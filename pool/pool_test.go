@@ -238,11 +238,7 @@ func TestWorkerKilled(t *testing.T) {
 	name, v := counter(t)
 
 	fut := pool.ApplyAsync(ctx, p, stall, name)
-	var pid int
-	for pid == 0 {
-		pid = int(v.Load()) // observing, not synchronising
-		time.Sleep(time.Millisecond)
-	}
+	pid := awaitPid(t, ctx, v)
 	before := p.Pids()
 	require.Contains(t, before, pid)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
@@ -275,11 +271,7 @@ func TestRetries(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fut := pool.ApplyAsync(cctx, p, stall, name)
-	var pid int
-	for pid == 0 {
-		pid = int(v.Load())
-		time.Sleep(time.Millisecond)
-	}
+	pid := awaitPid(t, ctx, v)
 	v.Store(0)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	var again int

@@ -35,16 +35,26 @@ type workerConfig struct {
 // from the tasks queue as leases, runs them, puts the results and acks.
 var workerLoop = process.Register("xproc.pool.worker", runWorker)
 
-// Control array layout: one word per worker slot, the call it is running
-// a batch of (0 when idle); then cancelRing words of recently cancelled
-// calls; then the number of calls cancelled so far, which the parent
-// stores after the call's word (the parent alone writes both). A worker
-// reads the ring again only when that number has changed: a batch costs
-// it one load, not a scan.
+// ctlLayout places the words of the control array, shared by the parent
+// and its workers. For each of the n worker slots, the call and the batch
+// the worker is running (0 when idle), which the worker writes; then
+// cancelRing words of recently cancelled calls, and the number of calls
+// cancelled so far, which the parent alone writes, the count after the
+// call's word. A worker reads the ring again only when the count has
+// changed: a batch costs it one load, not a scan. The parent reads a dead
+// worker's batch word to fail that batch's calls at once.
+type ctlLayout struct{ n int }
+
 const cancelRing = 256
 
-// ctlLen returns the length of the control array of a pool of n workers.
-func ctlLen(n int) int { return n + cancelRing + 1 }
+// layoutOf returns the layout of a control array of length words.
+func layoutOf(length int) ctlLayout { return ctlLayout{n: (length - cancelRing - 1) / 2} }
+
+func (l ctlLayout) len() int            { return 2*l.n + cancelRing + 1 }
+func (l ctlLayout) call(slot int) int   { return slot }
+func (l ctlLayout) batch(slot int) int  { return l.n + slot }
+func (l ctlLayout) cancelled(i int) int { return 2*l.n + i%cancelRing }
+func (l ctlLayout) cancelCount() int    { return 2*l.n + cancelRing }
 
 func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 	var none struct{}
@@ -63,7 +73,7 @@ func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 		return none, err
 	}
 	defer ctl.Close()
-	if cfg.Slot < 0 || cfg.Slot >= ctl.Len()-cancelRing-1 {
+	if l := layoutOf(ctl.Len()); cfg.Slot < 0 || cfg.Slot >= l.n || l.len() != ctl.Len() {
 		return none, fmt.Errorf("pool: worker slot %d out of range", cfg.Slot)
 	}
 	if cfg.Init != "" {
@@ -76,7 +86,7 @@ func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 		}
 	}
 	pid := os.Getpid()
-	w := &workerState{ctx: ctx, cfg: cfg, tasks: tasks, results: results, ctl: ctl, pid: pid}
+	w := &workerState{ctx: ctx, cfg: cfg, tasks: tasks, results: results, ctl: ctl, layout: layoutOf(ctl.Len()), pid: pid}
 	w.batchCtx, w.cancelBatch = context.WithCancel(ctx)
 	stop := w.watchCancels()
 	defer stop()
@@ -117,8 +127,10 @@ type workerState struct {
 	cfg            workerConfig
 	tasks, results *queue.Queue
 	ctl            *array.Array[uint64]
+	layout         ctlLayout
 	pid            int
-	buf            []byte
+	buf            []byte // the last result message, reused
+	args           []byte // the running batch's arguments, copied out of the ring
 	// The batches run with batchCtx, which watchCancels cancels when the
 	// call of the batch running is cancelled; the next batch then gets a
 	// fresh one. current is that call (0 between batches).
@@ -177,29 +189,43 @@ func (w *workerState) watchCancels() (stop func()) {
 	return func() { close(quit) }
 }
 
-// startBatch marks call's batch as running and returns its context.
-func (w *workerState) startBatch(call uint64) context.Context {
+// startBatch marks batch, of call, as running and returns its context.
+func (w *workerState) startBatch(call, batch uint64) context.Context {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.batchCtx.Err() != nil {
 		w.batchCtx, w.cancelBatch = context.WithCancel(w.ctx)
 	}
 	w.current.Store(call)
-	w.ctl.AtomicStore(w.cfg.Slot, call)
+	w.ctl.AtomicStore(w.layout.batch(w.cfg.Slot), batch)
+	w.ctl.AtomicStore(w.layout.call(w.cfg.Slot), call)
 	return w.batchCtx
 }
 
+// endBatch marks the batch as answered: its results are sent.
 func (w *workerState) endBatch() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.current.Store(0)
-	w.ctl.AtomicStore(w.cfg.Slot, 0)
+	w.ctl.AtomicStore(w.layout.call(w.cfg.Slot), 0)
+	w.ctl.AtomicStore(w.layout.batch(w.cfg.Slot), 0)
 }
 
 // serve answers the batch of lease l, acks it and returns the calls it
-// ran. The results are put before the ack: a worker killed between the
-// two leaves the batch to be answered twice, and the parent keeps the
-// first answer; the other order could lose it.
+// ran.
+//
+// A batch to run is copied out of the ring and its lease acknowledged
+// before it runs: a lease held while a long batch runs would keep the
+// ring's room behind it from being reused, and stall every call of the
+// pool once the ring had gone round. From then on the batch word in the
+// control array stands for the lease: the parent fails, or sends again,
+// the batch of a worker that dies with it set (Pool.failRunning). The
+// word is set before the ack and cleared once the results are sent, so
+// that there is no moment at which a death loses the batch; a death at
+// either edge has the batch answered twice, and the parent keeps the
+// first answer. A batch answered without running (its worker died with
+// no retry left, its call was cancelled, its function is unknown) is
+// acknowledged after its answer is sent, as before.
 func (w *workerState) serve(l *queue.Lease) (int, error) {
 	t, err := parseTask(l.Data())
 	if err != nil {
@@ -207,40 +233,40 @@ func (w *workerState) serve(l *queue.Lease) (int, error) {
 		return 0, nil
 	}
 	r := result{batch: t.batch, count: t.count, pid: w.pid}
-	var rs registry.Results
+	var e registry.Entry
 	switch {
 	case l.Redelivered() && l.DeadConsumer() != 0 && l.NumDelivered() > 1+w.cfg.Retries:
 		r.status, r.deadPid = statusDied, l.DeadConsumer()
 	case w.cancelled(t.call):
 		r.status = statusCancelled
 	default:
-		e, ok := w.lookup(t.fn)
-		if !ok {
+		var ok bool
+		if e, ok = w.lookup(t.fn); !ok {
 			r.status = statusUnknown
-			break
-		}
-		ctx := w.startBatch(t.call)
-		start := time.Now()
-		rs, err = e.Batch(ctx, t.args, t.count)
-		r.ns = int64(time.Since(start))
-		w.endBatch()
-		if err != nil {
-			r.status, r.message = statusFailed, trim("arguments: "+err.Error(), maxFailMessage)
 		}
 	}
-	if rs != nil {
-		err = w.putResults(r, rs, 0, t.count)
-	} else {
-		err = w.put(&r)
+	if r.status != statusOK {
+		if err := w.put(&r); err != nil {
+			return 0, err
+		}
+		return 0, l.Ack()
 	}
-	if err != nil {
-		return 0, err
-	}
+	w.args = append(w.args[:0], t.args...)
+	ctx := w.startBatch(t.call, t.batch)
+	defer w.endBatch()
 	if err := l.Ack(); err != nil {
 		return 0, err
 	}
-	if rs == nil {
-		return 0, nil
+	start := time.Now()
+	rs, err := e.Batch(ctx, w.args, t.count)
+	r.ns = int64(time.Since(start))
+	w.current.Store(0) // run: a cancellation no longer concerns it
+	if err != nil {
+		r.status, r.message = statusFailed, trim("arguments: "+err.Error(), maxFailMessage)
+		return 0, w.put(&r)
+	}
+	if err := w.putResults(r, rs, 0, t.count); err != nil {
+		return 0, err
 	}
 	return t.count, nil
 }
@@ -294,18 +320,16 @@ func (w *workerState) put(r *result) error {
 
 // cancelled reports whether call is among the recently cancelled calls.
 func (w *workerState) cancelled(call uint64) bool {
-	count := w.ctl.Len() - 1
-	n := w.ctl.AtomicLoad(count)
+	n := w.ctl.AtomicLoad(w.layout.cancelCount())
 	if n == 0 {
 		return false // nothing ever cancelled
 	}
 	w.cmu.Lock()
 	defer w.cmu.Unlock()
 	if n != w.cancelCount {
-		base := count - cancelRing
 		w.cancelIDs = w.cancelIDs[:0]
 		for i := range cancelRing {
-			w.cancelIDs = append(w.cancelIDs, w.ctl.AtomicLoad(base+i))
+			w.cancelIDs = append(w.cancelIDs, w.ctl.AtomicLoad(w.layout.cancelled(i)))
 		}
 		w.cancelCount = n
 	}
