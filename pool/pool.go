@@ -518,20 +518,24 @@ func (p *Pool) route() {
 }
 
 // workerExit returns how the worker with pid ended. The worker is dead
-// when this is asked; its monitor may not have recorded it yet.
+// when this is asked; its monitor may not have recorded it yet, and
+// signals when it has.
 func (p *Pool) workerExit(pid int) error {
-	deadline := time.Now().Add(5 * time.Second)
+	timeout := time.NewTimer(5 * time.Second) // a pid not of this pool's workers
+	defer timeout.Stop()
 	for {
 		p.mu.Lock()
 		err, ok := p.exits[pid]
+		changed := p.changed
 		p.mu.Unlock()
 		if ok {
 			return err
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-changed:
+		case <-timeout.C:
 			return fmt.Errorf("worker %d", pid)
 		}
-		time.Sleep(time.Millisecond) // its monitor reaps it within moments
 	}
 }
 
