@@ -23,7 +23,7 @@ import (
 
 func init() {
 	testproc.Register("array-running-sums", func(args []string) error {
-		a, err := array.Open[int32](args[0], atoi(args[1]))
+		a, err := array.Open[int32](args[0], testproc.Atoi(args[1]))
 		if err != nil {
 			return err
 		}
@@ -62,7 +62,7 @@ func init() {
 		// starts this process within a fraction of a microsecond.
 		for a.AtomicLoad(1) == 0 {
 		}
-		count(a, args[1], atoi(args[2]))
+		count(a, args[1], testproc.Atoi(args[2]))
 		return nil
 	})
 	testproc.Register("array-subword", func(args []string) error {
@@ -71,7 +71,7 @@ func init() {
 			return err
 		}
 		defer a.Close()
-		for range atoi(args[1]) {
+		for range testproc.Atoi(args[1]) {
 			a.Add(1, 1)
 			a.Add(3, 2)
 		}

@@ -106,7 +106,7 @@ func init() {
 		if _, err := ctl.Ptr().Start.Wait(); err != nil {
 			return err
 		}
-		hogPasses(a, args[2], atoi(args[3]))
+		hogPasses(a, args[2], testproc.Atoi(args[3]))
 		_, err = ctl.Ptr().Stop.Wait()
 		return err
 	})

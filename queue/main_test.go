@@ -2,7 +2,6 @@ package queue_test
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -28,25 +27,4 @@ func create(t testing.TB, o queue.Options) (string, *queue.Queue) {
 
 func timeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(bg, d)
-}
-
-// within runs f and fails unless it returns within d: generous bounds on
-// promptness, never ordering.
-func within(t *testing.T, d time.Duration, what string, f func()) time.Duration {
-	t.Helper()
-	start := time.Now()
-	f()
-	took := time.Since(start)
-	if took > d {
-		t.Fatalf("%s took %v (bound %v)", what, took, d)
-	}
-	return took
-}
-
-func atoi(s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		panic(err)
-	}
-	return n
 }

@@ -31,7 +31,7 @@ func init() {
 		if err := testproc.Await("start"); err != nil {
 			return err
 		}
-		for range atoi(args[1]) {
+		for range testproc.Atoi(args[1]) {
 			if _, err := q.Get(bg); err != nil {
 				return err
 			}
@@ -49,7 +49,7 @@ func init() {
 				return err
 			}
 		}
-		for i := atoi(args[1]); i < atoi(args[2]); i++ {
+		for i := testproc.Atoi(args[1]); i < testproc.Atoi(args[2]); i++ {
 			if err := q.Put(bg, []byte(strconv.Itoa(i))); err != nil {
 				return err
 			}
@@ -104,7 +104,7 @@ func TestPythonPut(t *testing.T) {
 		}
 	}
 	assert.Equal(t, maxsize, q.Len(), "full")
-	within(t, 100*time.Millisecond, "TryPut on a full queue", func() {
+	testproc.Within(t, 100*time.Millisecond, "TryPut on a full queue", func() {
 		require.ErrorIs(t, q.TryPut([]byte{7}), queue.ErrFull)
 	})
 	timedErr(t, pyTimeout, context.DeadlineExceeded, func(ctx context.Context) error { return q.Put(ctx, []byte{7}) })
@@ -125,7 +125,7 @@ func TestPythonGet(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, strconv.Itoa(i), string(msg))
 	}
-	within(t, 100*time.Millisecond, "TryGet on an empty queue", func() {
+	testproc.Within(t, 100*time.Millisecond, "TryGet on an empty queue", func() {
 		_, err := q.TryGet()
 		require.ErrorIs(t, err, queue.ErrEmpty)
 	})

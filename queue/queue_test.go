@@ -98,7 +98,7 @@ func TestLeaseRedeliveredAfterConsumerDies(t *testing.T) {
 	ctx, cancel := timeout(testproc.Bound)
 	defer cancel()
 	var l *queue.Lease
-	within(t, 5*time.Second, "redelivery", func() {
+	testproc.Within(t, 5*time.Second, "redelivery", func() {
 		l, err = q.GetLease(ctx)
 		require.NoError(t, err)
 	})
@@ -144,7 +144,7 @@ func TestReservationOfDeadProducerSkipped(t *testing.T) {
 	child.Kill()
 	ctx, cancel := timeout(testproc.Bound)
 	defer cancel()
-	within(t, 5*time.Second, "skipping the dead reservation", func() {
+	testproc.Within(t, 5*time.Second, "skipping the dead reservation", func() {
 		msg, err := q.Get(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, "after", string(msg))
@@ -362,7 +362,7 @@ func TestCorruptFile(t *testing.T) {
 			defer q2.Close()
 			ctx, cancel := timeout(200 * time.Millisecond)
 			defer cancel()
-			within(t, 10*time.Second, "calls on a corrupt ring", func() {
+			testproc.Within(t, 10*time.Second, "calls on a corrupt ring", func() {
 				for range 3 {
 					_, gerr := q2.Get(ctx)
 					perr := q2.TryPut([]byte("three"))
@@ -464,7 +464,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		p, per := atoi(args[1]), atoi(args[2])
+		p, per := testproc.Atoi(args[1]), testproc.Atoi(args[2])
 		rng := rand.New(rand.NewPCG(uint64(p), 1))
 		msg := make([]byte, mpmcMax)
 		for i := range per {
@@ -491,7 +491,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		producers, per := atoi(args[2]), atoi(args[3])
+		producers, per := testproc.Atoi(args[2]), testproc.Atoi(args[3])
 		last := make([]int, producers)
 		for i := range last {
 			last[i] = -1

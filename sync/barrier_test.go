@@ -68,7 +68,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		return barrierRounds(sh, atoi(args[1]))
+		return barrierRounds(sh, testproc.Atoi(args[1]))
 	})
 	// barrier-expect-broken waits once and requires ErrBroken; with
 	// "then-pass" it then waits again for a good round.

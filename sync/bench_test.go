@@ -33,7 +33,7 @@ func init() {
 			return err
 		}
 		defer xsync.SetSpin(spin)()
-		return bench.Peer(sh, args[1], atoi(args[2]))
+		return bench.Peer(sh, args[1], testproc.Atoi(args[2]))
 	})
 }
 
@@ -165,7 +165,7 @@ func init() {
 	testproc.Register("bench-fd-pong", func(args []string) error {
 		in, out := os.NewFile(3, "in"), os.NewFile(4, "out")
 		buf := make([]byte, 1)
-		for range atoi(args[0]) {
+		for range testproc.Atoi(args[0]) {
 			if _, err := in.Read(buf); err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ func TestEvent(t *testing.T) {
 	// Unset: wait(0) fails at once, wait(t) after about t.
 	ctx, cancel := timeoutCtx(0)
 	defer cancel()
-	within(t, time.Second, "wait(0) on a clear event", func() {
+	testproc.Within(t, time.Second, "wait(0) on a clear event", func() {
 		assert.ErrorIs(t, e.WaitContext(ctx), context.DeadlineExceeded)
 	})
 	const d = 100 * time.Millisecond
@@ -60,7 +60,7 @@ func TestEvent(t *testing.T) {
 	// Set: every wait returns at once, even with a finished context.
 	e.Set()
 	assert.True(t, e.IsSet())
-	within(t, time.Second, "waits on a set event", func() {
+	testproc.Within(t, time.Second, "waits on a set event", func() {
 		assert.NoError(t, e.WaitContext(ctx))
 		e.Wait()
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -57,27 +56,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// within runs f and fails the test unless it returns within d. Used only
-// for upper bounds that are generous (promptness), never for ordering.
-func within(t *testing.T, d time.Duration, what string, f func()) time.Duration {
-	t.Helper()
-	start := time.Now()
-	f()
-	took := time.Since(start)
-	if took > d {
-		t.Fatalf("%s took %v (bound %v)", what, took, d)
-	}
-	return took
-}
-
-func atoi(s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		panic(err)
-	}
-	return n
 }
 
 func timeoutCtx(d time.Duration) (context.Context, context.CancelFunc) {

@@ -38,7 +38,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		for range atoi(args[1]) {
+		for range testproc.Atoi(args[1]) {
 			c.Mu.Lock()
 			c.N++
 			c.Mu.Unlock()
@@ -127,7 +127,7 @@ func TestMutexOwnerDeath(t *testing.T) {
 				c.WaitKilled()
 			}
 			var errs []error
-			within(t, 5*time.Second, "taking over from a dead owner", func() {
+			testproc.Within(t, 5*time.Second, "taking over from a dead owner", func() {
 				late := make(chan error, 1)
 				go func() { late <- m.LockContext(context.Background()) }()
 				errs = append(errs, <-firstOf(early, late))

@@ -35,7 +35,7 @@ func init() {
 			return err
 		}
 		sh.Start.Wait()
-		for range atoi(args[1]) {
+		for range testproc.Atoi(args[1]) {
 			switch err := sh.Sem.Release(); {
 			case err == nil:
 				sh.OK.Add(1)
@@ -99,7 +99,7 @@ func TestSemaphoreTimeout(t *testing.T) {
 	// A negative timeout counts as zero: an immediate failure.
 	ctx, cancel = timeoutCtx(-time.Second)
 	defer cancel()
-	within(t, time.Second, "acquire with a negative timeout", func() {
+	testproc.Within(t, time.Second, "acquire with a negative timeout", func() {
 		assert.ErrorIs(t, s.AcquireContext(ctx), context.DeadlineExceeded)
 	})
 	// ... but an available unit is still taken.

@@ -104,7 +104,7 @@ func init() {
 		// a millisecond.
 		for start.AtomicLoad() == 0 {
 		}
-		count(v, args[2], atoi(args[3]))
+		count(v, args[2], testproc.Atoi(args[3]))
 		return nil
 	})
 	testproc.Register("value-job", func(args []string) error {
@@ -113,10 +113,10 @@ func init() {
 			return err
 		}
 		defer v.Close()
-		work(v.Ptr(), atoi(args[1]))
+		work(v.Ptr(), testproc.Atoi(args[1]))
 		testproc.Say("counted")
 		v.Ptr().Done.Wait()
-		if got, want := v.Ptr().Count, int64(atoi(args[2])); got != want {
+		if got, want := v.Ptr().Count, int64(testproc.Atoi(args[2])); got != want {
 			return fmt.Errorf("count %d after Done, want %d", got, want)
 		}
 		return nil

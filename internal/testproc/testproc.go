@@ -493,3 +493,26 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// Within runs f and fails the test unless it returns within d. Only for
+// generous upper bounds (promptness), never for ordering.
+func Within(t testing.TB, d time.Duration, what string, f func()) time.Duration {
+	t.Helper()
+	start := time.Now()
+	f()
+	took := time.Since(start)
+	if took > d {
+		t.Fatalf("%s took %v (bound %v)", what, took, d)
+	}
+	return took
+}
+
+// Atoi parses a decimal integer passed to a child role, panicking on
+// anything else (the parent wrote it).
+func Atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
