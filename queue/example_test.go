@@ -134,7 +134,9 @@ func ExampleQueue_Join() {
 		q.Put(ctx, []byte{byte(i)})
 	}
 	done := 0
+	consumed := make(chan struct{})
 	go func() {
+		defer close(consumed)
 		for {
 			if _, err := q.Get(ctx); err != nil {
 				return // shut down
@@ -148,6 +150,7 @@ func ExampleQueue_Join() {
 	}
 	fmt.Println("all done:", done)
 	q.Shutdown(false)
+	<-consumed // the consumer has seen ErrShutdown before the queue is closed
 	// Output: all done: 3
 }
 

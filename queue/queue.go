@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/xproc-go/xproc/internal/race"
 	"github.com/xproc-go/xproc/internal/ring"
 	"github.com/xproc-go/xproc/shm"
 )
@@ -451,6 +452,9 @@ func (q *Queue) TaskDone() error {
 		return err
 	}
 	c := q.r.Control()
+	if race.Enabled {
+		race.Release(&c.JoinSeq) // TaskDone happens before the Join it ends
+	}
 	for {
 		v := c.TaskDone.Load()
 		if q.unfinished() <= 0 {
@@ -488,6 +492,9 @@ func (q *Queue) Join(ctx context.Context) error {
 		}
 		return q.unfinished() <= 0
 	})
+	if race.Enabled && err == nil {
+		race.Acquire(&c.JoinSeq)
+	}
 	return q.err("join", err)
 }
 

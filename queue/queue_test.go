@@ -593,3 +593,54 @@ func TestAnonymous(t *testing.T) {
 	}
 	child.Wait()
 }
+
+// TestHappensBefore: goroutines of one process that hand Go memory over
+// through a queue are ordered as through a channel (Put before the Get
+// that returns the message, TaskDone before the Join it ends), so -race
+// reports nothing. The ordering lives in shared memory, which the race
+// detector does not see by itself.
+func TestHappensBefore(t *testing.T) {
+	_, q := create(t, queue.Options{MaxMessages: 4})
+	shared := make([]int, 64)
+	go func() {
+		for i := range 64 {
+			shared[i] = i * i // written before the Put that announces it
+			if err := q.Put(bg, []byte{byte(i)}); err != nil {
+				panic(err)
+			}
+		}
+	}()
+	for range 64 {
+		msg, err := q.Get(bg)
+		require.NoError(t, err)
+		assert.Equal(t, int(msg[0])*int(msg[0]), shared[msg[0]])
+		require.NoError(t, q.TaskDone())
+	}
+
+	total := 0
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				msg, err := q.Get(bg)
+				if err != nil {
+					return // shut down
+				}
+				shared[msg[0]] = -1 // each index is written by one consumer
+				_ = q.TaskDone()
+			}
+		}()
+	}
+	for i := range 64 {
+		require.NoError(t, q.Put(bg, []byte{byte(i)}))
+	}
+	require.NoError(t, q.Join(bg))
+	for _, v := range shared {
+		total += v
+	}
+	assert.Equal(t, -64, total)
+	require.NoError(t, q.Shutdown(false))
+	wg.Wait()
+}

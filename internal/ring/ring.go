@@ -11,6 +11,7 @@ import (
 
 	"github.com/xproc-go/xproc/internal/futex"
 	"github.com/xproc-go/xproc/internal/owner"
+	"github.com/xproc-go/xproc/internal/race"
 	"github.com/xproc-go/xproc/internal/region"
 	"github.com/xproc-go/xproc/internal/spin"
 	"github.com/xproc-go/xproc/internal/wait"
@@ -564,8 +565,14 @@ func (r *Ring) reserveSlow(ctx context.Context, n uint64, flags uint16, s *Slot)
 	return err
 }
 
-// Commit publishes a reserved record.
+// Commit publishes a reserved record. For the race detector a commit
+// happens before the claim that takes the record, as a channel send before
+// its receive (the ordering itself lives in shared memory, which the
+// detector does not see).
 func (r *Ring) Commit(s *Slot) {
+	if race.Enabled {
+		race.Release(r.c)
+	}
 	release(r.state(s.Pos), r.ready(s.Pos))
 	r.wakeData()
 }
@@ -775,7 +782,10 @@ func (r *Ring) claimReturned(check Check, s *Slot) (ok bool, err error) {
 func (r *Ring) Claim(ctx context.Context, check Check, block bool, s *Slot) error {
 	err := r.tryClaim(check, s)
 	if err == ErrEmpty && block {
-		return r.claimSlow(ctx, check, s)
+		err = r.claimSlow(ctx, check, s)
+	}
+	if race.Enabled && err == nil {
+		race.Acquire(r.c)
 	}
 	return err
 }
