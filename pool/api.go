@@ -57,32 +57,41 @@ func imap[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], se
 	return func(yield func(Out, error) bool) {
 		next, stop := iter.Pull(seq)
 		defer stop()
-		type item struct {
+		// Ordered: results that arrived before an earlier one wait in win,
+		// win[k] holding input want+k (a slice, not a map: no hashing on
+		// the path of every result).
+		type slot struct {
 			y   Out
 			err error
+			set bool
 		}
-		held := map[int]item{}
-		want := 0
+		var win []slot
+		want, held := 0, 0
 		var heldBack func() int
 		if ordered {
-			heldBack = func() int { return len(held) }
+			heldBack = func() int { return held }
 		}
 		err := run(ctx, p, f, -1, &pullSource[In]{next: next}, heldBack, func(i int, y Out, err error) bool {
 			if !ordered {
 				return yield(y, err)
 			}
-			held[i] = item{y, err}
-			for {
-				it, ok := held[want]
-				if !ok {
-					return true
-				}
-				delete(held, want)
+			k := i - want
+			for len(win) <= k {
+				win = append(win, slot{})
+			}
+			win[k] = slot{y, err, true}
+			held++
+			for len(win) > 0 && win[0].set {
+				s := win[0]
+				win[0] = slot{} // hold no reference to a yielded result
+				win = win[1:]
 				want++
-				if !yield(it.y, it.err) {
+				held--
+				if !yield(s.y, s.err) {
 					return false
 				}
 			}
+			return true
 		})
 		if err != nil {
 			var zero Out

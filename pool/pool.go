@@ -74,7 +74,6 @@ type batch struct {
 	c     *call
 	first int // index of its first input in the call
 	count int
-	sent  time.Time
 	left  int    // calls not yet answered
 	got   []bool // which calls are answered, once answers come in parts
 	// With Retries: the task message, to send again when the worker
@@ -714,7 +713,7 @@ func (p *Pool) submit(ctx context.Context, c *call, first, count int, args func(
 		return fmt.Errorf("%w: arguments: %w", process.ErrCodec, err)
 	}
 	c.buf = msg
-	b := &batch{c: c, first: first, count: count, sent: time.Now(), left: count}
+	b := &batch{c: c, first: first, count: count, left: count}
 	if p.o.retries > 0 {
 		b.msg = bytes.Clone(msg)
 	}
