@@ -72,7 +72,8 @@
 // when a worker dies after its result was sent and before the batch was
 // acknowledged (the second result is dropped): calls should not have
 // effects that must happen once. The codec of non-raw types is gob. An
-// argument or a result that takes more than 2 MiB encoded fails its call
+// argument or a result that takes more than a message, 2 MiB less a few
+// dozen bytes of headers, encoded fails its call
 // (queue.ErrTooLarge); batches are cut to fit, so only a single call's
 // value is bound by this: split the work, or share the data by name (an
 // array.Array) and send the name.

@@ -8,8 +8,8 @@ import (
 // the function returned an error or panicked in a worker, the worker died
 // running it (Err is ErrWorkerDied, wrapping the *process.ExitError), its
 // argument or result could not be encoded (process.ErrCodec), or alone it
-// does not fit a message, 2 MiB (queue.ErrTooLarge). The
-// pool stays usable.
+// does not fit a message, 2 MiB less its headers (queue.ErrTooLarge).
+// The pool stays usable.
 type TaskError struct {
 	Index   int    // the call's position in the input
 	Func    string // the registered function

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xproc-go/xproc/array"
 	"github.com/xproc-go/xproc/internal/codec"
+	"github.com/xproc-go/xproc/internal/ring"
 	"github.com/xproc-go/xproc/process"
 	"github.com/xproc-go/xproc/queue"
 )
@@ -125,10 +126,12 @@ var (
 
 // Sizes of the queues between the parent and the workers. A batch's
 // arguments, or its results, must fit in maxMessage; batches are cut to
-// fit.
+// fit. A ring holds two messages of the largest size at least; larger
+// rings would only add to the start-up, whose largest part is reserving
+// their memory (8 MiB rings: 1.3 ms more per New, and no faster Map).
 const (
-	ringSize   = 8 << 20
-	maxMessage = 2 << 20
+	ringSize   = 4 << 20
+	maxMessage = ringSize/2 - ring.HeaderSize
 )
 
 // New starts a pool of worker processes and returns once every worker is
