@@ -109,8 +109,8 @@ type Pair[A, B any] struct {
 
 // Register2 registers a function of two arguments for Starmap (see
 // process.Register: call it at package initialisation).
-func Register2[A, B, Out any](name string, fn func(ctx context.Context, a A, b B) (Out, error)) process.Func[Pair[A, B], Out] {
-	return process.Register(name, func(ctx context.Context, p Pair[A, B]) (Out, error) { return fn(ctx, p.A, p.B) })
+func Register2[A, B, Out any](name string, fn func(ctx context.Context, a A, b B) (Out, error), opts ...process.RegisterOption) process.Func[Pair[A, B], Out] {
+	return process.Register(name, func(ctx context.Context, p Pair[A, B]) (Out, error) { return fn(ctx, p.A, p.B) }, opts...)
 }
 
 // Starmap runs f on every pair of arguments, as Python's
@@ -149,7 +149,7 @@ func ApplyAsync[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Ou
 	go func() {
 		defer close(fut.done)
 		var first error
-		err := drive(ctx, p, c, 1, &sliceSource[In]{xs: []In{x}}, nil, func(_ int, y Out, err error) bool {
+		err := drive(ctx, p, c, f.Codec(), 1, &sliceSource[In]{xs: []In{x}}, nil, func(_ int, y Out, err error) bool {
 			fut.out, first = y, err
 			return true
 		})

@@ -165,14 +165,15 @@ func run[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], tot
 	if err != nil {
 		return err
 	}
-	return drive(ctx, p, c, total, src, held, emit)
+	return drive(ctx, p, c, f.Codec(), total, src, held, emit)
 }
 
-// drive is run for call c, registered already; it ends c.
-func drive[In, Out any](ctx context.Context, p *Pool, c *call, total int, src source[In],
+// drive is run for call c, registered already, encoding with cc (the
+// function's codec); it ends c.
+func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec, total int, src source[In],
 	held func() int, emit func(i int, y Out, err error) bool) error {
 	defer p.endCall(c)
-	in, out := codec.For[In](nil), codec.For[Out](nil)
+	in, out := codec.For[In](cc), codec.For[Out](cc)
 	bat := newBatcher(p, total, min(fitCount(in), fitCount(out)))
 	progress := p.o.reporter()
 	sent, done, inflight, exhausted := 0, 0, 0, false

@@ -25,7 +25,8 @@
 // Inputs go to the workers in batches through a queue in shared memory
 // (package queue), and results come back through another. Fixed-size,
 // pointer-free arguments and results (numbers, arrays and structs of
-// them) travel as raw bytes; any other type with encoding/gob. Batches
+// them) travel as raw bytes; any other type with encoding/gob, or the
+// codec the function was registered with (process.WithCodec). Batches
 // are sized automatically (see ChunkSize): tiny calls go by thousands,
 // long ones one by one. Large data is better shared than sent: create a
 // value.Value or array.Array and open it by name in the function.
@@ -71,7 +72,7 @@
 // (process.ErrUnknownFunc). A call may run twice when Retries is set, or
 // when a worker dies after its result was sent and before the batch was
 // acknowledged (the second result is dropped): calls should not have
-// effects that must happen once. The codec of non-raw types is gob. An
+// effects that must happen once. An
 // argument or a result that takes more than a message, 2 MiB less a few
 // dozen bytes of headers, encoded fails its call
 // (queue.ErrTooLarge); batches are cut to fit, so only a single call's

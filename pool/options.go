@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xproc-go/xproc/internal/codec"
 	"github.com/xproc-go/xproc/process"
 )
 
@@ -56,7 +55,7 @@ func (o *options) workerCount() int {
 func Initializer[In, Out any](f process.Func[In, Out], arg In) Option {
 	return func(o *options) {
 		o.initName = f.Name()
-		o.initArg, o.initErr = codec.Gob.Marshal(&arg)
+		o.initArg, o.initErr = f.Codec().Marshal(&arg)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/xproc-go/xproc/internal/testproc"
 	"github.com/xproc-go/xproc/pool"
 	"github.com/xproc-go/xproc/process"
+	"github.com/xproc-go/xproc/queue"
 	"github.com/xproc-go/xproc/value"
 )
 
@@ -73,7 +75,20 @@ var (
 	words = process.Register("pool-test-words", func(ctx context.Context, s string) ([]string, error) {
 		return strings.Fields(s), nil
 	})
+	// viaJSON's values go through JSON, which drops Hidden both ways
+	// (gob would carry it) and refuses a NaN (gob would not).
+	viaJSON = process.Register("pool-test-json", func(ctx context.Context, x tagged) (tagged, error) {
+		return tagged{A: x.A + x.Hidden, Hidden: 7, Note: x.Note + "!"}, nil
+	}, process.WithCodec(queue.JSONCodec))
 )
+
+// tagged is not fixed-size (Note), so a pool encodes it with a codec.
+type tagged struct {
+	A      int
+	Hidden int `json:"-"`
+	Note   string
+	F      float64
+}
 
 func bound(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testproc.Bound)
@@ -466,4 +481,30 @@ func TestWorkersCount(t *testing.T) {
 		assert.Equal(t, c.want, p.Workers(), "Workers(%d)", c.opt)
 		p.Terminate()
 	}
+}
+
+// A function registered WithCodec has its arguments and results encoded
+// with that codec on both sides, in Map and Apply, and an encoding error
+// of that codec fails only its call.
+func TestWithCodec(t *testing.T) {
+	ctx := bound(t)
+	p := newPool(t, pool.Workers(2))
+	assert.Equal(t, queue.JSONCodec, viaJSON.Codec())
+	assert.Equal(t, queue.GobCodec, square.Codec())
+	ys, err := pool.Map(ctx, p, viaJSON, []tagged{{A: 1, Hidden: 100, Note: "a"}, {A: 2, Hidden: 200, Note: "b"}})
+	require.NoError(t, err)
+	assert.Equal(t, []tagged{{A: 1, Note: "a!"}, {A: 2, Note: "b!"}}, ys, "Hidden dropped on the way out and back")
+	y, err := pool.Apply(ctx, p, viaJSON, tagged{A: 3, Hidden: 5, Note: "c"})
+	require.NoError(t, err)
+	assert.Equal(t, tagged{A: 3, Note: "c!"}, y)
+
+	_, err = pool.Map(ctx, p, viaJSON, []tagged{{A: 1}, {A: 2, F: math.NaN()}, {A: 3}})
+	var te *pool.TaskError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, 1, te.Index)
+	assert.ErrorIs(t, err, process.ErrCodec)
+	assert.Contains(t, te.Message, "NaN")
+	ys, err = pool.Map(ctx, p, viaJSON, []tagged{{A: 4, Hidden: 1}})
+	require.NoError(t, err, "the pool goes on")
+	assert.Equal(t, []tagged{{A: 4, Note: "!"}}, ys)
 }

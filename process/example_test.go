@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/xproc-go/xproc/process"
+	"github.com/xproc-go/xproc/queue"
 	xsync "github.com/xproc-go/xproc/sync"
 	"github.com/xproc-go/xproc/value"
 )
@@ -123,4 +124,32 @@ func ExampleCurrent() {
 	me := process.Current()
 	fmt.Println(me.Name, me.Pid == os.Getpid(), process.CPUCount() >= 1)
 	// Output: MainProcess true true
+}
+
+// event is JSON everywhere else in the program, so it travels as JSON to
+// the worker too (numbers in Attrs arrive as float64, as JSON has them).
+type event struct {
+	Kind  string         `json:"kind"`
+	Attrs map[string]any `json:"attrs"`
+}
+
+// describe runs in a worker; its argument and result go through JSON.
+var describe = process.Register("example-describe", func(ctx context.Context, e event) (string, error) {
+	return fmt.Sprintf("%s with %d attributes, size %v", e.Kind, len(e.Attrs), e.Attrs["size"]), nil
+}, process.WithCodec(queue.JSONCodec))
+
+// A function registered WithCodec exchanges its values in that encoding
+// (here JSON) instead of gob: what Python's pickle protocol choice is.
+func ExampleWithCodec() {
+	ctx := context.Background()
+	p, err := process.Start(ctx, describe, event{Kind: "upload", Attrs: map[string]any{"size": 4096, "name": "a.bin"}})
+	if err != nil {
+		panic(err)
+	}
+	s, err := p.Wait(ctx)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(s)
+	// Output: upload with 2 attributes, size 4096
 }

@@ -20,6 +20,7 @@ import (
 // result. Its methods are safe for concurrent use.
 type Process[Out any] struct {
 	*proc
+	codec Codec // the function's, to decode its result
 }
 
 // proc is the part of a Process that does not depend on the result type.
@@ -63,7 +64,7 @@ func Start[In, Out any](ctx context.Context, f Func[In, Out], arg In, opts ...Op
 		fmt.Fprintf(os.Stderr, "process: Start %s in a worker whose main did not call process.Init: %v\n", f.name, ErrNoInit)
 		os.Exit(exitNoInit)
 	}
-	b, err := encode(&arg)
+	b, err := f.Codec().Marshal(&arg)
 	if err != nil {
 		return nil, fmt.Errorf("process: Start %s: %w: argument: %w (a queue, segment or file does not travel as a value: pass its name and open it in the worker, or hand it over with Files and open it there with OpenFile)", f.name, ErrCodec, err)
 	}
@@ -78,7 +79,7 @@ func Start[In, Out any](ctx context.Context, f Func[In, Out], arg In, opts ...Op
 	if err != nil {
 		return nil, fmt.Errorf("process: Start %s: %w", f.name, err)
 	}
-	return &Process[Out]{p}, nil
+	return &Process[Out]{p, f.Codec()}, nil
 }
 
 // Option configures Start.
@@ -228,7 +229,7 @@ func (p *Process[Out]) Wait(ctx context.Context) (Out, error) {
 	if err != nil {
 		return out, err
 	}
-	if err := decode(r, &out); err != nil {
+	if err := p.codec.Unmarshal(r, &out); err != nil {
 		return out, fmt.Errorf("process: %s (pid %d): %w: result: %w", p.fn, p.Pid(), ErrCodec, err)
 	}
 	return out, nil

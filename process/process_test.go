@@ -4,6 +4,7 @@ package process_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -27,8 +28,13 @@ import (
 
 var (
 	square = process.Register("test-square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
-	fail   = process.Register("test-fail", func(ctx context.Context, msg string) (int, error) { return 0, errors.New(msg) })
-	boom   = process.Register("test-panic", func(ctx context.Context, msg string) (int, error) { panic(msg) })
+	// viaJSON's argument and result go through JSON, which drops Hidden
+	// both ways (gob would carry it).
+	viaJSON = process.Register("test-json", func(ctx context.Context, x tagged) (tagged, error) {
+		return tagged{A: x.A + x.Hidden, Hidden: 7}, nil
+	}, process.WithCodec(jsonCodec{}))
+	fail = process.Register("test-fail", func(ctx context.Context, msg string) (int, error) { return 0, errors.New(msg) })
+	boom = process.Register("test-panic", func(ctx context.Context, msg string) (int, error) { panic(msg) })
 	// wait says it runs by writing to file 0, then returns when its
 	// context ends (Terminate), with its error.
 	wait = process.Register("test-wait", func(ctx context.Context, _ struct{}) (string, error) {
@@ -80,6 +86,29 @@ func ctxBound(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testproc.Bound)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+type tagged struct {
+	A      int
+	Hidden int `json:"-"`
+}
+
+// jsonCodec is a user's own codec.
+type jsonCodec struct{}
+
+func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// A function registered WithCodec gets its argument, and returns its
+// result, through that codec.
+func TestWithCodec(t *testing.T) {
+	ctx := ctxBound(t)
+	p, err := process.Start(ctx, viaJSON, tagged{A: 1, Hidden: 100})
+	require.NoError(t, err)
+	got, err := p.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, tagged{A: 1}, got, "Hidden dropped on the way out and back")
+	assert.Equal(t, jsonCodec{}, viaJSON.Codec())
 }
 
 func TestStartWait(t *testing.T) {

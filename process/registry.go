@@ -13,11 +13,40 @@ import (
 // In and returns an Out. Get one from Register, in a package-level
 // variable, so that every process of the program registers it alike.
 type Func[In, Out any] struct {
-	name string
+	name  string
+	codec Codec
 }
 
 // Name returns the name the function was registered under.
 func (f Func[In, Out]) Name() string { return f.name }
+
+// Codec returns the codec of the function's arguments and results: the
+// one given to Register with WithCodec, or gob.
+func (f Func[In, Out]) Codec() Codec {
+	if f.codec == nil {
+		return codec.Gob
+	}
+	return f.codec
+}
+
+// Codec turns values into bytes and back: Python's pickling, done by a
+// library of the user's choice. It is queue.Codec: queue.GobCodec (the
+// default), queue.JSONCodec, or a few lines over a protobuf or msgpack
+// library.
+type Codec = codec.Codec
+
+// RegisterOption configures Register.
+type RegisterOption func(*registration)
+
+type registration struct{ codec Codec }
+
+// WithCodec has the function's arguments and results encoded with c
+// instead of gob, where they cannot travel as raw bytes (see Register):
+// in Start, Wait, and every pool call and initializer. Every process of
+// the program registers the function alike, so the worker decodes with
+// the codec the parent encoded with. Like gob, c must encode a value and
+// a slice of values (a pool sends calls in batches, as []In and []Out).
+func WithCodec(c Codec) RegisterOption { return func(r *registration) { r.codec = c } }
 
 // Register registers fn under name, for Start (and package pool) to run
 // in worker processes, and returns the handle to start it by. Call it from
@@ -31,8 +60,9 @@ func (f Func[In, Out]) Name() string { return f.name }
 // Arguments and results travel between processes encoded: fixed-size,
 // pointer-free types (numbers, arrays and structs of them) as their raw
 // bytes where a pool batches them, any other type with encoding/gob (so
-// exported fields, and interfaces registered with gob.Register).
-func Register[In, Out any](name string, fn func(context.Context, In) (Out, error)) Func[In, Out] {
+// exported fields, and interfaces registered with gob.Register), or with
+// the codec given by WithCodec.
+func Register[In, Out any](name string, fn func(context.Context, In) (Out, error), opts ...RegisterOption) Func[In, Out] {
 	if name == "" {
 		panic("process: Register with an empty name")
 	}
@@ -45,26 +75,32 @@ func Register[In, Out any](name string, fn func(context.Context, In) (Out, error
 	if initCalled.Load() {
 		panic("process: Register(" + name + ") after process.Init: register worker functions at package initialisation (a package-level var), so that a worker, which is this program started again, has them when Init runs")
 	}
-	if !registry.Add(name, entryOf(name, fn)) {
+	var r registration
+	for _, opt := range opts {
+		opt(&r)
+	}
+	f := Func[In, Out]{name: name, codec: r.codec}
+	if !registry.Add(name, entryOf(fn, f.Codec())) {
 		panic("process: Register called twice for " + name)
 	}
-	return Func[In, Out]{name: name}
+	return f
 }
 
-// entryOf wraps fn for registry: its one-call and batch forms.
-func entryOf[In, Out any](name string, fn func(context.Context, In) (Out, error)) registry.Entry {
-	in, out := codec.For[In](nil), codec.For[Out](nil)
+// entryOf wraps fn for registry: its one-call and batch forms, encoding
+// with c.
+func entryOf[In, Out any](fn func(context.Context, In) (Out, error), c Codec) registry.Entry {
+	in, out := codec.For[In](c), codec.For[Out](c)
 	return registry.Entry{
 		Call: func(ctx context.Context, arg []byte) ([]byte, error) {
 			var x In
-			if err := decode(arg, &x); err != nil {
+			if err := c.Unmarshal(arg, &x); err != nil {
 				return nil, fmt.Errorf("%w: argument: %w", ErrCodec, err)
 			}
 			y, err := fn(ctx, x)
 			if err != nil {
 				return nil, err
 			}
-			b, err := encode(&y)
+			b, err := c.Marshal(&y)
 			if err != nil {
 				return nil, fmt.Errorf("%w: result: %w", ErrCodec, err)
 			}
@@ -117,11 +153,6 @@ func callOne[In, Out any](ctx context.Context, fn func(context.Context, In) (Out
 }
 
 func lookup(name string) (registry.Entry, bool) { return registry.Lookup(name) }
-
-// encode and decode move arguments and results between processes.
-func encode(v any) ([]byte, error) { return codec.Gob.Marshal(v) }
-
-func decode(b []byte, v any) error { return codec.Gob.Unmarshal(b, v) }
 
 // call runs e on arg, turning a panic into a *FuncError with the stack.
 func call(ctx context.Context, name string, e registry.Entry, arg []byte) (result []byte, err error) {
