@@ -26,7 +26,7 @@
 // (package queue), and results come back through another. Fixed-size,
 // pointer-free arguments and results (numbers, arrays and structs of
 // them) travel as raw bytes; any other type with encoding/gob, or the
-// codec the function was registered with (process.WithCodec). Batches
+// codec the function was registered with (process.Encoding). Batches
 // are sized automatically (see ChunkSize): tiny calls go by thousands,
 // long ones one by one. Large data is better shared than sent: create a
 // value.Value or array.Array and open it by name in the function.

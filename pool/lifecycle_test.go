@@ -368,7 +368,7 @@ func TestLongCallDoesNotBlockRing(t *testing.T) {
 	defer stop()
 	long := pool.ApplyAsync(sctx, p, stall, name)
 	awaitPid(t, ctx, v)
-	got, err := pool.Map(ctx, p, length, megabytes(40)) // through an 8 MB ring
+	got, err := pool.Map(ctx, p, length, megabytes(40)) // through a 4 MiB ring
 	require.NoError(t, err)
 	assert.Equal(t, 1<<20, got[39])
 	stop()

@@ -126,9 +126,11 @@ var (
 
 // Sizes of the queues between the parent and the workers. A batch's
 // arguments, or its results, must fit in maxMessage; batches are cut to
-// fit. A ring holds two messages of the largest size at least; larger
-// rings would only add to the start-up, whose largest part is reserving
-// their memory (8 MiB rings: 1.3 ms more per New, and no faster Map).
+// fit. A ring of ringSize takes a message of maxMessage wherever its free
+// space starts (ring.MaxPayloadFor), and automatic batches are cut to a
+// quarter of that, so several are in flight. Larger rings would add to
+// the start-up, whose largest part is reserving their memory (8 MiB
+// rings: 1.3 ms more per New, and no faster Map).
 const (
 	ringSize   = 4 << 20
 	maxMessage = ringSize/2 - ring.HeaderSize
@@ -742,7 +744,7 @@ func (p *Pool) submit(ctx context.Context, c *call, first, count int, args func(
 // fitCount returns how many values of T fit a message, to cut batches.
 func fitCount[T any](o codec.Of[T]) int {
 	if !o.Raw() {
-		return 4096 // gob: sizes unknown until encoded
+		return 4096 // a codec's sizes are unknown until encoded
 	}
 	var zero T
 	return max(1, (maxMessage-4096)/max(1, int(unsafe.Sizeof(zero))))

@@ -79,7 +79,7 @@ var (
 	// (gob would carry it) and refuses a NaN (gob would not).
 	viaJSON = process.Register("pool-test-json", func(ctx context.Context, x tagged) (tagged, error) {
 		return tagged{A: x.A + x.Hidden, Hidden: 7, Note: x.Note + "!"}, nil
-	}, process.WithCodec(queue.JSONCodec))
+	}, process.Encoding(queue.JSONCodec))
 )
 
 // tagged is not fixed-size (Note), so a pool encodes it with a codec.
@@ -483,10 +483,10 @@ func TestWorkersCount(t *testing.T) {
 	}
 }
 
-// A function registered WithCodec has its arguments and results encoded
+// A function registered with Encoding has its arguments and results encoded
 // with that codec on both sides, in Map and Apply, and an encoding error
 // of that codec fails only its call.
-func TestWithCodec(t *testing.T) {
+func TestEncoding(t *testing.T) {
 	ctx := bound(t)
 	p := newPool(t, pool.Workers(2))
 	assert.Equal(t, queue.JSONCodec, viaJSON.Codec())

@@ -28,7 +28,7 @@ type workerConfig struct {
 	MaxTasks int    // calls after which the worker exits and is replaced; 0: no limit
 	MaxRSS   int64  // resident bytes after which it exits between batches; 0: no limit
 	Init     string // a registered function run once before the first task
-	InitArg  []byte // its argument, gob-encoded
+	InitArg  []byte // its argument, in the function's codec
 }
 
 // workerLoop is the function every pool worker runs: it takes batches

@@ -21,7 +21,7 @@
 //
 // The argument and the result travel between the processes through
 // pipes, encoded with encoding/gob, or with the codec given to Register
-// (WithCodec: JSON, or protobuf, msgpack... over their libraries). Shared
+// (Encoding: JSON, or protobuf, msgpack... over their libraries). Shared
 // data goes through segments
 // (package value and array): by name, or as anonymous segments handed to
 // the worker with the Files option and mapped there with File(i) and

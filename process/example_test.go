@@ -136,11 +136,13 @@ type event struct {
 // describe runs in a worker; its argument and result go through JSON.
 var describe = process.Register("example-describe", func(ctx context.Context, e event) (string, error) {
 	return fmt.Sprintf("%s with %d attributes, size %v", e.Kind, len(e.Attrs), e.Attrs["size"]), nil
-}, process.WithCodec(queue.JSONCodec))
+}, process.Encoding(queue.JSONCodec))
 
-// A function registered WithCodec exchanges its values in that encoding
-// (here JSON) instead of gob: what Python's pickle protocol choice is.
-func ExampleWithCodec() {
+// A function registered with Encoding exchanges its values in that
+// encoding (here JSON) instead of gob, as a Python program would register
+// its own reducer with multiprocessing.reduction for a type pickle does
+// not serve well.
+func ExampleEncoding() {
 	ctx := context.Background()
 	p, err := process.Start(ctx, describe, event{Kind: "upload", Attrs: map[string]any{"size": 4096, "name": "a.bin"}})
 	if err != nil {

@@ -32,7 +32,7 @@ var (
 	// both ways (gob would carry it).
 	viaJSON = process.Register("test-json", func(ctx context.Context, x tagged) (tagged, error) {
 		return tagged{A: x.A + x.Hidden, Hidden: 7}, nil
-	}, process.WithCodec(jsonCodec{}))
+	}, process.Encoding(jsonCodec{}))
 	fail = process.Register("test-fail", func(ctx context.Context, msg string) (int, error) { return 0, errors.New(msg) })
 	boom = process.Register("test-panic", func(ctx context.Context, msg string) (int, error) { panic(msg) })
 	// wait says it runs by writing to file 0, then returns when its
@@ -99,9 +99,9 @@ type jsonCodec struct{}
 func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
 func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
-// A function registered WithCodec gets its argument, and returns its
+// A function registered with Encoding gets its argument, and returns its
 // result, through that codec.
-func TestWithCodec(t *testing.T) {
+func TestEncoding(t *testing.T) {
 	ctx := ctxBound(t)
 	p, err := process.Start(ctx, viaJSON, tagged{A: 1, Hidden: 100})
 	require.NoError(t, err)

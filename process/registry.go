@@ -12,6 +12,8 @@ import (
 // Func is a function registered to run in worker processes: it takes an
 // In and returns an Out. Get one from Register, in a package-level
 // variable, so that every process of the program registers it alike.
+// Compare Funcs by Name: a Func holds its codec, which need not be
+// comparable.
 type Func[In, Out any] struct {
 	name  string
 	codec Codec
@@ -21,7 +23,7 @@ type Func[In, Out any] struct {
 func (f Func[In, Out]) Name() string { return f.name }
 
 // Codec returns the codec of the function's arguments and results: the
-// one given to Register with WithCodec, or gob.
+// one given to Register with Encoding, or gob.
 func (f Func[In, Out]) Codec() Codec {
 	if f.codec == nil {
 		return codec.Gob
@@ -40,13 +42,13 @@ type RegisterOption func(*registration)
 
 type registration struct{ codec Codec }
 
-// WithCodec has the function's arguments and results encoded with c
+// Encoding has the function's arguments and results encoded with c
 // instead of gob, where they cannot travel as raw bytes (see Register):
 // in Start, Wait, and every pool call and initializer. Every process of
 // the program registers the function alike, so the worker decodes with
 // the codec the parent encoded with. Like gob, c must encode a value and
 // a slice of values (a pool sends calls in batches, as []In and []Out).
-func WithCodec(c Codec) RegisterOption { return func(r *registration) { r.codec = c } }
+func Encoding(c Codec) RegisterOption { return func(r *registration) { r.codec = c } }
 
 // Register registers fn under name, for Start (and package pool) to run
 // in worker processes, and returns the handle to start it by. Call it from
@@ -61,7 +63,7 @@ func WithCodec(c Codec) RegisterOption { return func(r *registration) { r.codec 
 // pointer-free types (numbers, arrays and structs of them) as their raw
 // bytes where a pool batches them, any other type with encoding/gob (so
 // exported fields, and interfaces registered with gob.Register), or with
-// the codec given by WithCodec.
+// the codec given by Encoding.
 func Register[In, Out any](name string, fn func(context.Context, In) (Out, error), opts ...RegisterOption) Func[In, Out] {
 	if name == "" {
 		panic("process: Register with an empty name")

@@ -452,13 +452,13 @@ func (q *Queue) TaskDone() error {
 		return err
 	}
 	c := q.r.Control()
-	if race.Enabled {
-		race.Release(&c.JoinSeq) // TaskDone happens before the Join it ends
-	}
 	for {
 		v := c.TaskDone.Load()
 		if q.unfinished() <= 0 {
 			return &Error{Pkg: "queue", Op: "task done", Name: q.name, Err: ErrTaskDone}
+		}
+		if race.Enabled {
+			race.Release(&c.JoinSeq) // TaskDone happens before the Join it ends
 		}
 		if c.TaskDone.CompareAndSwap(v, v+1) {
 			break

@@ -13,7 +13,7 @@ import (
 // results.
 type Entry struct {
 	// Call decodes one argument, runs the function and encodes its
-	// result (encoding/gob).
+	// result (in the codec the function was registered with).
 	Call func(ctx context.Context, arg []byte) ([]byte, error)
 	// Batch decodes n arguments from args (codec.Of's slice encoding,
 	// raw bytes for fixed-size pointer-free types) and runs the function
