@@ -67,6 +67,7 @@
 //	EOFError                            io.EOF
 //	Process(target=f, args=(x,))        process.Start(ctx, f, x), f registered at init
 //	p.join() / p.exitcode               Wait(ctx) / ExitCode()
+//	Process(target=f, args=(arr,))      process.Files(a.Segment().File()), array.OpenFile(process.File(0), n) in f
 //	p.terminate() / kill() / is_alive() Terminate() / Kill() / Alive()
 //	current_process() / cpu_count()     process.Current() / process.CPUCount()
 //	Pool(n)                             pool.New(ctx, pool.Workers(n))

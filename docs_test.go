@@ -5,6 +5,7 @@ import (
 	"go/doc"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,8 +88,8 @@ func pythonTables(t *testing.T) []tableRow {
 }
 
 // exampleUses returns, for each runnable Example (one with an Output
-// comment) of the module's packages, the names it uses: "Lock" for
-// v.Lock(), and also "xsync.Mutex" for a name qualified by a package.
+// comment) of the module's packages, the names it uses (see collect),
+// its own and those of the package-level variables it names.
 func exampleUses(t *testing.T) map[string]map[string]bool {
 	uses := map[string]map[string]bool{}
 	fset := token.NewFileSet()
@@ -101,26 +102,52 @@ func exampleUses(t *testing.T) map[string]map[string]bool {
 			require.NoError(t, err)
 			files = append(files, f)
 		}
+		// The package-level variables of the test files: a function an
+		// example runs in a worker is registered as one, and its body
+		// belongs to the example.
+		vars := map[string]ast.Node{}
+		for _, f := range files {
+			for _, d := range f.Decls {
+				if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.VAR {
+					for _, spec := range g.Specs {
+						for _, id := range spec.(*ast.ValueSpec).Names {
+							vars[id.Name] = spec
+						}
+					}
+				}
+			}
+		}
 		for _, ex := range doc.Examples(files...) {
 			if ex.Output == "" && !ex.EmptyOutput {
 				continue // compiled, not run: proves nothing
 			}
 			names := map[string]bool{}
-			ast.Inspect(ex.Code, func(n ast.Node) bool {
-				switch n := n.(type) {
-				case *ast.Ident:
-					names[n.Name] = true
-				case *ast.SelectorExpr:
-					if x, ok := n.X.(*ast.Ident); ok {
-						names[x.Name+"."+n.Sel.Name] = true
-					}
+			collect(ex.Code, names)
+			for name := range maps.Clone(names) {
+				if spec, ok := vars[name]; ok {
+					collect(spec, names)
 				}
-				return true
-			})
+			}
 			uses[dir+": Example"+ex.Name] = names
 		}
 	}
 	return uses
+}
+
+// collect adds the names used in n to names: "Lock" for v.Lock(), and
+// also "xsync.Mutex" for a name qualified by a package.
+func collect(n ast.Node, names map[string]bool) {
+	ast.Inspect(n, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.Ident:
+			names[n.Name] = true
+		case *ast.SelectorExpr:
+			if x, ok := n.X.(*ast.Ident); ok {
+				names[x.Name+"."+n.Sel.Name] = true
+			}
+		}
+		return true
+	})
 }
 
 // TestPythonTablesHaveExamples: every row of the Python-to-Go tables is

@@ -52,9 +52,12 @@
 // multi-dimensional data, stored in row-major order; Shape returns it and
 // Index turns a multi-dimensional index into a position.
 //
-// CreateAnonymous makes an array without a name, for a child process
-// started with exec.Cmd: pass a.Segment().File() in cmd.ExtraFiles and
-// map it in the child with OpenFile(os.NewFile(3, "array"), n).
+// CreateAnonymous makes an array without a name, for a child process:
+// with package process, pass process.Files(a.Segment().File()) to
+// process.Start and map it in the worker with
+// OpenFile(process.File(0), n); with exec.Cmd, pass a.Segment().File()
+// in cmd.ExtraFiles and map it in the child with
+// OpenFile(os.NewFile(3, "array"), n). A named array is opened by name.
 //
 // # Layout
 //

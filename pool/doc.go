@@ -47,9 +47,9 @@
 //     shared memory the batch it runs: the lease covers a death before
 //     that, the note (which the parent reads when the worker dies) one
 //     after, and the batch's room in the queue is free while it runs, so
-//     that a call that runs for hours holds up no other. (The project's
-//     design had the lease held until the batch was answered: a long
-//     batch then stalled the queue once it had gone round.)
+//     that a call that runs for hours holds up no other. (A lease held
+//     until the batch is answered, as DESIGN.md first had it, stalls the
+//     queue behind a long batch once the ring has gone round.)
 //   - An argument or a result that cannot be encoded or decoded fails its
 //     call with process.ErrCodec.
 //   - When a call's context ends, it stops sending inputs, and the
@@ -57,9 +57,9 @@
 //     milliseconds: the call is named in shared memory, which the workers
 //     watch). A worker still running one after the grace period (its
 //     function ignores its context) is killed with SIGKILL and replaced.
-//     The call returns ctx.Err() at once. (The project's design planned SIGTERM:
-//     a signal cannot say which call to stop, and would end the batch of
-//     another call that the worker had moved on to.)
+//     The call returns ctx.Err() at once. (Not SIGTERM, as DESIGN.md
+//     first had it: a signal cannot say which call to stop, and would end
+//     the batch of another call that the worker had moved on to.)
 //
 // Workers never outlive the program (package process), and Close and
 // Terminate reap every one: no child process, no zombie and no segment

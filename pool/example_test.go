@@ -67,7 +67,7 @@ func ExampleStarmap() {
 	ctx := context.Background()
 	p, _ := pool.New(ctx, pool.Workers(2))
 	defer p.Close(ctx)
-	sums, err := pool.Starmap(ctx, p, add, []pool.Pair[int, int]{{1, 2}, {3, 4}})
+	sums, err := pool.Starmap(ctx, p, add, []pool.Pair[int, int]{{A: 1, B: 2}, {A: 3, B: 4}})
 	fmt.Println(sums, err)
 	cubes, err := pool.Map(ctx, p, cube, []int{3, 7})
 	fmt.Println(cubes, err)

@@ -130,13 +130,22 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// Progress calls fn(done, total) as the calls of each Map, Imap or Apply
-// complete: done calls of total (-1 while unknown, for Imap). fn runs in
-// the goroutine that called Map (or ranges over Imap).
+// Progress calls fn(done, total) as the calls of each Map, Imap,
+// ImapUnordered, Starmap, Apply or ApplyAsync complete: done calls of
+// total (-1 while unknown, for Imap and ImapUnordered, until the input
+// ends). Each call of fn reports a change; the last has done == total.
+// fn runs in the goroutine that called Map (or ranges over Imap; for
+// ApplyAsync, one of the pool's).
 func Progress(fn func(done, total int)) Option {
 	return func(o *options) {
 		o.progress = func() func(int, int, bool) {
-			return func(done, total int, _ bool) { fn(done, total) }
+			last := [2]int{-1, -1}
+			return func(done, total int, _ bool) {
+				if now := [2]int{done, total}; now != last {
+					last = now
+					fn(done, total)
+				}
+			}
 		}
 	}
 }

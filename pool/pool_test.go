@@ -427,8 +427,21 @@ func TestProgress(t *testing.T) {
 	require.NotEmpty(t, seen)
 	assert.Equal(t, [2]int{50, 50}, seen[len(seen)-1])
 	for i := 1; i < len(seen); i++ {
-		assert.LessOrEqual(t, seen[i-1][0], seen[i][0], "done only grows")
+		assert.Less(t, seen[i-1][0], seen[i][0], "each report is news: %v", seen)
 	}
+	seen = nil
+	for _, err := range pool.Imap(ctx, p, square, slices.Values(ints(20))) {
+		require.NoError(t, err)
+	}
+	require.NotEmpty(t, seen)
+	assert.Equal(t, [2]int{20, 20}, seen[len(seen)-1], "the total is known once the input ends")
+	for _, s := range seen[:len(seen)-1] {
+		assert.Equal(t, -1, s[1], "unknown while the input runs")
+	}
+	seen = nil
+	_, err = pool.Starmap(ctx, p, mul, []pool.Pair[int, int]{{A: 2, B: 3}})
+	require.NoError(t, err)
+	assert.Equal(t, [][2]int{{1, 1}}, seen)
 
 	var out strings.Builder
 	pv := newPool(t, pool.Workers(2), pool.Verbose(&out))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/xproc-go/xproc/array"
 	"github.com/xproc-go/xproc/process"
 	"github.com/xproc-go/xproc/queue"
 	xsync "github.com/xproc-go/xproc/sync"
@@ -154,4 +155,46 @@ func ExampleEncoding() {
 	}
 	fmt.Println(s)
 	// Output: upload with 2 attributes, size 4096
+}
+
+// fillSquares writes i*i into the shared array handed over as file 0.
+var fillSquares = process.Register("example-fill-squares", func(ctx context.Context, n int) (struct{}, error) {
+	a, err := array.OpenFile[int64](process.File(0), n)
+	if err != nil {
+		return struct{}{}, err
+	}
+	defer a.Close()
+	for i := range n {
+		a.Set(i, int64(i*i))
+	}
+	return struct{}{}, nil
+})
+
+// A process fills a shared array that its parent then reads, as in
+// Python's
+//
+//	def f(a):
+//	    for i in range(len(a)):
+//	        a[i] = i * i
+//
+//	arr = Array('q', 5)
+//	p = Process(target=f, args=(arr,))
+//	p.start(); p.join()
+//	print(arr[:])
+func Example_sharedArray() {
+	a, err := array.CreateAnonymous[int64](5)
+	if err != nil {
+		panic(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	p, err := process.Start(ctx, fillSquares, a.Len(), process.Files(a.Segment().File()))
+	if err != nil {
+		panic(err)
+	}
+	if _, err := p.Wait(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println(a.Slice())
+	// Output: [0 1 4 9 16]
 }

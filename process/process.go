@@ -182,7 +182,11 @@ func (p *Process[Out]) Name() string { return p.name }
 func (p *Process[Out]) Alive() bool { return !p.exited.Load() }
 
 // ExitCode returns the worker's exit status once it has exited, or -1
-// while it runs or if a signal killed it (as os.ProcessState.ExitCode).
+// while it runs or if a signal killed it (as os.ProcessState.ExitCode):
+// 0 if the function returned a result, 1 if it returned an error,
+// panicked or is unknown to the worker (Python's exitcode after an
+// exception in target; Wait returns the error), 120 to 122 if the worker could not run it (no Init, its
+// parent died, its pipes broke).
 func (p *Process[Out]) ExitCode() int {
 	if !p.exited.Load() {
 		return -1

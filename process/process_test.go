@@ -149,7 +149,7 @@ func TestFuncErrors(t *testing.T) {
 	var fe *process.FuncError
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, process.FuncError{Func: "test-fail", Pid: p.Pid(), Message: "no luck"}, *fe)
-	assert.Equal(t, 0, p.ExitCode(), "a function's error is not the worker's")
+	assert.Equal(t, 1, p.ExitCode(), "a function's error fails the worker, as an exception fails a Python process")
 
 	p, err = process.Start(ctx, boom, "kaboom")
 	require.NoError(t, err)
@@ -159,6 +159,7 @@ func TestFuncErrors(t *testing.T) {
 	assert.Equal(t, "kaboom", fe.Message)
 	assert.Contains(t, fe.Stack, "process_test.go", "the worker's stack, where it panicked")
 	assert.Contains(t, err.Error(), "panicked: kaboom")
+	assert.Equal(t, 1, p.ExitCode())
 
 	pb, err := process.Start(ctx, badResult, 1)
 	require.NoError(t, err)

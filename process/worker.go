@@ -33,8 +33,13 @@ const (
 	fdUser     = 6
 )
 
-// Exit statuses of a worker that could not run its function.
+// Exit statuses of a worker: its function failed, or it could not run it.
 const (
+	// The function returned an error or panicked, or is not registered
+	// here (the reply says which): 1, as Python's exitcode after an
+	// exception in target.
+	exitFuncFailed = 1
+
 	exitNoInit  = 120 // main did not call Init in time
 	exitOrphan  = 121 // the parent died
 	exitFailure = 122 // the protocol with the parent broke
@@ -131,13 +136,17 @@ func runWorker(fn string) int {
 	defer stop()
 
 	var r reply
+	status := 0
 	if e, ok := lookup(fn); !ok {
-		r = reply{Unknown: true, Err: fn}
+		r, status = reply{Unknown: true, Err: fn}, exitFuncFailed
 	} else if b, err := io.ReadAll(arg); err != nil {
 		fmt.Fprintln(os.Stderr, "process: reading the argument:", err)
 		return exitFailure
 	} else {
 		res, err := call(ctx, fn, e, b)
+		if err != nil {
+			status = exitFuncFailed
+		}
 		switch fe, isFE := err.(*FuncError); {
 		case err == nil:
 			r.Result = res
@@ -154,7 +163,7 @@ func runWorker(fn string) int {
 	if err := out.Close(); err != nil {
 		return exitFailure
 	}
-	return 0
+	return status
 }
 
 // watchLifeline exits the worker as soon as its parent dies: the kernel

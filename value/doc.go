@@ -55,9 +55,11 @@
 // shm.ErrTypeMismatch, opening something that is not a Value with
 // shm.ErrKind.
 //
-// CreateAnonymous makes a Value without a name, for a child process
-// started with exec.Cmd: pass v.Segment().File() in cmd.ExtraFiles and
-// map it in the child with OpenFile(os.NewFile(3, "value")).
+// CreateAnonymous makes a Value without a name, for a child process:
+// with package process, pass process.Files(v.Segment().File()) to
+// process.Start and map it in the worker with OpenFile(process.File(0));
+// with exec.Cmd, pass v.Segment().File() in cmd.ExtraFiles and map it in
+// the child with OpenFile(os.NewFile(3, "value")).
 //
 // # Atomics
 //
