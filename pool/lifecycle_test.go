@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -421,4 +422,93 @@ func TestCancelSparesReplacement(t *testing.T) {
 	assert.ErrorIs(t, <-done, context.Canceled)
 	time.Sleep(4 * grace) // a window for a wrong kill to happen in
 	assert.Contains(t, p.Pids(), fresh, "the idle replacement was killed")
+}
+
+// The kill storm's workers: each, once initialised, writes its pid into
+// the storm's board whenever it runs a call, so that only workers that
+// are running calls are killed (killing ones still starting would, after
+// a few, rightly break the pool).
+var (
+	stormBoard *value.Value[int64]
+	stormInit  = process.Register("pool-test-storm-init", func(ctx context.Context, name string) (struct{}, error) {
+		var err error
+		stormBoard, err = value.Open[int64](name)
+		return struct{}{}, err
+	})
+	stormSquare = process.Register("pool-test-storm-square", func(ctx context.Context, x int) (int, error) {
+		stormBoard.Store(int64(os.Getpid()))
+		time.Sleep(20 * time.Microsecond) // work: a call long enough for kills to land inside it
+		return x * x, nil
+	})
+)
+
+// TestKillStorm: workers are killed with SIGKILL again and again while
+// an Imap runs. Every input is yielded exactly once and in order, either
+// right or failed with ErrWorkerDied; no more calls fail than the batches
+// the dead workers were running; with Retries none fails; nothing hangs,
+// and the pool goes on afterwards.
+func TestKillStorm(t *testing.T) {
+	const kills, chunk = 12, 4
+	for _, retries := range []int{0, 1000} {
+		t.Run(fmt.Sprintf("retries=%d", retries), func(t *testing.T) {
+			ctx := bound(t)
+			name, board := counter(t)
+			p := newPool(t, pool.Workers(2), pool.ChunkSize(chunk), pool.Retries(retries), pool.Initializer(stormInit, name))
+
+			var killed atomic.Int32
+			stop := make(chan struct{})
+			stormed := make(chan struct{})
+			go func() {
+				defer close(stormed)
+				last := int64(0)
+				for killed.Load() < kills {
+					select {
+					case <-stop:
+						return
+					case <-time.After(2 * time.Millisecond): // pacing the storm, not synchronising
+					}
+					pid := board.Load()
+					if pid == 0 || pid == last || !slices.Contains(p.Pids(), int(pid)) {
+						continue
+					}
+					if syscall.Kill(int(pid), syscall.SIGKILL) == nil {
+						last = pid
+						killed.Add(1)
+					}
+				}
+			}()
+			// The input runs until the storm is over, whatever the timing.
+			inputs := func(yield func(int) bool) {
+				for i := 0; ; i++ {
+					if i >= 1000 && killed.Load() >= kills || !yield(i) {
+						return
+					}
+				}
+			}
+			want, died := 0, 0
+			for y, err := range pool.Imap(ctx, p, stormSquare, inputs) {
+				if err != nil {
+					require.ErrorIs(t, err, pool.ErrWorkerDied)
+					var te *pool.TaskError
+					require.ErrorAs(t, err, &te)
+					require.Equal(t, want, te.Index)
+					died++
+				} else {
+					require.Equal(t, want*want, y, "input %d", want)
+				}
+				want++
+			}
+			close(stop)
+			<-stormed
+			t.Logf("%d inputs, %d workers killed, %d calls failed", want, killed.Load(), died)
+			require.EqualValues(t, kills, killed.Load())
+			assert.LessOrEqual(t, died, kills*chunk, "only the calls of the batches the dead were running fail")
+			if retries > 0 {
+				assert.Zero(t, died, "every batch of a dead worker ran again")
+			}
+			got, err := pool.Map(ctx, p, square, ints(100))
+			require.NoError(t, err, "the pool goes on")
+			assert.Equal(t, squares(100), got)
+		})
+	}
 }
