@@ -135,7 +135,7 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 // total (-1 while unknown, for Imap and ImapUnordered, until the input
 // ends). Each call of fn reports a change; the last has done == total.
 // fn runs in the goroutine that called Map (or ranges over Imap; for
-// ApplyAsync, one of the pool's).
+// ApplyAsync, the goroutine that waits for its answer).
 func Progress(fn func(done, total int)) Option {
 	return func(o *options) {
 		o.progress = func() func(int, int, bool) {
