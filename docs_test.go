@@ -111,7 +111,9 @@ func exampleUses(t *testing.T) map[string]map[string]bool {
 				if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.VAR {
 					for _, spec := range g.Specs {
 						for _, id := range spec.(*ast.ValueSpec).Names {
-							vars[id.Name] = spec
+							if id.Name != "_" {
+								vars[id.Name] = spec
+							}
 						}
 					}
 				}
@@ -123,8 +125,9 @@ func exampleUses(t *testing.T) map[string]map[string]bool {
 			}
 			names := map[string]bool{}
 			collect(ex.Code, names)
+			local := declared(ex.Code)
 			for name := range maps.Clone(names) {
-				if spec, ok := vars[name]; ok {
+				if spec, ok := vars[name]; ok && !local[name] {
 					collect(spec, names)
 				}
 			}
@@ -132,6 +135,30 @@ func exampleUses(t *testing.T) map[string]map[string]bool {
 		}
 	}
 	return uses
+}
+
+// declared returns the names n declares (:=, var), which shadow the
+// package's.
+func declared(n ast.Node) map[string]bool {
+	names := map[string]bool{}
+	ast.Inspect(n, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.AssignStmt:
+			if n.Tok == token.DEFINE {
+				for _, e := range n.Lhs {
+					if id, ok := e.(*ast.Ident); ok {
+						names[id.Name] = true
+					}
+				}
+			}
+		case *ast.ValueSpec:
+			for _, id := range n.Names {
+				names[id.Name] = true
+			}
+		}
+		return true
+	})
+	return names
 }
 
 // collect adds the names used in n to names: "Lock" for v.Lock(), and

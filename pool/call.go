@@ -241,7 +241,11 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 			}
 		}
 		if progress != nil {
-			progress(done, total, false)
+			known := total
+			if known < 0 && exhausted {
+				known = sent // Imap: the input has ended
+			}
+			progress(done, known, false)
 		}
 	}
 }

@@ -458,6 +458,9 @@ func TestKillStorm(t *testing.T) {
 			var killed atomic.Int32
 			stop := make(chan struct{})
 			stormed := make(chan struct{})
+			// Before the pool is terminated and the board closed (cleanups
+			// run last first), however the test ends.
+			t.Cleanup(func() { close(stop); <-stormed })
 			go func() {
 				defer close(stormed)
 				last := int64(0)
@@ -498,8 +501,6 @@ func TestKillStorm(t *testing.T) {
 				}
 				want++
 			}
-			close(stop)
-			<-stormed
 			t.Logf("%d inputs, %d workers killed, %d calls failed", want, killed.Load(), died)
 			require.EqualValues(t, kills, killed.Load())
 			assert.LessOrEqual(t, died, kills*chunk, "only the calls of the batches the dead were running fail")

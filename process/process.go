@@ -183,9 +183,11 @@ func (p *Process[Out]) Alive() bool { return !p.exited.Load() }
 
 // ExitCode returns the worker's exit status once it has exited, or -1
 // while it runs or if a signal killed it (as os.ProcessState.ExitCode):
-// 0 if the function returned a result, 1 if it returned an error,
-// panicked or is unknown to the worker (Python's exitcode after an
-// exception in target; Wait returns the error), 120 to 122 if the worker could not run it (no Init, its
+// 0 if the function returned a result, 1 if it returned an error
+// (ctx.Err() after Terminate, say, where Python's exitcode is -15),
+// panicked, is unknown to the worker, or its argument or result could not
+// be encoded or decoded (Python's exitcode after an exception in target;
+// Wait returns the error), 120 to 122 if the worker could not run it (no Init, its
 // parent died, its pipes broke).
 func (p *Process[Out]) ExitCode() int {
 	if !p.exited.Load() {
@@ -254,7 +256,7 @@ func (p *Process[Out]) result() ([]byte, error) {
 		// Killed, or failed while starting up (a panic in a package's
 		// initialisation, say): its standard error says why.
 		return nil, fmt.Errorf("process: %s, before reaching process.Init: %w", p.name, ee)
-	case r == nil && p.replyErr != nil && ee.Code == 0 && ee.Signal == 0:
+	case r == nil && p.replyErr != nil && (ee.Code == 0 || ee.Code == exitFuncFailed) && ee.Signal == 0:
 		// It exited normally, but what it sent back cannot be read.
 		return nil, fmt.Errorf("process: %s (pid %d): %w: reply: %w", p.name, pid, ErrCodec, p.replyErr)
 	case r == nil:
