@@ -54,12 +54,13 @@ func Register(role string, fn func(args []string) error) {
 // Main is the body of TestMain. In a child it runs the role and exits: 0
 // if the role returned nil, 1 otherwise. In the parent it runs the tests
 // with XPROC_SHM_DIR set to a fresh directory (inherited by children), and
-// fails the run if any segment is left in it.
+// fails the run if any segment is left in it. Directories that killed
+// runs left behind are removed first (see makeDir).
 func Main(m *testing.M) {
 	if role := os.Getenv(envRole); role != "" {
 		os.Exit(runRole(role))
 	}
-	dir, err := os.MkdirTemp(shm.DefaultDir(), "xproc-test-")
+	dir, err := makeDir(shm.DefaultDir())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testproc:", err)
 		os.Exit(2)
