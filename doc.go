@@ -75,6 +75,7 @@
 //	pool.imap / imap_unordered          pool.Imap / pool.ImapUnordered
 //	pool.starmap(f, pairs)              pool.Starmap(ctx, p, f, pairs)
 //	pool.apply_async(f, (x,)).get()     pool.ApplyAsync(ctx, p, f, x).Wait(ctx)
+//	pool.map_async(f, xs).get()         pool.MapAsync(ctx, p, f, xs).Wait(ctx)
 //	joblib Parallel(n_jobs=-1)          pool.New(ctx, pool.Workers(-1))
 //	(a killed lock holder)              LockContext returns ErrOwnerDead to the next holder
 //

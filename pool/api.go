@@ -16,9 +16,18 @@ import (
 // (a worker still running one after the grace period is killed and
 // replaced) and returns ctx.Err() at once.
 func Map[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], xs []In) ([]Out, error) {
+	c, err := p.newCall(ctx, f.Name())
+	if err != nil {
+		return make([]Out, len(xs)), err
+	}
+	return mapCall(ctx, p, f, c, xs)
+}
+
+// mapCall is Map for call c, registered already; it ends c.
+func mapCall[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], c *call, xs []In) ([]Out, error) {
 	out := make([]Out, len(xs))
 	var first *TaskError
-	err := run(ctx, p, f, len(xs), &sliceSource[In]{xs: xs}, nil, func(i int, y Out, err error) bool {
+	err := drive(ctx, p, c, f.Codec(), len(xs), &sliceSource[In]{xs: xs}, nil, func(i int, y Out, err error) bool {
 		out[i] = y
 		if te, ok := err.(*TaskError); ok && (first == nil || i < first.Index) {
 			first = te
@@ -126,7 +135,8 @@ func Apply[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], x
 	return out[0], err
 }
 
-// Future is the result of ApplyAsync, to come: Python's AsyncResult.
+// Future is the result of ApplyAsync or MapAsync, to come: Python's
+// AsyncResult.
 type Future[Out any] struct {
 	done chan struct{}
 	out  Out
@@ -139,8 +149,25 @@ type Future[Out any] struct {
 // is closed or broken, the Future is done at once with ErrClosed or the
 // pool's ErrBroken error.
 func ApplyAsync[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], x In) *Future[Out] {
-	fut := &Future[Out]{done: make(chan struct{})}
-	c, err := p.newCall(ctx, f.Name())
+	return async(ctx, p, f.Name(), func(c *call) (Out, error) {
+		ys, err := mapCall(ctx, p, f, c, []In{x})
+		return ys[0], err
+	})
+}
+
+// MapAsync starts Map(ctx, p, f, xs) and returns at once: Python's
+// pool.map_async(f, xs) (and starmap_async, with a function of
+// Register2). The Future's Wait returns what Map would; as for
+// ApplyAsync, the call is under way when MapAsync returns.
+func MapAsync[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], xs []In) *Future[[]Out] {
+	return async(ctx, p, f.Name(), func(c *call) ([]Out, error) { return mapCall(ctx, p, f, c, xs) })
+}
+
+// async registers a call of the function fn and runs it with do in a
+// goroutine of its own, for the Future it returns.
+func async[T any](ctx context.Context, p *Pool, fn string, do func(c *call) (T, error)) *Future[T] {
+	fut := &Future[T]{done: make(chan struct{})}
+	c, err := p.newCall(ctx, fn)
 	if err != nil {
 		fut.err = err
 		close(fut.done)
@@ -148,15 +175,7 @@ func ApplyAsync[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Ou
 	}
 	go func() {
 		defer close(fut.done)
-		var first error
-		err := drive(ctx, p, c, f.Codec(), 1, &sliceSource[In]{xs: []In{x}}, nil, func(_ int, y Out, err error) bool {
-			fut.out, first = y, err
-			return true
-		})
-		if err == nil {
-			err = first
-		}
-		fut.err = err
+		fut.out, fut.err = do(c)
 	}()
 	return fut
 }

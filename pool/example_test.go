@@ -91,6 +91,20 @@ func ExampleApplyAsync() {
 	// 216 <nil>
 }
 
+// Python's pool.map_async(f, xs).get(), and starmap_async.
+func ExampleMapAsync() {
+	ctx := context.Background()
+	p, _ := pool.New(ctx, pool.Workers(2))
+	defer p.Close(ctx)
+	cubes := pool.MapAsync(ctx, p, cube, []int{1, 2, 3})
+	sums := pool.MapAsync(ctx, p, add, []pool.Pair[int, int]{{A: 1, B: 2}, {A: 3, B: 4}})
+	fmt.Println(cubes.Wait(ctx))
+	fmt.Println(sums.Wait(ctx))
+	// Output:
+	// [1 8 27] <nil>
+	// [3 7] <nil>
+}
+
 // Python's pool.close() and pool.join(), or pool.terminate(): after
 // either, no worker process is left.
 func ExamplePool_Close() {

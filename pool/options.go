@@ -131,14 +131,14 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 }
 
 // Progress calls fn(done, total) as the calls of each Map, Imap,
-// ImapUnordered, Starmap, Apply or ApplyAsync complete: done calls of
-// total (-1 while unknown, for Imap and ImapUnordered, until their input
-// ends). Each call of fn reports a change; when a call runs to its end,
-// the last has done == total (one stopped early, cancelled or ended by
-// the pool's closing stops reporting where it was). fn runs in the
-// goroutine that called Map (or ranges over Imap; for ApplyAsync, a
-// goroutine of the pool's), so calls under way at once call fn at once:
-// it must be safe for concurrent use then.
+// ImapUnordered, Starmap, Apply, ApplyAsync or MapAsync complete: done
+// calls of total (-1 while unknown, for Imap and ImapUnordered, until
+// their input ends). Each call of fn reports a change; when a call runs
+// to its end, the last has done == total (one stopped early, cancelled or
+// ended by the pool's closing stops reporting where it was). fn runs in
+// the goroutine that called Map (or ranges over Imap; for ApplyAsync and
+// MapAsync, a goroutine of the pool's), so calls under way at once call
+// fn at once: it must be safe for concurrent use then.
 func Progress(fn func(done, total int)) Option {
 	return func(o *options) {
 		o.progress = func() func(int, int, bool) {

@@ -527,3 +527,25 @@ func TestEncoding(t *testing.T) {
 	require.NoError(t, err, "the pool goes on")
 	assert.Equal(t, []tagged{{A: 4, Note: "!"}}, ys)
 }
+
+// MapAsync: Python's map_async. The call is under way when it returns,
+// so Close finishes it; a failed call's Future holds its *TaskError;
+// after Close, the Future is done at once with ErrClosed.
+func TestMapAsync(t *testing.T) {
+	ctx := bound(t)
+	p, err := pool.New(ctx, pool.Workers(2))
+	require.NoError(t, err)
+	defer p.Terminate()
+	big := pool.MapAsync(ctx, p, square, ints(5000))
+	odd := pool.MapAsync(ctx, p, failOdd, ints(10))
+	_, err = odd.Wait(ctx)
+	var te *pool.TaskError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, 1, te.Index)
+	require.NoError(t, p.Close(ctx))
+	ys, err := big.Wait(ctx)
+	require.NoError(t, err, "Close finished the call under way")
+	assert.Equal(t, squares(5000), ys)
+	_, err = pool.MapAsync(ctx, p, square, ints(3)).Wait(ctx)
+	assert.ErrorIs(t, err, pool.ErrClosed)
+}
