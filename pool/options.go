@@ -79,7 +79,10 @@ func Retries(n int) Option { return func(o *options) { o.retries = max(0, n) } }
 // batch_size="auto" does: the first calls go one at a time, then batches
 // grow to take about 0.2s each, as measured, but no more than a quarter
 // of each worker's share of what is left (Python's default chunking), so
-// that the workers finish together.
+// that the workers finish together. It holds for every call of the pool,
+// where Python's chunksize is given to each map: calls that need another
+// size need another pool (pools are cheap to start; see the README's
+// figures).
 func ChunkSize(n int) Option { return func(o *options) { o.chunk = max(0, n) } }
 
 // GOMAXPROCS sets each worker's GOMAXPROCS. The default is the CPUs
