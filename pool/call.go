@@ -173,6 +173,7 @@ func run[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], tot
 func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec, total int, src source[In],
 	held func() int, emit func(i int, y Out, err error) bool) error {
 	defer p.endCall(c)
+	defer p.flush() // batches sent and not flushed yet, on any return
 	in, out := codec.For[In](cc), codec.For[Out](cc)
 	bat := newBatcher(p, total, min(fitCount(in), fitCount(out)))
 	progress := p.o.reporter()
@@ -221,6 +222,7 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 			}
 			return nil
 		}
+		p.flush() // the batches just sent, before waiting for answers
 		select {
 		case <-c.arrived:
 		case <-ctx.Done():

@@ -37,6 +37,7 @@ type Pool struct {
 	workers     []*worker        // by slot: the worker running in it, if any
 	live        map[*worker]bool // workers started and not yet reaped
 	starting    int              // workers being started
+	usingQueue  int              // calls of usingTasks under way
 	tokens      map[uint64]bool  // tokens of the workers started and not yet reaped
 	ready       map[uint64]bool  // tokens of the workers that said they are ready
 	exits       map[int]error    // how recent workers ended, by pid (see workerExit)
@@ -637,7 +638,15 @@ func (p *Pool) terminate(closeErr error) {
 	for _, c := range calls {
 		c.fail(ErrClosed)
 	}
-	p.tasks.Shutdown(true) // a batch being sent again gives up
+	p.tasks.Shutdown(true) // a batch being sent (again) gives up
+	p.mu.Lock()
+	for p.usingQueue > 0 {
+		changed := p.changed
+		p.mu.Unlock()
+		<-changed
+		p.mu.Lock()
+	}
+	p.mu.Unlock()
 	p.resends.Wait()
 	p.results.Shutdown(true)
 	p.routerWG.Wait()
@@ -728,17 +737,54 @@ func (p *Pool) submit(ctx context.Context, c *call, first, count int, args func(
 		return ErrClosed
 	}
 	p.batches[id] = b
+	p.usingQueue++ // see usingTasks
 	p.mu.Unlock()
-	if err := p.tasks.Put(ctx, msg); err != nil {
-		p.mu.Lock()
+	// The wake-up of a worker asleep is deferred to the call's next
+	// flush (see drive): a burst of batches costs one system call.
+	err = p.tasks.PutDeferred(ctx, msg)
+	p.mu.Lock()
+	p.doneUsingTasks()
+	if err != nil {
 		delete(p.batches, id)
-		p.mu.Unlock()
+	}
+	p.mu.Unlock()
+	if err != nil {
 		if errors.Is(err, queue.ErrShutdown) || errors.Is(err, queue.ErrClosed) {
 			return ErrClosed
 		}
 		return err
 	}
 	return nil
+}
+
+// flush wakes the workers asleep for the batches sent with PutDeferred.
+func (p *Pool) flush() {
+	p.usingTasks(func() error { p.tasks.Flush(); return nil })
+}
+
+// usingTasks runs f, a use of the tasks queue, unless the pool is
+// terminated (ErrClosed); terminate waits for it before it closes the
+// queue.
+func (p *Pool) usingTasks(f func() error) error {
+	p.mu.Lock()
+	if p.state == stateClosed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.usingQueue++
+	p.mu.Unlock()
+	err := f()
+	p.mu.Lock()
+	p.doneUsingTasks()
+	p.mu.Unlock()
+	return err
+}
+
+// doneUsingTasks ends a use of the tasks queue. The caller holds p.mu.
+func (p *Pool) doneUsingTasks() {
+	if p.usingQueue--; p.usingQueue == 0 && p.state == stateClosed {
+		p.signal()
+	}
 }
 
 // fitCount returns how many values of T fit a message, to cut batches.

@@ -24,7 +24,8 @@
 // wait (ErrFull, ErrEmpty); Put, Get and the rest wait until their
 // context is done. GetInto reuses the caller's buffer and leaves a
 // message that does not fit in the queue (a *ShortBufferError, matching
-// io.ErrShortBuffer).
+// io.ErrShortBuffer). A producer that sends in bursts can put with
+// PutDeferred and wake sleeping consumers once per burst with Flush.
 //
 // Shutdown(false) stops producers and lets consumers drain what is left,
 // then get ErrShutdown; Shutdown(true) discards the rest (Python 3.13).

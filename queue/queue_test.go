@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,26 @@ func init() {
 				}
 				return err
 			}
+		}
+	})
+	// get-echo prints every message it gets, until shutdown, sleeping at
+	// once (no spinning) whenever the queue is empty.
+	testproc.Register("get-echo", func(args []string) error {
+		q, err := queue.Open(args[0])
+		if err != nil {
+			return err
+		}
+		q.SetSpin(0)
+		testproc.Say("ready")
+		for {
+			msg, err := q.Get(bg)
+			if errors.Is(err, queue.ErrShutdown) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			testproc.Say("got " + string(msg))
 		}
 	})
 	testproc.Register("typed-put", func(args []string) error {
@@ -643,4 +664,55 @@ func TestHappensBefore(t *testing.T) {
 	assert.Equal(t, -64, total)
 	require.NoError(t, q.Shutdown(false))
 	wg.Wait()
+}
+
+// PutDeferred and Flush, across processes: messages arrive whole and in
+// order, and a consumer asleep in another process is woken by Flush, not
+// left to find them when it next looks on its own (every 100ms): over ten
+// rounds, the median from Flush to the consumer's line is far below that.
+// A full queue flushes before it waits for room: a PutDeferred that finds
+// the queue (of one) full returns once the consumer, woken, has taken
+// the message before it, and not when the consumer would next look.
+func TestPutDeferred(t *testing.T) {
+	name, q := create(t, queue.Options{MaxMessages: 1})
+	child := testproc.Start(t, "get-echo", name)
+	child.Expect("ready")
+	var lat []time.Duration
+	for i := range 10 {
+		msg := strconv.Itoa(i)
+		require.NoError(t, q.PutDeferred(bg, []byte(msg)))
+		start := time.Now()
+		q.Flush()
+		child.Expect("got " + msg)
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	t.Logf("Flush to the consumer's line: median %v, max %v", lat[len(lat)/2], lat[len(lat)-1])
+	assert.Less(t, lat[len(lat)/2], 30*time.Millisecond, "the sleeping consumer was woken by Flush")
+
+	lat = lat[:0]
+	for i := range 10 {
+		first, second := "first "+strconv.Itoa(i), "second "+strconv.Itoa(i)
+		require.NoError(t, q.PutDeferred(bg, []byte(first)))
+		start := time.Now()
+		require.NoError(t, q.PutDeferred(bg, []byte(second))) // full: flushes, then waits
+		lat = append(lat, time.Since(start))
+		q.Flush()
+		child.Expect("got " + first)
+		child.Expect("got " + second)
+	}
+	slices.Sort(lat)
+	t.Logf("PutDeferred on a full queue: median %v, max %v", lat[len(lat)/2], lat[len(lat)-1])
+	assert.Less(t, lat[len(lat)/2], 30*time.Millisecond, "PutDeferred flushed before waiting for room")
+
+	q.Flush() // nothing deferred: a no-op
+	_, err := q.TryGet()
+	assert.ErrorIs(t, err, queue.ErrEmpty)
+	assert.ErrorIs(t, q.PutDeferred(bg, make([]byte, q.MaxMessage()+1)), queue.ErrTooLarge)
+	require.NoError(t, q.Shutdown(false))
+	child.Wait()
+	assert.ErrorIs(t, q.PutDeferred(bg, []byte("late")), queue.ErrShutdown)
+	require.NoError(t, q.Close())
+	assert.ErrorIs(t, q.PutDeferred(bg, []byte("closed")), queue.ErrClosed)
+	q.Flush() // after Close: does nothing
 }

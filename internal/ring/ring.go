@@ -572,11 +572,18 @@ func (r *Ring) reserveSlow(ctx context.Context, n uint64, flags uint16, s *Slot)
 // annotated on (Control.Lock, at r.c itself, is), so that producers'
 // locking adds no ordering of its own.
 func (r *Ring) Commit(s *Slot) {
+	r.CommitDeferred(s)
+	r.wakeData()
+}
+
+// CommitDeferred is Commit without waking a consumer asleep waiting for
+// a message: the caller wakes them later with WakeData, once for a run of
+// commits (queue.PutDeferred and Flush).
+func (r *Ring) CommitDeferred(s *Slot) {
 	if race.Enabled {
 		race.Release(&r.c.DataSeq)
 	}
 	release(r.state(s.Pos), r.ready(s.Pos))
-	r.wakeData()
 }
 
 // Abort gives up a reserved record: it becomes void padding.
@@ -586,10 +593,14 @@ func (r *Ring) Abort(s *Slot) {
 	r.wakeData()
 }
 
-func (r *Ring) wakeData() {
+func (r *Ring) wakeData() { r.WakeData(1) }
+
+// WakeData wakes up to n consumers asleep waiting for a message, if there
+// are any (one atomic load otherwise).
+func (r *Ring) WakeData(n int) {
 	if r.c.DataWaiters.Load() != 0 {
 		r.c.DataSeq.Add(1)
-		futex.Wake(&r.c.DataSeq, 1)
+		futex.Wake(&r.c.DataSeq, n)
 	}
 }
 
