@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/xproc-go/xproc/internal/codec"
 	"github.com/xproc-go/xproc/process"
@@ -40,6 +42,10 @@ type answer struct {
 	r    result
 	done bool // the last answer of b
 }
+
+// pullFlushDelay bounds how long an input iterator that blocks keeps the
+// batches sent before it from the workers asleep (see drive).
+const pullFlushDelay = time.Millisecond
 
 // maxWindow bounds the batches of one call in flight.
 const maxWindow = 256
@@ -173,7 +179,30 @@ func run[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], tot
 func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec, total int, src source[In],
 	held func() int, emit func(i int, y Out, err error) bool) error {
 	defer p.endCall(c)
-	defer p.flush() // batches sent and not flushed yet, on any return
+	// Batches go out with PutDeferred, and the workers asleep are woken
+	// once per burst: before waiting for answers, and on any return.
+	unflushed := false
+	flush := func() {
+		if unflushed {
+			unflushed = false
+			p.flush()
+		}
+	}
+	defer flush()
+	// An input iterator (Imap) may block after a batch was sent: a timer,
+	// armed when batches are sent and it is not already running, wakes
+	// the workers within pullFlushDelay. It is re-armed at most once per
+	// delay, not once per input: an atomic load per input otherwise.
+	var (
+		guard     *time.Timer
+		guardIdle atomic.Bool
+	)
+	if _, pull := src.(*pullSource[In]); pull {
+		guardIdle.Store(true)
+		guard = time.AfterFunc(time.Hour, func() { guardIdle.Store(true); p.flush() })
+		guard.Stop()
+		defer guard.Stop()
+	}
 	in, out := codec.For[In](cc), codec.For[Out](cc)
 	bat := newBatcher(p, total, min(fitCount(in), fitCount(out)))
 	progress := p.o.reporter()
@@ -188,6 +217,10 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 			k := bat.size(total - sent)
 			if held != nil && inflight > 0 && held()+(sent-done)+k > maxHeld {
 				break // read no further ahead of what has been yielded
+			}
+			if guard != nil && unflushed && guardIdle.Load() {
+				guardIdle.Store(false)
+				guard.Reset(pullFlushDelay)
 			}
 			xs := src.take(k)
 			if len(xs) < k {
@@ -215,6 +248,7 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 			}
 			sent += len(xs)
 			inflight += n
+			unflushed = unflushed || n > 0
 		}
 		if inflight == 0 {
 			if progress != nil {
@@ -222,7 +256,7 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 			}
 			return nil
 		}
-		p.flush() // the batches just sent, before waiting for answers
+		flush() // the batches just sent, before waiting for answers
 		select {
 		case <-c.arrived:
 		case <-ctx.Done():
@@ -316,6 +350,7 @@ func send[In, Out any](ctx context.Context, p *Pool, c *call, in codec.Of[In], b
 		return 0, true, err
 	}
 	if len(xs) == 1 {
+		p.flush() // emit may run the caller's code (ImapUnordered): wake the workers first
 		te := &TaskError{Index: first, Func: c.fn, Message: strings.TrimPrefix(err.Error(), process.ErrCodec.Error()+": "), Err: process.ErrCodec}
 		if errors.Is(err, queue.ErrTooLarge) {
 			te.Message, te.Err = "argument: "+err.Error(), queue.ErrTooLarge

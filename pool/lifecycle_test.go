@@ -513,3 +513,53 @@ func TestKillStorm(t *testing.T) {
 		})
 	}
 }
+
+// markRan sets the named value to 1.
+var markRan = process.Register("pool-test-mark-ran", func(ctx context.Context, name string) (int, error) {
+	v, err := value.Open[int64](name)
+	if err != nil {
+		return 0, err
+	}
+	defer v.Close()
+	v.Store(1)
+	return 1, nil
+})
+
+// An Imap whose input iterator blocks after an input does not keep that
+// input from a sleeping worker: the batch goes out at once (a timer wakes
+// the workers when the iterator takes over a millisecond), not when the
+// worker would next look on its own (every 100ms). Over five rounds the
+// median from the input to the worker running it is far below that.
+func TestImapBlockingInput(t *testing.T) {
+	ctx := bound(t)
+	p := newPool(t, pool.Workers(2), pool.ChunkSize(1))
+	name, v := counter(t)
+	var lat []time.Duration
+	for range 5 {
+		v.Store(0)
+		time.Sleep(5 * time.Millisecond) // the workers fall asleep: only sharpens the test
+		var waited time.Duration
+		inputs := func(yield func(string) bool) {
+			if !yield(name) {
+				return
+			}
+			start := time.Now()
+			for v.Load() == 0 { // the iterator blocks until the worker ran the input
+				require.NoError(t, ctx.Err(), "the input never ran")
+				time.Sleep(100 * time.Microsecond) // observing, not synchronising
+			}
+			waited = time.Since(start)
+		}
+		n := 0
+		for y, err := range pool.Imap(ctx, p, markRan, inputs) {
+			require.NoError(t, err)
+			assert.Equal(t, 1, y)
+			n++
+		}
+		assert.Equal(t, 1, n)
+		lat = append(lat, waited)
+	}
+	slices.Sort(lat)
+	t.Logf("input to its run, while the iterator blocks: %v", lat)
+	assert.Less(t, lat[len(lat)/2], 40*time.Millisecond)
+}

@@ -31,16 +31,18 @@ type Pool struct {
 
 	nextID atomic.Uint64 // call and batch ids: one sequence, never 0
 
-	mu          sync.Mutex
-	state       int // open, closing, closed
-	broken      error
-	workers     []*worker        // by slot: the worker running in it, if any
-	live        map[*worker]bool // workers started and not yet reaped
-	starting    int              // workers being started
-	usingQueue  int              // calls of usingTasks under way
-	tokens      map[uint64]bool  // tokens of the workers started and not yet reaped
-	ready       map[uint64]bool  // tokens of the workers that said they are ready
-	exits       map[int]error    // how recent workers ended, by pid (see workerExit)
+	mu       sync.Mutex
+	state    int // open, closing, closed
+	broken   error
+	workers  []*worker        // by slot: the worker running in it, if any
+	live     map[*worker]bool // workers started and not yet reaped
+	starting int              // workers being started
+	// usingTasks counts the uses of the tasks queue under way (see
+	// usingTasks): Add under mu while the pool is open, Done without it.
+	usingTasks  sync.WaitGroup
+	tokens      map[uint64]bool // tokens of the workers started and not yet reaped
+	ready       map[uint64]bool // tokens of the workers that said they are ready
+	exits       map[int]error   // how recent workers ended, by pid (see workerExit)
 	exitOrder   []int
 	earlyDeaths int   // workers killed in a row before they were ready
 	lastExit    error // how the last worker that exited unexpectedly ended
@@ -344,7 +346,7 @@ func (p *Pool) monitor(w *worker) {
 	// A worker that died holding a lease gives it back now rather than
 	// at the next scan of the queue.
 	if errors.Is(w.err, process.ErrDied) {
-		p.tasks.Recover(context.Background())
+		p.useTasks(func() error { _, err := p.tasks.Recover(context.Background()); return err })
 	}
 	err := p.startWorker(w.slot)
 	p.mu.Lock()
@@ -639,14 +641,9 @@ func (p *Pool) terminate(closeErr error) {
 		c.fail(ErrClosed)
 	}
 	p.tasks.Shutdown(true) // a batch being sent (again) gives up
-	p.mu.Lock()
-	for p.usingQueue > 0 {
-		changed := p.changed
-		p.mu.Unlock()
-		<-changed
-		p.mu.Lock()
-	}
-	p.mu.Unlock()
+	// No use of the tasks queue begins now that the pool is closed (every
+	// Add happened under mu before), so the wait cannot miss one.
+	p.usingTasks.Wait()
 	p.resends.Wait()
 	p.results.Shutdown(true)
 	p.routerWG.Wait()
@@ -737,18 +734,16 @@ func (p *Pool) submit(ctx context.Context, c *call, first, count int, args func(
 		return ErrClosed
 	}
 	p.batches[id] = b
-	p.usingQueue++ // see usingTasks
+	p.usingTasks.Add(1) // see useTasks
 	p.mu.Unlock()
 	// The wake-up of a worker asleep is deferred to the call's next
 	// flush (see drive): a burst of batches costs one system call.
 	err = p.tasks.PutDeferred(ctx, msg)
-	p.mu.Lock()
-	p.doneUsingTasks()
+	p.usingTasks.Done()
 	if err != nil {
+		p.mu.Lock()
 		delete(p.batches, id)
-	}
-	p.mu.Unlock()
-	if err != nil {
+		p.mu.Unlock()
 		if errors.Is(err, queue.ErrShutdown) || errors.Is(err, queue.ErrClosed) {
 			return ErrClosed
 		}
@@ -759,32 +754,22 @@ func (p *Pool) submit(ctx context.Context, c *call, first, count int, args func(
 
 // flush wakes the workers asleep for the batches sent with PutDeferred.
 func (p *Pool) flush() {
-	p.usingTasks(func() error { p.tasks.Flush(); return nil })
+	p.useTasks(func() error { p.tasks.Flush(); return nil })
 }
 
-// usingTasks runs f, a use of the tasks queue, unless the pool is
+// useTasks runs f, a use of the tasks queue, unless the pool is
 // terminated (ErrClosed); terminate waits for it before it closes the
 // queue.
-func (p *Pool) usingTasks(f func() error) error {
+func (p *Pool) useTasks(f func() error) error {
 	p.mu.Lock()
 	if p.state == stateClosed {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	p.usingQueue++
+	p.usingTasks.Add(1)
 	p.mu.Unlock()
-	err := f()
-	p.mu.Lock()
-	p.doneUsingTasks()
-	p.mu.Unlock()
-	return err
-}
-
-// doneUsingTasks ends a use of the tasks queue. The caller holds p.mu.
-func (p *Pool) doneUsingTasks() {
-	if p.usingQueue--; p.usingQueue == 0 && p.state == stateClosed {
-		p.signal()
-	}
+	defer p.usingTasks.Done()
+	return f()
 }
 
 // fitCount returns how many values of T fit a message, to cut batches.

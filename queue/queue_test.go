@@ -680,6 +680,7 @@ func TestPutDeferred(t *testing.T) {
 	var lat []time.Duration
 	for i := range 10 {
 		msg := strconv.Itoa(i)
+		sleeping(t, q)
 		require.NoError(t, q.PutDeferred(bg, []byte(msg)))
 		start := time.Now()
 		q.Flush()
@@ -693,6 +694,7 @@ func TestPutDeferred(t *testing.T) {
 	lat = lat[:0]
 	for i := range 10 {
 		first, second := "first "+strconv.Itoa(i), "second "+strconv.Itoa(i)
+		sleeping(t, q)
 		require.NoError(t, q.PutDeferred(bg, []byte(first)))
 		start := time.Now()
 		require.NoError(t, q.PutDeferred(bg, []byte(second))) // full: flushes, then waits
@@ -715,4 +717,18 @@ func TestPutDeferred(t *testing.T) {
 	require.NoError(t, q.Close())
 	assert.ErrorIs(t, q.PutDeferred(bg, []byte("closed")), queue.ErrClosed)
 	q.Flush() // after Close: does nothing
+}
+
+// sleeping waits until the consumer of q is in its sleeping path, and a
+// little more for it to reach the futex: a message put before then is
+// found without a wake-up, which would hide a missing one. The pause only
+// makes the test sharper; the code under test passes without it.
+func sleeping(t *testing.T, q *queue.Queue) {
+	t.Helper()
+	deadline := time.Now().Add(testproc.Bound)
+	for !asleep(q) {
+		require.True(t, time.Now().Before(deadline), "the consumer never went to sleep")
+		time.Sleep(50 * time.Microsecond) // observing, not synchronising
+	}
+	time.Sleep(2 * time.Millisecond) // see above
 }
