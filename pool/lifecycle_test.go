@@ -563,3 +563,38 @@ func TestImapBlockingInput(t *testing.T) {
 	t.Logf("input to its run, while the iterator blocks: %v", lat)
 	assert.Less(t, lat[len(lat)/2], 40*time.Millisecond)
 }
+
+// nap sleeps for d, or until its context ends, and returns d.
+var nap = process.Register("pool-test-nap", func(ctx context.Context, d time.Duration) (time.Duration, error) {
+	select {
+	case <-time.After(d): // the work of this call
+	case <-ctx.Done():
+	}
+	return d, nil
+})
+
+// A result is not held back while its worker runs the next batch: the
+// worker puts results without waking the parent each time, but a timer
+// wakes it within a millisecond. One worker gets a quick call and a
+// 300ms one together; the quick one's result is yielded long before the
+// long one ends, and before the parent would look on its own (100ms).
+func TestResultNotHeldByNextBatch(t *testing.T) {
+	ctx := bound(t)
+	p := newPool(t, pool.Workers(1), pool.ChunkSize(1))
+	var lat []time.Duration
+	for range 3 {
+		start := time.Now()
+		i := 0
+		for d, err := range pool.Imap(ctx, p, nap, slices.Values([]time.Duration{0, 300 * time.Millisecond})) {
+			require.NoError(t, err)
+			if i == 0 {
+				assert.Zero(t, d)
+				lat = append(lat, time.Since(start))
+			}
+			i++
+		}
+	}
+	slices.Sort(lat)
+	t.Logf("the quick call's result, while the long one runs: %v", lat)
+	assert.Less(t, lat[1], 40*time.Millisecond)
+}

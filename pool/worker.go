@@ -93,9 +93,15 @@ func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 	if err := w.put(&result{batch: cfg.Token, pid: pid, status: statusReady}); err != nil {
 		return none, err
 	}
+	stopFlushing := w.deferResults()
+	defer stopFlushing()
 	done := 0
 	for {
-		l, err := tasks.GetLease(ctx)
+		l, err := tasks.TryGetLease()
+		if errors.Is(err, queue.ErrEmpty) {
+			w.flushResults() // before waiting: the parent has every result
+			l, err = tasks.GetLease(ctx)
+		}
 		switch {
 		case err == nil && ctx.Err() != nil:
 			l.Nak() // stopping: give it to another worker
@@ -111,6 +117,7 @@ func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 			l.Nak()
 			return none, nil
 		}
+		w.guardResults()
 		n, err := w.serve(l)
 		if err != nil {
 			return none, err
@@ -123,6 +130,16 @@ func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 }
 
 type workerState struct {
+	// Results go out with PutDeferred once the worker runs batches, and
+	// the parent's router, if asleep, is woken once per burst (see
+	// deferResults).
+	deferring bool
+	deferred  int // results put since the last flush
+	guard     *time.Timer
+	guardIdle atomic.Bool
+	guardMu   sync.Mutex // guardStop, against the timer's flush
+	guardStop bool
+
 	ctx            context.Context
 	cfg            workerConfig
 	tasks, results *queue.Queue
@@ -315,7 +332,68 @@ func (w *workerState) put(r *result) error {
 	if w.buf, err = appendResult(w.buf[:0], r); err != nil {
 		return fmt.Errorf("%w: failures: %w", process.ErrCodec, err)
 	}
-	return w.results.Put(w.ctx, w.buf)
+	if !w.deferring {
+		return w.results.Put(w.ctx, w.buf)
+	}
+	err = w.results.PutDeferred(w.ctx, w.buf)
+	if w.deferred++; w.deferred >= resultBurst {
+		w.flushResults()
+	}
+	return err
+}
+
+// resultBurst bounds the results a worker puts before it wakes the
+// parent's router; resultFlushDelay bounds how long one waits while the
+// worker runs the next batch.
+const (
+	resultBurst      = 8
+	resultFlushDelay = time.Millisecond
+)
+
+// deferResults has the results put from now on wake the parent's router
+// once per burst: when the worker finds no batch waiting (before it
+// sleeps), after resultBurst results, and, while it runs a batch, within
+// resultFlushDelay of a result (a timer, armed at most once per delay).
+// One task per message: 1.2-1.4x the calls per second of a wake-up per
+// result. It returns the function that flushes and stops the timer, to
+// call before the results queue is closed.
+func (w *workerState) deferResults() (stop func()) {
+	w.deferring = true
+	w.guardIdle.Store(true)
+	w.guard = time.AfterFunc(time.Hour, func() {
+		w.guardMu.Lock()
+		defer w.guardMu.Unlock()
+		w.guardIdle.Store(true)
+		if !w.guardStop {
+			w.results.Flush()
+		}
+	})
+	w.guard.Stop()
+	return func() {
+		w.guardMu.Lock()
+		w.guardStop = true
+		w.guardMu.Unlock()
+		w.guard.Stop()
+		w.flushResults()
+	}
+}
+
+// flushResults wakes the parent's router for the results put since the
+// last flush.
+func (w *workerState) flushResults() {
+	if w.deferred > 0 {
+		w.results.Flush()
+		w.deferred = 0
+	}
+}
+
+// guardResults arms the timer that flushes results deferred while the
+// next batch runs, unless it is armed already.
+func (w *workerState) guardResults() {
+	if w.deferred > 0 && w.guardIdle.Load() {
+		w.guardIdle.Store(false)
+		w.guard.Reset(resultFlushDelay)
+	}
 }
 
 // cancelled reports whether call is among the recently cancelled calls.
