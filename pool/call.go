@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/xproc-go/xproc/internal/codec"
@@ -189,19 +188,12 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 		}
 	}
 	defer flush()
-	// An input iterator (Imap) may block after a batch was sent: a timer,
-	// armed when batches are sent and it is not already running, wakes
-	// the workers within pullFlushDelay. It is re-armed at most once per
-	// delay, not once per input: an atomic load per input otherwise.
-	var (
-		guard     *time.Timer
-		guardIdle atomic.Bool
-	)
+	// An input iterator (Imap) may block after a batch was sent: a timer
+	// wakes the workers within pullFlushDelay.
+	var guard *flushTimer
 	if _, pull := src.(*pullSource[In]); pull {
-		guardIdle.Store(true)
-		guard = time.AfterFunc(time.Hour, func() { guardIdle.Store(true); p.flush() })
-		guard.Stop()
-		defer guard.Stop()
+		guard = newFlushTimer(pullFlushDelay, p.flush)
+		defer guard.stop()
 	}
 	in, out := codec.For[In](cc), codec.For[Out](cc)
 	bat := newBatcher(p, total, min(fitCount(in), fitCount(out)))
@@ -218,9 +210,8 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 			if held != nil && inflight > 0 && held()+(sent-done)+k > maxHeld {
 				break // read no further ahead of what has been yielded
 			}
-			if guard != nil && unflushed && guardIdle.Load() {
-				guardIdle.Store(false)
-				guard.Reset(pullFlushDelay)
+			if guard != nil && unflushed {
+				guard.arm()
 			}
 			xs := src.take(k)
 			if len(xs) < k {

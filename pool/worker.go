@@ -135,10 +135,7 @@ type workerState struct {
 	// deferResults).
 	deferring bool
 	deferred  int // results put since the last flush
-	guard     *time.Timer
-	guardIdle atomic.Bool
-	guardMu   sync.Mutex // guardStop, against the timer's flush
-	guardStop bool
+	guard     *flushTimer
 
 	ctx            context.Context
 	cfg            workerConfig
@@ -359,21 +356,9 @@ const (
 // call before the results queue is closed.
 func (w *workerState) deferResults() (stop func()) {
 	w.deferring = true
-	w.guardIdle.Store(true)
-	w.guard = time.AfterFunc(time.Hour, func() {
-		w.guardMu.Lock()
-		defer w.guardMu.Unlock()
-		w.guardIdle.Store(true)
-		if !w.guardStop {
-			w.results.Flush()
-		}
-	})
-	w.guard.Stop()
+	w.guard = newFlushTimer(resultFlushDelay, w.results.Flush)
 	return func() {
-		w.guardMu.Lock()
-		w.guardStop = true
-		w.guardMu.Unlock()
-		w.guard.Stop()
+		w.guard.stop()
 		w.flushResults()
 	}
 }
@@ -390,9 +375,8 @@ func (w *workerState) flushResults() {
 // guardResults arms the timer that flushes results deferred while the
 // next batch runs, unless it is armed already.
 func (w *workerState) guardResults() {
-	if w.deferred > 0 && w.guardIdle.Load() {
-		w.guardIdle.Store(false)
-		w.guard.Reset(resultFlushDelay)
+	if w.deferred > 0 {
+		w.guard.arm()
 	}
 }
 
