@@ -166,9 +166,9 @@ func TestCondNotifyWithoutWaiters(t *testing.T) {
 	c.Broadcast()
 	mu.Lock()
 	const d = 100 * time.Millisecond
+	start := time.Now()
 	ctx, cancel := timeoutCtx(d)
 	defer cancel()
-	start := time.Now()
 	assert.ErrorIs(t, c.WaitContext(ctx, &mu), context.DeadlineExceeded, "wait with timeout returns false")
 	assert.GreaterOrEqual(t, time.Since(start), d)
 	assert.True(t, mu.Locked(), "the lock is held again after a timed-out wait")
@@ -209,9 +209,9 @@ func TestCondWaitFor(t *testing.T) {
 	// A predicate that never holds returns false after about the timeout.
 	sh.Mu.Lock()
 	const d = 100 * time.Millisecond
+	start := time.Now()
 	ctx, cancel = timeoutCtx(d)
 	defer cancel()
-	start := time.Now()
 	ok, err = sh.C.WaitFor(ctx, &sh.Mu, func() bool { return sh.State == 6 })
 	assert.False(t, ok)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)

@@ -51,9 +51,9 @@ func TestEvent(t *testing.T) {
 		assert.ErrorIs(t, e.WaitContext(ctx), context.DeadlineExceeded)
 	})
 	const d = 100 * time.Millisecond
+	start := time.Now()
 	ctx2, cancel2 := timeoutCtx(d)
 	defer cancel2()
-	start := time.Now()
 	assert.ErrorIs(t, e.WaitContext(ctx2), context.DeadlineExceeded)
 	assert.GreaterOrEqual(t, time.Since(start), d)
 

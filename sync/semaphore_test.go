@@ -90,9 +90,9 @@ func TestBoundedSemaphore(t *testing.T) {
 func TestSemaphoreTimeout(t *testing.T) {
 	var s xsync.Semaphore // value 0
 	const d = 100 * time.Millisecond
+	start := time.Now()
 	ctx, cancel := timeoutCtx(d)
 	defer cancel()
-	start := time.Now()
 	assert.ErrorIs(t, s.AcquireContext(ctx), context.DeadlineExceeded)
 	assert.GreaterOrEqual(t, time.Since(start), d, "timed acquire returns after about the timeout")
 
