@@ -111,9 +111,9 @@ func TestDeadlineIsKept(t *testing.T) {
 	for _, bc := range blockingCalls {
 		t.Run(bc.name, func(t *testing.T) {
 			const d = 60 * time.Millisecond
+			start := time.Now()
 			ctx, cancel := timeoutCtx(d)
 			defer cancel()
-			start := time.Now()
 			err := bc.call(ctx, sh)
 			took := time.Since(start)
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
