@@ -199,6 +199,11 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 	bat := newBatcher(p, total, min(fitCount(in), fitCount(out)))
 	progress := p.o.reporter()
 	sent, done, inflight, exhausted := 0, 0, 0, false
+	defer func() {
+		if progress != nil { // not finished: cancelled, failed, or ended by emit
+			progress(done, total, stopped)
+		}
+	}()
 	count := func(i int, y Out, err error) bool {
 		done++
 		return emit(i, y, err)
@@ -243,7 +248,8 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 		}
 		if inflight == 0 {
 			if progress != nil {
-				progress(done, sent, true)
+				progress(done, sent, finished)
+				progress = nil
 			}
 			return nil
 		}
@@ -272,7 +278,7 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 			if known < 0 && exhausted {
 				known = sent // Imap: the input has ended
 			}
-			progress(done, known, false)
+			progress(done, known, running)
 		}
 	}
 }

@@ -24,7 +24,7 @@ type options struct {
 	initName   string
 	initArg    []byte
 	initErr    error
-	progress   func() func(done, total int, finished bool)
+	progress   func() reporter
 	stdout     io.Writer
 	stderr     io.Writer
 }
@@ -144,9 +144,9 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 // fn at once: it must be safe for concurrent use then.
 func Progress(fn func(done, total int)) Option {
 	return func(o *options) {
-		o.progress = func() func(int, int, bool) {
+		o.progress = func() reporter {
 			last := [2]int{-1, -1}
-			return func(done, total int, _ bool) {
+			return func(done, total int, _ stage) {
 				if now := [2]int{done, total}; now != last {
 					last = now
 					fn(done, total)
@@ -157,7 +157,7 @@ func Progress(fn func(done, total int)) Option {
 }
 
 // reporter returns a fresh progress reporter for a call, or nil.
-func (o *options) reporter() func(done, total int, finished bool) {
+func (o *options) reporter() reporter {
 	if o.progress == nil {
 		return nil
 	}

@@ -7,8 +7,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
+)
+
+// A reporter hears of one call's progress: done calls of total (-1 while
+// unknown), as answers arrive (running), then once more when the call
+// ends, having run to its end (finished) or not (stopped).
+type reporter func(done, total int, s stage)
+
+type stage int
+
+const (
+	running stage = iota
+	finished
+	stopped
 )
 
 // Verbose prints progress to w as joblib's Parallel(verbose=...) does,
@@ -21,19 +35,19 @@ import (
 // Lines of concurrent calls interleave; each line is written whole.
 func Verbose(w io.Writer) Option {
 	return func(o *options) {
-		o.progress = func() func(int, int, bool) { return newLines(w, o.workerCount()) }
+		o.progress = func() reporter { return newLines(w, o.workerCount()) }
 	}
 }
 
 // ProgressBar shows the progress of each call as a bar on standard error
-// when it is a terminal (schollz/progressbar draws it), and as Verbose's
-// lines otherwise.
+// when it is a terminal of known width (vbauerster/mpb draws it; the bar
+// goes when the call ends), and as Verbose's lines otherwise.
 func ProgressBar() Option {
 	return func(o *options) {
-		o.progress = func() func(int, int, bool) {
+		o.progress = func() reporter {
 			n := o.workerCount()
-			if !term.IsTerminal(int(os.Stderr.Fd())) {
-				return newLines(os.Stderr, n)
+			if w, _, err := term.GetSize(int(os.Stderr.Fd())); err != nil || w <= 0 {
+				return newLines(os.Stderr, n) // not a terminal, or one of no known width
 			}
 			return newBar(n)
 		}
@@ -42,11 +56,12 @@ func ProgressBar() Option {
 
 var linesMu sync.Mutex // lines of concurrent calls are written whole
 
-func newLines(w io.Writer, workers int) func(done, total int, finished bool) {
+func newLines(w io.Writer, workers int) reporter {
 	start := time.Now()
 	nextAt := 1
-	return func(done, total int, finished bool) {
-		if !finished && (done < nextAt || done == total) {
+	return func(done, total int, st stage) {
+		finished := st == finished
+		if st == stopped || !finished && (done < nextAt || done == total) {
 			return // the last line is the one that says finished
 		}
 		for nextAt <= done {
@@ -68,24 +83,35 @@ func newLines(w io.Writer, workers int) func(done, total int, finished bool) {
 	}
 }
 
-func newBar(workers int) func(done, total int, finished bool) {
-	var bar *progressbar.ProgressBar
-	return func(done, total int, finished bool) {
+func newBar(workers int) reporter {
+	var (
+		p   *mpb.Progress
+		bar *mpb.Bar
+	)
+	return func(done, total int, s stage) {
 		if bar == nil {
-			bar = progressbar.NewOptions(total,
-				progressbar.OptionSetWriter(os.Stderr),
-				progressbar.OptionSetDescription(fmt.Sprintf("Pool(n_jobs=%d)", workers)),
-				progressbar.OptionShowCount(),
-				progressbar.OptionShowIts(),
-				progressbar.OptionThrottle(100*time.Millisecond),
-				progressbar.OptionClearOnFinish())
+			if s == stopped {
+				return
+			}
+			p = mpb.New(mpb.WithOutput(os.Stderr), mpb.WithRefreshRate(100*time.Millisecond))
+			// Made with no total, the bar completes only when told to
+			// (Imap learns its total late).
+			bar = p.New(0, mpb.BarStyle(),
+				mpb.PrependDecorators(decor.Name(fmt.Sprintf("Pool(n_jobs=%d) ", workers)), decor.CountersNoUnit("%d / %d")),
+				mpb.AppendDecorators(decor.AverageSpeed(0, " %.0f tasks/s "), decor.Elapsed(decor.ET_STYLE_GO)),
+				mpb.BarRemoveOnComplete())
 		}
-		if total > 0 && int64(total) != bar.GetMax64() {
-			bar.ChangeMax(total)
+		if total > 0 {
+			bar.SetTotal(int64(total), false)
 		}
-		bar.Set(done)
-		if finished {
-			bar.Finish()
+		bar.SetCurrent(int64(done))
+		switch s {
+		case finished:
+			bar.SetTotal(-1, true)
+			p.Wait()
+		case stopped:
+			bar.Abort(true)
+			p.Wait()
 		}
 	}
 }

@@ -11,7 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
 	"github.com/xproc-go/xproc/array"
@@ -387,25 +388,25 @@ func sample(n int64, seed uint64, progress *atomic.Int64) int64 {
 // --- helpers ---
 
 // showProgress shows the progress of a run as a bar on stderr, if it is a
-// terminal (schollz/progressbar draws it), until the returned function is
-// called.
+// terminal of known width (vbauerster/mpb draws it), until the returned
+// function is called, which clears it.
 func showProgress(label string, done *atomic.Int64, total int64) (stop func()) {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
+	if w, _, err := term.GetSize(int(os.Stderr.Fd())); err != nil || w <= 0 {
 		return func() {}
 	}
-	bar := progressbar.NewOptions64(total, progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetDescription("   "+label), progressbar.OptionClearOnFinish(),
-		progressbar.OptionThrottle(100*time.Millisecond))
+	p := mpb.New(mpb.WithOutput(os.Stderr), mpb.WithRefreshRate(100*time.Millisecond))
+	bar := p.AddBar(total, mpb.PrependDecorators(decor.Name("   "+label+" ")), mpb.AppendDecorators(decor.Percentage()))
 	quit, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			bar.Set64(done.Load())
+			bar.SetCurrent(done.Load())
 			select {
 			case <-quit:
-				bar.Finish()
+				bar.Abort(true) // the bar goes, complete or not
+				p.Wait()
 				return
 			case <-t.C:
 			}
