@@ -70,6 +70,7 @@
 //	Process(target=f, args=(arr,))      process.Files(a.Segment().File()), array.OpenFile(process.File(0), n) in f
 //	p.terminate() / kill() / is_alive() Terminate() / Kill() / Alive()
 //	current_process() / cpu_count()     process.Current() / process.CPUCount()
+//	parent_process() is not None        process.IsWorker()
 //	Pool(n)                             pool.New(ctx, pool.Workers(n))
 //	pool.map(f, xs)                     pool.Map(ctx, p, f, xs)
 //	pool.imap / imap_unordered          pool.Imap / pool.ImapUnordered

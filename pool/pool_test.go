@@ -239,7 +239,7 @@ func TestTaskErrors(t *testing.T) {
 var parentOnly process.Func[int, int]
 
 func init() {
-	if os.Getenv("XPROC_PROCESS_FUNC") == "" {
+	if !process.IsWorker() {
 		parentOnly = process.Register("pool-test-parent-only", func(ctx context.Context, x int) (int, error) { return x, nil })
 	}
 }

@@ -23,6 +23,14 @@ func Current() Info {
 	return Info{Name: name, Pid: os.Getpid(), PPid: os.Getppid()}
 }
 
+// IsWorker reports whether this process was started as a worker (by
+// Start, or by package pool), as Python's parent_process() is not None.
+// It holds from the program's start, before Init: package initialisation
+// can use it to skip what only the main program needs.
+func IsWorker() bool { return isWorker }
+
+var isWorker = os.Getenv(envFunc) != ""
+
 var inherited = sync.OnceValue(func() []*os.File {
 	fs := make([]*os.File, userFiles)
 	for i := range fs {

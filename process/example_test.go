@@ -120,11 +120,12 @@ func ExampleProcess_Terminate() {
 	// true -1
 }
 
-// Python's current_process().name, os.getpid() and cpu_count().
+// Python's current_process().name, os.getpid(), parent_process() and
+// cpu_count().
 func ExampleCurrent() {
 	me := process.Current()
-	fmt.Println(me.Name, me.Pid == os.Getpid(), process.CPUCount() >= 1)
-	// Output: MainProcess true true
+	fmt.Println(me.Name, me.Pid == os.Getpid(), process.IsWorker(), process.CPUCount() >= 1)
+	// Output: MainProcess true false true
 }
 
 // event is JSON everywhere else in the program, so it travels as JSON to

@@ -63,8 +63,8 @@ var (
 	hang = process.Register("test-hang", func(ctx context.Context, _ struct{}) (int, error) {
 		select {}
 	})
-	whoami = process.Register("test-whoami", func(ctx context.Context, _ struct{}) (process.Info, error) {
-		return process.Current(), nil
+	whoami = process.Register("test-whoami", func(ctx context.Context, _ struct{}) (identity, error) {
+		return identity{process.Current(), process.IsWorker()}, nil
 	})
 	// fill writes i*i into the n int64s of the anonymous array handed
 	// over as file 0: lesson 003's shared array.
@@ -128,17 +128,24 @@ func TestStartWait(t *testing.T) {
 	assert.Equal(t, 49, got)
 }
 
+// identity is what a worker says of itself.
+type identity struct {
+	Info   process.Info
+	Worker bool
+}
+
 func TestCurrent(t *testing.T) {
 	ctx := ctxBound(t)
 	me := process.Current()
 	assert.Equal(t, "MainProcess", me.Name)
 	assert.Equal(t, os.Getpid(), me.Pid)
+	assert.False(t, process.IsWorker())
 
 	p, err := process.Start(ctx, whoami, struct{}{}, process.Name("worker-7"))
 	require.NoError(t, err)
-	info, err := p.Wait(ctx)
+	got, err := p.Wait(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, process.Info{Name: "worker-7", Pid: p.Pid(), PPid: os.Getpid()}, info)
+	assert.Equal(t, identity{process.Info{Name: "worker-7", Pid: p.Pid(), PPid: os.Getpid()}, true}, got)
 }
 
 func TestFuncErrors(t *testing.T) {
@@ -186,7 +193,7 @@ func TestFuncErrors(t *testing.T) {
 var parentOnly process.Func[int, int]
 
 func init() {
-	if os.Getenv("XPROC_PROCESS_FUNC") == "" {
+	if !process.IsWorker() {
 		parentOnly = process.Register("test-parent-only", func(ctx context.Context, x int) (int, error) { return x, nil })
 	}
 }
