@@ -34,7 +34,11 @@ var (
 	// or put back.
 	ErrLeaseDone = errors.New("lease already acknowledged or put back")
 	// ErrCorrupt: the ring's control words or records are not what any
-	// correct process writes. It is shm.ErrCorrupt.
+	// correct process writes: an index, count or length out of bounds, a
+	// state word of no state. It is shm.ErrCorrupt. (A record's state
+	// word overwritten with what reads as a process's identity cannot be
+	// told from a record whose producer was killed writing it: it is
+	// skipped as such.)
 	ErrCorrupt = shm.ErrCorrupt
 	// ErrClosed: the handle was closed. It is shm.ErrClosed.
 	ErrClosed = shm.ErrClosed

@@ -349,26 +349,32 @@ func TestBadInput(t *testing.T) {
 	require.ErrorIs(t, err, queue.ErrClosed)
 }
 
-// TestCorruptFile damages the ring of a real queue file in every control
-// word and in a record, and checks that calls fail with ErrCorrupt (or
-// work), never panic or hang.
+// TestCorruptFile damages the ring of a real queue file in its control
+// words and in a record. An index, a count or a length that cannot be
+// makes the calls that read it fail with ErrCorrupt: a blocking Put too,
+// rather than wait for room that will never come. A state word
+// overwritten with something that reads as a process's identity cannot be
+// told from a record whose writer was killed writing it, and is skipped.
+// Nothing panics or hangs, and no message is lost but the damaged one.
 func TestCorruptFile(t *testing.T) {
 	// Offsets in the data area (LAYOUT.md, "Queue and Pipe").
 	const dataOff = 4096
 	for _, c := range []struct {
-		what string
-		off  int64
-		val  uint64
+		what    string
+		off     int64
+		val     uint64
+		corrupt bool // some call says ErrCorrupt
 	}{
-		{"tail beyond the ring", 8, 1 << 40},
-		{"tail behind head", 16, 1 << 20},
-		{"read cursor beyond tail", 128, 1 << 30},
-		{"record length", 1024 + 8, 0xfffffff0},
-		{"record state", 1024, 0x12345678},
-		{"record state done", 1024, 3 << 30},
+		{"tail beyond the ring", 8, 1 << 40, true},
+		{"tail behind head", 16, 1 << 20, true},
+		{"put count", 24, 1 << 40, true},
+		{"read cursor beyond tail", 128, 1 << 30, true},
+		{"record length", 1024 + 8, 0xfffffff0, true},
+		{"record state", 1024, 3 << 30, true},
+		{"record state an identity", 1024, 0x12345678, false},
 	} {
 		t.Run(strings.ReplaceAll(c.what, " ", "-"), func(t *testing.T) {
-			name, q := create(t, queue.Options{Size: 4096})
+			name, q := create(t, queue.Options{Size: 4096, MaxMessages: 8})
 			require.NoError(t, q.Put(bg, []byte("one")))
 			require.NoError(t, q.Put(bg, []byte("two")))
 			f, err := os.OpenFile(q.Segment().Path(), os.O_RDWR, 0)
@@ -381,22 +387,49 @@ func TestCorruptFile(t *testing.T) {
 			q2, err := queue.Open(name)
 			require.NoError(t, err, "the header is intact")
 			defer q2.Close()
-			ctx, cancel := timeout(200 * time.Millisecond)
-			defer cancel()
+			var got []string
+			corrupt := 0
 			testproc.Within(t, 10*time.Second, "calls on a corrupt ring", func() {
 				for range 3 {
-					_, gerr := q2.Get(ctx)
-					perr := q2.TryPut([]byte("three"))
-					for _, err := range []error{gerr, perr} {
-						if err != nil && !errors.Is(err, queue.ErrCorrupt) && !errors.Is(err, context.DeadlineExceeded) &&
-							!errors.Is(err, queue.ErrFull) && !errors.Is(err, queue.ErrEmpty) {
-							t.Errorf("unexpected error %v", err)
+					ctx, cancel := timeout(200 * time.Millisecond)
+					perr := q2.Put(ctx, []byte("three"))
+					m, gerr := q2.Get(ctx)
+					cancel()
+					terr := q2.TryPut([]byte("four"))
+					if gerr == nil {
+						got = append(got, string(m))
+					}
+					for _, err := range []error{perr, gerr, terr} {
+						if errors.Is(err, queue.ErrCorrupt) {
+							corrupt++
 						}
+					}
+					// Put fails only with ErrCorrupt (never waits for
+					// room on a ring whose indices cannot be); Get may
+					// find nothing it can read.
+					if perr != nil {
+						assert.ErrorIs(t, perr, queue.ErrCorrupt)
+					}
+					if gerr != nil && !errors.Is(gerr, queue.ErrCorrupt) && !errors.Is(gerr, context.DeadlineExceeded) {
+						t.Errorf("Get: unexpected error %v", gerr)
+					}
+					if terr != nil && !errors.Is(terr, queue.ErrCorrupt) && (c.corrupt || !errors.Is(terr, queue.ErrFull)) {
+						t.Errorf("TryPut: unexpected error %v", terr)
 					}
 				}
 				q2.Stats()
 				q2.Len()
 			})
+			if !c.corrupt {
+				assert.Zero(t, corrupt)
+				require.NotEmpty(t, got)
+				assert.Equal(t, "two", got[0], "the damaged record is skipped, the next delivered")
+				return
+			}
+			assert.Positive(t, corrupt, "no call reported the damage")
+			if len(got) > 0 && c.off < 1024 {
+				assert.Equal(t, "one", got[0], "records untouched by the damage are delivered as they were")
+			}
 		})
 	}
 }

@@ -450,7 +450,8 @@ func (r *Ring) tryReserve(ctx context.Context, n uint64, flags uint16, s *Slot) 
 	need := RecordLen(n)
 	// Obviously full (nothing claimed, so nothing to free): fail without
 	// taking the lock, so that blocked producers polling do not contend.
-	if t, h := c.Tail.Load(), c.Head.Load(); t+need > h+r.size && c.Read.Load() == h {
+	// Indices that cannot be (a corrupt ring) go on to the checks below.
+	if t, h := c.Tail.Load(), c.Head.Load(); t >= h && t-h <= r.size && t+need > h+r.size && c.Read.Load() == h {
 		return ErrFull
 	}
 	if !r.single {
@@ -475,6 +476,13 @@ func (r *Ring) reserveLocked(n uint64, flags uint16, s *Slot) error {
 	}
 	if r.maxMsgs != 0 {
 		in := int64(c.Put.Load() - c.Void.Load() - c.Removed.Load())
+		if in > int64(r.size/HeaderSize) {
+			// More messages than records fit: the counts are corrupt.
+			// (Fewer than none can be: a process killed between its
+			// count and its change leaves an over-count of Void or
+			// Removed, or a Put for the lock's next holder to repair.)
+			return r.corrupt("counts: %d put, %d void, %d removed", c.Put.Load(), c.Void.Load(), c.Removed.Load())
+		}
 		if in >= int64(r.maxMsgs) {
 			return ErrFull
 		}
