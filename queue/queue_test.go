@@ -69,6 +69,22 @@ func init() {
 			}
 		}
 	})
+	// put-until-shutdown fills the queue, then waits in Put for room
+	// until the queue is shut down.
+	testproc.Register("put-until-shutdown", func(args []string) error {
+		q, err := queue.Open(args[0])
+		if err != nil {
+			return err
+		}
+		for q.TryPut(make([]byte, 100)) == nil {
+		}
+		testproc.Say("full")
+		if err := q.Put(bg, make([]byte, 100)); !errors.Is(err, queue.ErrShutdown) {
+			return fmt.Errorf("Put on a full queue shut down: %v", err)
+		}
+		testproc.Say("shutdown")
+		return nil
+	})
 	// get-echo prints every message it gets, until shutdown, sleeping at
 	// once (no spinning) whenever the queue is empty.
 	testproc.Register("get-echo", func(args []string) error {
@@ -197,6 +213,14 @@ func TestShutdown(t *testing.T) {
 	name, q := create(t, queue.Options{})
 	child := testproc.Start(t, "get-until-shutdown", name)
 	child.Expect("ready")
+	require.NoError(t, q.Shutdown(false))
+	child.Expect("shutdown")
+	child.Wait()
+
+	// A producer waiting for room in a full queue is let go too.
+	name, q = create(t, queue.Options{Size: 4096})
+	child = testproc.Start(t, "put-until-shutdown", name)
+	child.Expect("full")
 	require.NoError(t, q.Shutdown(false))
 	child.Expect("shutdown")
 	child.Wait()

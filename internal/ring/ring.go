@@ -450,8 +450,9 @@ func (r *Ring) tryReserve(ctx context.Context, n uint64, flags uint16, s *Slot) 
 	need := RecordLen(n)
 	// Obviously full (nothing claimed, so nothing to free): fail without
 	// taking the lock, so that blocked producers polling do not contend.
-	// Indices that cannot be (a corrupt ring) go on to the checks below.
-	if t, h := c.Tail.Load(), c.Head.Load(); t >= h && t-h <= r.size && t+need > h+r.size && c.Read.Load() == h {
+	// Indices that cannot be (a corrupt ring) and a shut-down ring go on
+	// to the checks below.
+	if t, h := c.Tail.Load(), c.Head.Load(); t >= h && t-h <= r.size && t+need > h+r.size && c.Read.Load() == h && c.Flags.Load() == 0 {
 		return ErrFull
 	}
 	if !r.single {
