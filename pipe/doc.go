@@ -54,11 +54,13 @@
 //
 // # Caveats
 //
-// A peer's death (as opposed to Close) is noticed by a blocked call, every
-// 100ms: Recv then returns io.EOF; a Send that finds room succeeds even
-// though nobody will read it, and the first Send that must wait fails with
-// ErrPeerClosed. A message whose sender died half-way through its chunks
-// is dropped.
+// A peer's death (as opposed to Close) is seen through its pidfd, within
+// about a millisecond: Recv then returns io.EOF once everything sent
+// before is read, and Send fails with ErrPeerClosed. A peer in another
+// PID namespace (or on a kernel without pidfds), or one that execs, is
+// noticed by a blocked call, every 100ms; until then a Send that finds
+// room succeeds though nobody will read it. A message whose sender died
+// half-way through its chunks is dropped.
 //
 // A Recv or RecvInto cancelled while a chunked message is arriving drops
 // that message's remaining chunks. A Send cancelled half-way leaves a

@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xproc-go/xproc/internal/owner"
@@ -139,6 +140,12 @@ type End struct {
 	recvMu  sync.Mutex
 	readMu  sync.Mutex
 	pending []byte // bytes of a message Read has not returned yet, under readMu
+
+	// The peer's exit, watched (see watchPeer) once its identity is known.
+	watched   atomic.Bool // set once watchPeer has done what it can
+	watchMu   sync.Mutex  // guards stopWatch and unwatched
+	stopWatch func()
+	unwatched bool // Close has stopped the watch
 }
 
 var byteType = func() shm.Type {
@@ -297,8 +304,40 @@ func build(seg *shm.Segment, name string, me int) (*End, error) {
 	return e, nil
 }
 
-// checkPeer runs in blocked calls every 100ms: if the peer closed its end
-// or died, it marks the rings as the peer's Close would have.
+// watchPeer has the peer's death mark the rings at once (see peerGone):
+// a Send then fails with ErrPeerClosed, even with room in the ring, and a
+// blocked receive returns io.EOF, within about a millisecond. The exit is
+// seen through the peer's pidfd in Go's network poller (owner.ExitContext:
+// no thread waits). Where it cannot be watched (a peer in another PID
+// namespace, a kernel without pidfds), and for a peer that execs rather
+// than dies, blocked calls still find out within 100 ms (checkPeer). It
+// runs at each call until the peer has opened its end.
+func (e *End) watchPeer() {
+	id := owner.ID(e.ends.User[e.you].Load() &^ endClosed)
+	if id == 0 {
+		return // not opened yet
+	}
+	e.watchMu.Lock()
+	defer e.watchMu.Unlock()
+	if e.watched.Load() || e.unwatched {
+		return
+	}
+	if ctx, release, ok := owner.ExitContext(id); ok {
+		stop := context.AfterFunc(ctx, func() {
+			e.watchMu.Lock()
+			defer e.watchMu.Unlock()
+			if !e.unwatched { // the segment is still mapped
+				e.checkPeer()
+			}
+		})
+		e.stopWatch = func() { stop(); release() }
+	}
+	e.watched.Store(true)
+}
+
+// checkPeer runs in blocked calls every 100ms, and when the peer's process
+// exits (watchPeer): if the peer closed its end, died or no longer maps
+// the pipe, it marks the rings as the peer's Close would have.
 func (e *End) checkPeer() {
 	w := e.ends.User[e.you].Load()
 	id := owner.ID(w &^ endClosed)
@@ -313,11 +352,13 @@ func (e *End) checkPeer() {
 // peerGone marks the rings: nothing more will come from the peer, and
 // nothing we send will be read.
 func (e *End) peerGone() {
-	if e.recv != nil {
-		e.recv.SetFlags(ring.NoPut)
-	}
+	// Send's flag first: a receiver that sees the end of the stream
+	// (woken by the second) finds Send failing too.
 	if e.send != nil {
 		e.send.SetFlags(ring.NoGet)
+	}
+	if e.recv != nil {
+		e.recv.SetFlags(ring.NoPut)
 	}
 }
 
@@ -338,6 +379,12 @@ func (e *End) Close() error {
 	if e.seg.Closed() {
 		return nil
 	}
+	e.watchMu.Lock()
+	e.unwatched = true
+	if e.stopWatch != nil {
+		e.stopWatch()
+	}
+	e.watchMu.Unlock()
 	// Mark our side done, as peerGone does for the peer.
 	if e.send != nil {
 		e.send.SetFlags(ring.NoPut)
@@ -370,6 +417,9 @@ func (e *End) check(op string, r *ring.Ring) error {
 	if r == nil {
 		return &Error{Pkg: "pipe", Op: op, Name: e.name, Err: ErrDirection}
 	}
+	if !e.watched.Load() {
+		e.watchPeer()
+	}
 	return nil
 }
 
@@ -377,9 +427,8 @@ func (e *End) check(op string, r *ring.Ring) error {
 // done. A message larger than a quarter of the ring goes in chunks, the
 // receiver reassembling it; a Send cancelled half-way leaves the
 // receiver a truncated message that it drops. It fails with ErrTooLarge,
-// ErrPeerClosed once the other end closed (or died: noticed at once if
-// the ring is full, else at the peer's next blocked call), ErrDirection,
-// ErrClosed or ctx.Err().
+// ErrPeerClosed once the other end closed or died (see watchPeer),
+// ErrDirection, ErrClosed or ctx.Err().
 func (e *End) Send(ctx context.Context, msg []byte) error {
 	if err := e.check("send", e.send); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xproc-go/xproc/internal/ring"
 	"github.com/xproc-go/xproc/internal/testproc"
 	"github.com/xproc-go/xproc/pipe"
 	"github.com/xproc-go/xproc/queue"
@@ -246,19 +247,33 @@ func TestPeerClosedOrKilled(t *testing.T) {
 		ok, err := e.Poll(bg)
 		require.NoError(t, err)
 		assert.True(t, ok, "Poll says a Recv would not block")
-		if !kill {
-			require.ErrorIs(t, e.Send(bg, []byte("x")), pipe.ErrPeerClosed)
-		} else {
-			// A dead peer is noticed once the ring is full.
-			ctx, cancel := timeout(testproc.Bound)
-			var err error
-			for err == nil {
-				err = e.Send(ctx, make([]byte, 1000))
-			}
-			cancel()
-			require.ErrorIs(t, err, pipe.ErrPeerClosed)
-		}
+		require.ErrorIs(t, e.Send(bg, []byte("x")), pipe.ErrPeerClosed)
 	}
+}
+
+// TestSendToDeadPeer: once the peer is killed, Send fails with
+// ErrPeerClosed though the ring has room (its exit is seen through its
+// pidfd), and a blocked Recv returns io.EOF.
+func TestSendToDeadPeer(t *testing.T) {
+	name, e := create(t, pipe.Options{Size: 1 << 20})
+	child := testproc.Start(t, "open-and-wait", name)
+	child.Expect("open")
+	require.NoError(t, e.Send(bg, []byte("before")), "the peer's identity is learnt on a call")
+	got := make(chan error, 1)
+	go func() {
+		_, err := e.Recv(bg)
+		got <- err
+	}()
+	child.Kill()
+	sent := 0
+	testproc.Within(t, 2*time.Second, "Send to a dead peer failing", func() {
+		for e.Send(bg, []byte("x")) == nil {
+			sent++
+		}
+	})
+	require.ErrorIs(t, e.Send(bg, []byte("x")), pipe.ErrPeerClosed)
+	assert.Less(t, uint64(sent)*ring.RecordLen(1), uint64(1<<20), "noticed before the ring filled")
+	assert.Equal(t, io.EOF, <-got)
 }
 
 func TestBusyAndBadInput(t *testing.T) {
