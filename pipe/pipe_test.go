@@ -333,3 +333,22 @@ func TestAnonymousAndStream(t *testing.T) {
 	require.NoError(t, e.Close())
 	child.Wait()
 }
+
+// TestUseAfterClose: after Close, every call on the end fails with
+// ErrClosed, and Close again does nothing.
+func TestUseAfterClose(t *testing.T) {
+	_, e := create(t, pipe.Options{})
+	require.NoError(t, e.Close())
+	require.NoError(t, e.Close(), "Close is idempotent")
+	buf := make([]byte, 8)
+	for op, f := range map[string]func() error{
+		"Send":     func() error { return e.Send(bg, nil) },
+		"Recv":     func() error { _, err := e.Recv(bg); return err },
+		"RecvInto": func() error { _, err := e.RecvInto(bg, buf); return err },
+		"Poll":     func() error { _, err := e.Poll(bg); return err },
+		"Read":     func() error { _, err := e.Read(buf); return err },
+		"Write":    func() error { _, err := e.Write(buf); return err },
+	} {
+		assert.ErrorIs(t, f(), pipe.ErrClosed, op)
+	}
+}

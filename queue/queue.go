@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xproc-go/xproc/internal/race"
+	"github.com/xproc-go/xproc/internal/elems"
 	"github.com/xproc-go/xproc/internal/ring"
 	"github.com/xproc-go/xproc/shm"
 )
@@ -425,12 +426,20 @@ func (q *Queue) getInto(ctx context.Context, buf []byte, block bool) (int, error
 
 // Len returns the number of messages put and not yet removed, leased
 // ones included: Python's qsize. Like qsize it is a snapshot that other
-// processes may change at once.
+// processes may change at once. After Close it panics with an error
+// wrapping ErrClosed, as IsShutdown and Stats do.
 func (q *Queue) Len() int {
-	if q.seg.Closed() {
-		return 0
-	}
+	q.live("Len")
 	return q.r.Len()
+}
+
+// live panics with an error wrapping ErrClosed if q is closed, for the
+// methods that read the queue's memory and return no error (as Value's
+// and Array's do).
+func (q *Queue) live(op string) {
+	if q.seg.Closed() {
+		elems.UsedAfterClose("queue", op, q.seg)
+	}
 }
 
 // Cap returns the bound on the number of messages (Options.MaxMessages),
@@ -481,7 +490,8 @@ func (q *Queue) discard() {
 
 // Shutdown reports whether Shutdown was called (in any process).
 func (q *Queue) IsShutdown() bool {
-	return !q.seg.Closed() && q.r.Control().Flags.Load() != 0
+	q.live("IsShutdown")
+	return q.r.Control().Flags.Load() != 0
 }
 
 // unfinished returns the number of messages put and not yet marked done.
@@ -578,9 +588,7 @@ type Stats struct {
 
 // Stats reads the queue's state without stopping it.
 func (q *Queue) Stats() Stats {
-	if q.seg.Closed() {
-		return Stats{}
-	}
+	q.live("Stats")
 	s := q.r.Stats()
 	return Stats{
 		Messages: int(s.Messages), Ready: s.Ready, Leased: s.Leased, Writing: s.Writing,

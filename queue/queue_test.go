@@ -789,3 +789,56 @@ func sleeping(t *testing.T, q *queue.Queue) {
 	}
 	time.Sleep(2 * time.Millisecond) // see above
 }
+
+// TestUseAfterClose: after Close, every method of a queue, and of a lease
+// or reservation taken before, fails with ErrClosed (those that return no
+// error panic with it, as Value's do); nothing faults; Close again does
+// nothing.
+func TestUseAfterClose(t *testing.T) {
+	_, q := create(t, queue.Options{Size: 4096})
+	require.NoError(t, q.Put(bg, []byte("leased")))
+	l, err := q.GetLease(bg)
+	require.NoError(t, err)
+	r, err := q.Reserve(bg, 8)
+	require.NoError(t, err)
+	require.NoError(t, q.Close())
+	require.NoError(t, q.Close(), "Close is idempotent")
+	buf := make([]byte, 64)
+	for op, f := range map[string]func() error{
+		"Put":                func() error { return q.Put(bg, nil) },
+		"TryPut":             func() error { return q.TryPut(nil) },
+		"PutDeferred":        func() error { return q.PutDeferred(bg, nil) },
+		"Get":                func() error { _, err := q.Get(bg); return err },
+		"TryGet":             func() error { _, err := q.TryGet(); return err },
+		"GetInto":            func() error { _, err := q.GetInto(bg, buf); return err },
+		"TryGetInto":         func() error { _, err := q.TryGetInto(buf); return err },
+		"GetLease":           func() error { _, err := q.GetLease(bg); return err },
+		"TryGetLease":        func() error { _, err := q.TryGetLease(); return err },
+		"Reserve":            func() error { _, err := q.Reserve(bg, 1); return err },
+		"TaskDone":           func() error { return q.TaskDone() },
+		"Join":               func() error { return q.Join(bg) },
+		"Shutdown":           func() error { return q.Shutdown(false) },
+		"Recover":            func() error { _, err := q.Recover(bg); return err },
+		"Lease.Ack":          l.Ack,
+		"Lease.Nak":          l.Nak,
+		"Reservation.Commit": r.Commit,
+		"Reservation.Abort":  r.Abort,
+	} {
+		assert.ErrorIs(t, f(), queue.ErrClosed, op)
+	}
+	for op, f := range map[string]func(){
+		"Len":        func() { q.Len() },
+		"IsShutdown": func() { q.IsShutdown() },
+		"Stats":      func() { q.Stats() },
+	} {
+		func() {
+			defer func() {
+				err, _ := recover().(error)
+				assert.ErrorIs(t, err, queue.ErrClosed, "%s panics with ErrClosed", op)
+			}()
+			f()
+		}()
+	}
+	q.Flush() // nothing to wake: does nothing
+	assert.Positive(t, q.Size(), "what describes the queue still works")
+}

@@ -187,7 +187,7 @@ func TestCloseWakesWaiters(t *testing.T) {
 	for range 3 {
 		go func() { got <- e.WaitContext(context.Background()) }()
 	}
-	eventually(t, "waiters asleep", func() bool { return xsync.Sleepers(e.Event) == 3 })
+	eventually(t, "waiters asleep", func() bool { return xsync.Sleepers(e) == 3 })
 	require.NoError(t, e.Close())
 	for range 3 {
 		assert.ErrorIs(t, <-got, xsync.ErrClosed)

@@ -17,6 +17,12 @@ func Asleep(p any) bool { return Sleepers(p) != 0 }
 // mutex, 1 if any is.
 func Sleepers(p any) int {
 	switch p := p.(type) {
+	case *NamedMutex:
+		return Sleepers(p.mu)
+	case *NamedEvent:
+		return Sleepers(p.ev)
+	case *NamedBarrier:
+		return Sleepers(p.b)
 	case *Mutex:
 		return int(p.state.Load() >> 31 & 1)
 	case *ReentrantMutex:
@@ -85,4 +91,4 @@ func CondSlotID(c *Cond, i int) uint64 { return c.slots[i].id.Load() }
 func CondGen(c *Cond) uint32 { return c.gen.Load() }
 
 // ForgeMutex stores word in m's lock word, as a holder would.
-func ForgeMutex(m *Mutex, word uint64) { m.state.Store(word) }
+func ForgeMutex(m *NamedMutex, word uint64) { m.mu.state.Store(word) }

@@ -255,7 +255,7 @@ func init() {
 		if err := owner.AttachAs(f, fake); err != nil {
 			return err
 		}
-		xsync.ForgeMutex(m.Mutex, uint64(fake))
+		xsync.ForgeMutex(m, uint64(fake))
 		testproc.Say("locked")
 		return testproc.Await("exit")
 	})
@@ -279,7 +279,7 @@ func TestUnwatchableLiveHolder(t *testing.T) {
 	used := cpuTime(t) - before
 	t.Logf("CPU used waiting 1s for the holder: %v", used)
 	assert.Less(t, used, 300*time.Millisecond, "the waiter spins instead of sleeping")
-	xsync.ForgeMutex(m.Mutex, 0)
+	xsync.ForgeMutex(m, 0)
 	c.Send("exit")
 	c.Wait()
 }
@@ -315,7 +315,7 @@ func takeover(t testing.TB, m *xsync.NamedMutex, name string) time.Duration {
 		back = time.Now()
 		got <- err
 	}()
-	for !xsync.Asleep(m.Mutex) {
+	for !xsync.Asleep(m) {
 		time.Sleep(100 * time.Microsecond) // observing, not synchronising
 	}
 	killed := time.Now()

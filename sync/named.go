@@ -86,7 +86,7 @@ func openNamed[T any](name string, kind shm.Kind, opts []shm.Option) (*T, named,
 
 // NamedMutex is a Mutex in a segment of its own.
 type NamedMutex struct {
-	*Mutex
+	mu *Mutex
 	named
 }
 
@@ -109,10 +109,10 @@ func OpenMutex(name string, opts ...shm.Option) (*NamedMutex, error) {
 }
 
 // Lock locks the mutex; see Mutex.Lock.
-func (m *NamedMutex) Lock() { m.check("Lock"); m.Mutex.Lock() }
+func (m *NamedMutex) Lock() { m.check("Lock"); m.mu.Lock() }
 
 // TryLock tries to lock the mutex; see Mutex.TryLock.
-func (m *NamedMutex) TryLock() bool { m.check("TryLock"); return m.Mutex.TryLock() }
+func (m *NamedMutex) TryLock() bool { m.check("TryLock"); return m.mu.TryLock() }
 
 // LockContext locks the mutex, giving up when ctx is done; see
 // Mutex.LockContext.
@@ -120,18 +120,18 @@ func (m *NamedMutex) LockContext(ctx context.Context) error {
 	if err := m.closedErr("LockContext"); err != nil {
 		return err
 	}
-	return m.Mutex.LockContext(ctx)
+	return m.mu.LockContext(ctx)
 }
 
 // Unlock unlocks the mutex; see Mutex.Unlock.
-func (m *NamedMutex) Unlock() { m.check("Unlock"); m.Mutex.Unlock() }
+func (m *NamedMutex) Unlock() { m.check("Unlock"); m.mu.Unlock() }
 
 // Locked reports whether the mutex is locked; see Mutex.Locked.
-func (m *NamedMutex) Locked() bool { m.check("Locked"); return m.Mutex.Locked() }
+func (m *NamedMutex) Locked() bool { m.check("Locked"); return m.mu.Locked() }
 
 // NamedReentrantMutex is a ReentrantMutex in a segment of its own.
 type NamedReentrantMutex struct {
-	*ReentrantMutex
+	rm *ReentrantMutex
 	named
 }
 
@@ -154,10 +154,10 @@ func OpenReentrantMutex(name string, opts ...shm.Option) (*NamedReentrantMutex, 
 }
 
 // Lock locks or re-locks the mutex; see ReentrantMutex.Lock.
-func (r *NamedReentrantMutex) Lock() { r.check("Lock"); r.ReentrantMutex.Lock() }
+func (r *NamedReentrantMutex) Lock() { r.check("Lock"); r.rm.Lock() }
 
 // TryLock tries to lock or re-lock the mutex; see ReentrantMutex.TryLock.
-func (r *NamedReentrantMutex) TryLock() bool { r.check("TryLock"); return r.ReentrantMutex.TryLock() }
+func (r *NamedReentrantMutex) TryLock() bool { r.check("TryLock"); return r.rm.TryLock() }
 
 // LockContext locks or re-locks the mutex, giving up when ctx is done;
 // see ReentrantMutex.LockContext.
@@ -165,24 +165,24 @@ func (r *NamedReentrantMutex) LockContext(ctx context.Context) error {
 	if err := r.closedErr("LockContext"); err != nil {
 		return err
 	}
-	return r.ReentrantMutex.LockContext(ctx)
+	return r.rm.LockContext(ctx)
 }
 
 // Unlock undoes one Lock; see ReentrantMutex.Unlock.
-func (r *NamedReentrantMutex) Unlock() { r.check("Unlock"); r.ReentrantMutex.Unlock() }
+func (r *NamedReentrantMutex) Unlock() { r.check("Unlock"); r.rm.Unlock() }
 
 // Locked reports whether the mutex is held; see ReentrantMutex.Locked.
-func (r *NamedReentrantMutex) Locked() bool { r.check("Locked"); return r.ReentrantMutex.Locked() }
+func (r *NamedReentrantMutex) Locked() bool { r.check("Locked"); return r.rm.Locked() }
 
 // Held reports whether the calling goroutine holds the mutex.
-func (r *NamedReentrantMutex) Held() bool { r.check("Held"); return r.ReentrantMutex.Held() }
+func (r *NamedReentrantMutex) Held() bool { r.check("Held"); return r.rm.Held() }
 
 // Depth returns how many times the calling goroutine holds the mutex.
-func (r *NamedReentrantMutex) Depth() int { r.check("Depth"); return r.ReentrantMutex.Depth() }
+func (r *NamedReentrantMutex) Depth() int { r.check("Depth"); return r.rm.Depth() }
 
 // NamedSemaphore is a Semaphore in a segment of its own.
 type NamedSemaphore struct {
-	*Semaphore
+	sem *Semaphore
 	named
 }
 
@@ -212,11 +212,11 @@ func OpenSemaphore(name string, opts ...shm.Option) (*NamedSemaphore, error) {
 }
 
 // TryAcquire takes a unit if one is available; see Semaphore.TryAcquire.
-func (s *NamedSemaphore) TryAcquire() bool { s.check("TryAcquire"); return s.Semaphore.TryAcquire() }
+func (s *NamedSemaphore) TryAcquire() bool { s.check("TryAcquire"); return s.sem.TryAcquire() }
 
 // Acquire takes a unit, waiting as long as it takes; see
 // Semaphore.Acquire.
-func (s *NamedSemaphore) Acquire() { s.check("Acquire"); s.Semaphore.Acquire() }
+func (s *NamedSemaphore) Acquire() { s.check("Acquire"); s.sem.Acquire() }
 
 // AcquireContext takes a unit, giving up when ctx is done; see
 // Semaphore.AcquireContext.
@@ -224,7 +224,7 @@ func (s *NamedSemaphore) AcquireContext(ctx context.Context) error {
 	if err := s.closedErr("AcquireContext"); err != nil {
 		return err
 	}
-	return s.Semaphore.AcquireContext(ctx)
+	return s.sem.AcquireContext(ctx)
 }
 
 // Release returns one unit; see Semaphore.Release.
@@ -235,11 +235,11 @@ func (s *NamedSemaphore) ReleaseN(n int) error {
 	if err := s.closedErr("ReleaseN"); err != nil {
 		return err
 	}
-	return s.Semaphore.ReleaseN(n)
+	return s.sem.ReleaseN(n)
 }
 
 // Value returns the number of available units; see Semaphore.Value.
-func (s *NamedSemaphore) Value() int { s.check("Value"); return s.Semaphore.Value() }
+func (s *NamedSemaphore) Value() int { s.check("Value"); return s.sem.Value() }
 
 // Init re-initialises the semaphore; see Semaphore.Init. Processes using
 // it at the time see the change at once.
@@ -247,15 +247,15 @@ func (s *NamedSemaphore) Init(value int, bounded bool) error {
 	if err := s.closedErr("Init"); err != nil {
 		return err
 	}
-	return s.Semaphore.Init(value, bounded)
+	return s.sem.Init(value, bounded)
 }
 
 // Bounded reports whether the semaphore is bounded.
-func (s *NamedSemaphore) Bounded() bool { s.check("Bounded"); return s.Semaphore.Bounded() }
+func (s *NamedSemaphore) Bounded() bool { s.check("Bounded"); return s.sem.Bounded() }
 
 // NamedEvent is an Event in a segment of its own.
 type NamedEvent struct {
-	*Event
+	ev *Event
 	named
 }
 
@@ -278,16 +278,16 @@ func OpenEvent(name string, opts ...shm.Option) (*NamedEvent, error) {
 }
 
 // Set sets the flag; see Event.Set.
-func (e *NamedEvent) Set() { e.check("Set"); e.Event.Set() }
+func (e *NamedEvent) Set() { e.check("Set"); e.ev.Set() }
 
 // Clear clears the flag; see Event.Clear.
-func (e *NamedEvent) Clear() { e.check("Clear"); e.Event.Clear() }
+func (e *NamedEvent) Clear() { e.check("Clear"); e.ev.Clear() }
 
 // IsSet reports whether the flag is set; see Event.IsSet.
-func (e *NamedEvent) IsSet() bool { e.check("IsSet"); return e.Event.IsSet() }
+func (e *NamedEvent) IsSet() bool { e.check("IsSet"); return e.ev.IsSet() }
 
 // Wait blocks until the flag is set; see Event.Wait.
-func (e *NamedEvent) Wait() { e.check("Wait"); e.Event.Wait() }
+func (e *NamedEvent) Wait() { e.check("Wait"); e.ev.Wait() }
 
 // WaitContext blocks until the flag is set or ctx is done; see
 // Event.WaitContext.
@@ -295,7 +295,7 @@ func (e *NamedEvent) WaitContext(ctx context.Context) error {
 	if err := e.closedErr("WaitContext"); err != nil {
 		return err
 	}
-	return e.Event.WaitContext(ctx)
+	return e.ev.WaitContext(ctx)
 }
 
 // condPair is the content of a named condition's segment.
@@ -386,7 +386,7 @@ func (c *NamedCond) Waiting() int { c.check("Waiting"); return c.p.Cond.Waiting(
 // NamedBarrier is a Barrier in a segment of its own, with this process's
 // action.
 type NamedBarrier struct {
-	*Barrier
+	b *Barrier
 	named
 	action func() error
 }
@@ -404,7 +404,7 @@ func CreateBarrier(name string, parties int, timeout time.Duration, opts ...shm.
 		return nil, err
 	}
 	p.Join()
-	return &NamedBarrier{Barrier: p, named: n}, nil
+	return &NamedBarrier{b: p, named: n}, nil
 }
 
 // OpenBarrier opens a barrier made by CreateBarrier.
@@ -414,7 +414,7 @@ func OpenBarrier(name string, opts ...shm.Option) (*NamedBarrier, error) {
 		return nil, err
 	}
 	p.Join()
-	return &NamedBarrier{Barrier: p, named: n}, nil
+	return &NamedBarrier{b: p, named: n}, nil
 }
 
 // SetAction sets the action this process runs when it is the last to
@@ -440,7 +440,7 @@ func (b *NamedBarrier) WaitFunc(ctx context.Context, action func() error) (int, 
 	if err := b.closedErr("Wait"); err != nil {
 		return -1, err
 	}
-	return b.Barrier.WaitFunc(ctx, action)
+	return b.b.WaitFunc(ctx, action)
 }
 
 // Init re-initialises the barrier; see Barrier.Init.
@@ -448,23 +448,23 @@ func (b *NamedBarrier) Init(parties int, timeout time.Duration) error {
 	if err := b.closedErr("Init"); err != nil {
 		return err
 	}
-	return b.Barrier.Init(parties, timeout)
+	return b.b.Init(parties, timeout)
 }
 
 // Parties returns the number of parties.
-func (b *NamedBarrier) Parties() int { b.check("Parties"); return b.Barrier.Parties() }
+func (b *NamedBarrier) Parties() int { b.check("Parties"); return b.b.Parties() }
 
 // Waiting returns the number of parties waiting in the current round.
-func (b *NamedBarrier) Waiting() int { b.check("Waiting"); return b.Barrier.Waiting() }
+func (b *NamedBarrier) Waiting() int { b.check("Waiting"); return b.b.Waiting() }
 
 // Broken reports whether the barrier is broken.
-func (b *NamedBarrier) Broken() bool { b.check("Broken"); return b.Barrier.Broken() }
+func (b *NamedBarrier) Broken() bool { b.check("Broken"); return b.b.Broken() }
 
 // Abort breaks the barrier; see Barrier.Abort.
-func (b *NamedBarrier) Abort() { b.check("Abort"); b.Barrier.Abort() }
+func (b *NamedBarrier) Abort() { b.check("Abort"); b.b.Abort() }
 
 // Reset returns the barrier to its initial state; see Barrier.Reset.
-func (b *NamedBarrier) Reset() { b.check("Reset"); b.Barrier.Reset() }
+func (b *NamedBarrier) Reset() { b.check("Reset"); b.b.Reset() }
 
 // Join declares this process a party; see Barrier.Join.
-func (b *NamedBarrier) Join() { b.check("Join"); b.Barrier.Join() }
+func (b *NamedBarrier) Join() { b.check("Join"); b.b.Join() }

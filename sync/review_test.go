@@ -75,7 +75,7 @@ func TestBarrierCloseUnderPartyBreaks(t *testing.T) {
 	defer other.Close()
 	got := make(chan error, 1)
 	go func() { _, err := a.Wait(); got <- err }()
-	eventually(t, "party asleep", func() bool { return xsync.Asleep(other.Barrier) })
+	eventually(t, "party asleep", func() bool { return xsync.Asleep(other) })
 	require.NoError(t, a.Close())
 	assert.ErrorIs(t, <-got, xsync.ErrClosed)
 	// The party that left must not count as arrived.
@@ -245,7 +245,7 @@ func TestEventPulseReleasesWaiters(t *testing.T) {
 	for range 2 {
 		kids = append(kids, testproc.Start(t, "event-wait-report", name))
 	}
-	eventually(t, "both asleep", func() bool { return xsync.Sleepers(e.Event) == 2 })
+	eventually(t, "both asleep", func() bool { return xsync.Sleepers(e) == 2 })
 	e.Set()
 	e.Clear()
 	assert.False(t, e.IsSet())
