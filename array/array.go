@@ -19,12 +19,21 @@ import (
 var (
 	// ErrInvalidLen is returned for a length or shape that no array can
 	// have: zero, negative, or (as ErrTooLarge, which also matches
-	// ErrInvalidLen) too many bytes. The message says which.
-	ErrInvalidLen = errors.New("invalid array length")
+	// ErrInvalidLen) too many bytes. The message says which. It also
+	// matches shm.ErrInvalid, as every argument out of range does.
+	ErrInvalidLen error = &invalidLen{"invalid array length"}
 	// ErrTooLarge is returned for an array of more than MaxBytes bytes,
 	// or whose size in bytes overflows.
 	ErrTooLarge = errors.New("array too large")
 )
+
+// invalidLen is ErrInvalidLen: a length out of range is an argument out
+// of range, so it also matches shm.ErrInvalid, the sentinel every package
+// uses for one.
+type invalidLen struct{ msg string }
+
+func (e *invalidLen) Error() string { return e.msg }
+func (e *invalidLen) Unwrap() error { return shm.ErrInvalid }
 
 // MaxBytes is the largest size in bytes of an array's elements (1 TiB
 // less the lock's cache line, and at most math.MaxInt).

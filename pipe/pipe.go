@@ -103,8 +103,13 @@ const (
 
 func (o Options) config() (ring.Config, uint64, error) {
 	size := uint64(DefaultSize)
-	if o.Size < 0 || o.MaxMessage < 0 || o.Direction < Duplex || o.Direction > OpenerSends {
-		return ring.Config{}, 0, fmt.Errorf("%w: option out of range", shm.ErrInvalid)
+	switch {
+	case o.Size < 0:
+		return ring.Config{}, 0, fmt.Errorf("%w: Options.Size %d (want 0 or more)", shm.ErrInvalid, o.Size)
+	case o.MaxMessage < 0:
+		return ring.Config{}, 0, fmt.Errorf("%w: Options.MaxMessage %d (want 0 or more)", shm.ErrInvalid, o.MaxMessage)
+	case o.Direction < Duplex || o.Direction > OpenerSends:
+		return ring.Config{}, 0, fmt.Errorf("%w: Options.Direction %d (want Duplex, CreatorSends or OpenerSends)", shm.ErrInvalid, o.Direction)
 	}
 	if o.Size > 0 {
 		size = max(ring.MinSize, uint64(1)<<bits.Len64(uint64(o.Size)-1))

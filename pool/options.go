@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xproc-go/xproc/process"
+	"github.com/xproc-go/xproc/shm"
 )
 
 // Option configures New.
@@ -38,6 +40,25 @@ func defaultOptions() options {
 // every CPU, -2 every CPU but one, and so on (at least 1).
 func Workers(n int) Option { return func(o *options) { o.workers = n } }
 
+// check refuses the options out of range: each is an error wrapping
+// shm.ErrInvalid that names the option and the value, as for every
+// argument out of range in xproc.
+func (o *options) check() error {
+	for _, v := range []struct {
+		name string
+		v    int64
+	}{{"MaxTasksPerChild", int64(o.maxTasks)}, {"MaxRSS", o.maxRSS}, {"Retries", int64(o.retries)},
+		{"ChunkSize", int64(o.chunk)}, {"GOMAXPROCS", int64(o.gomaxprocs)}} {
+		if v.v < 0 {
+			return fmt.Errorf("pool: %w: %s %d (want 0 or more)", shm.ErrInvalid, v.name, v.v)
+		}
+	}
+	if o.grace < 0 {
+		return fmt.Errorf("pool: %w: Grace %v (want 0 or more)", shm.ErrInvalid, o.grace)
+	}
+	return nil
+}
+
 func (o *options) workerCount() int {
 	switch {
 	case o.workers > 0:
@@ -61,18 +82,18 @@ func Initializer[In, Out any](f process.Func[In, Out], arg In) Option {
 
 // MaxTasksPerChild replaces a worker once it has run n calls (Python's
 // maxtasksperchild): batches are then at most n calls. 0 means no limit.
-func MaxTasksPerChild(n int) Option { return func(o *options) { o.maxTasks = max(0, n) } }
+func MaxTasksPerChild(n int) Option { return func(o *options) { o.maxTasks = n } }
 
 // MaxRSS replaces a worker whose resident memory exceeds bytes, checked
 // after each batch it runs. 0 means no limit.
-func MaxRSS(bytes int64) Option { return func(o *options) { o.maxRSS = max(0, bytes) } }
+func MaxRSS(bytes int64) Option { return func(o *options) { o.maxRSS = bytes } }
 
 // Retries runs a batch again, up to n more times, when the worker running
 // it dies; after that its calls fail with ErrWorkerDied (the default, n
 // 0, fails them at once). Functions that may run twice must tolerate it.
 // With n > 0, the parent keeps each batch's encoded arguments until it is
 // answered, to send them again.
-func Retries(n int) Option { return func(o *options) { o.retries = max(0, n) } }
+func Retries(n int) Option { return func(o *options) { o.retries = n } }
 
 // ChunkSize sends calls to the workers in batches of n (Python's
 // chunksize). 0, the default, sizes batches automatically, as joblib's
@@ -83,17 +104,17 @@ func Retries(n int) Option { return func(o *options) { o.retries = max(0, n) } }
 // where Python's chunksize is given to each map: calls that need another
 // size need another pool (pools are cheap to start; see the README's
 // figures).
-func ChunkSize(n int) Option { return func(o *options) { o.chunk = max(0, n) } }
+func ChunkSize(n int) Option { return func(o *options) { o.chunk = n } }
 
 // GOMAXPROCS sets each worker's GOMAXPROCS. The default is the CPUs
 // divided among the workers (at least 1), so that the workers do not
 // oversubscribe the machine.
-func GOMAXPROCS(n int) Option { return func(o *options) { o.gomaxprocs = max(0, n) } }
+func GOMAXPROCS(n int) Option { return func(o *options) { o.gomaxprocs = n } }
 
 // Grace is how long a worker running a cancelled call has, once its
 // function's context is cancelled, before it is killed (SIGKILL) and
 // replaced. Default 1s.
-func Grace(d time.Duration) Option { return func(o *options) { o.grace = max(0, d) } }
+func Grace(d time.Duration) Option { return func(o *options) { o.grace = d } }
 
 // Stdout and Stderr set where the workers' standard output and error go
 // (default: this process's). A writer that is not an *os.File is written

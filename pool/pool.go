@@ -153,6 +153,9 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	if o.initErr != nil {
 		return nil, fmt.Errorf("pool: initializer %s: %w: argument: %w", o.initName, process.ErrCodec, o.initErr)
 	}

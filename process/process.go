@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/xproc-go/xproc/shm"
 )
 
 // Process is a worker process running one registered function: Python's
@@ -71,6 +73,9 @@ func Start[In, Out any](ctx context.Context, f Func[In, Out], arg In, opts ...Op
 	o := options{stdout: os.Stdout, stderr: os.Stderr}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.gomaxprocs < 0 {
+		return nil, fmt.Errorf("process: Start %s: %w: GOMAXPROCS %d (want 0 or more)", f.name, shm.ErrInvalid, o.gomaxprocs)
 	}
 	if o.name == "" {
 		o.name = "Process-" + strconv.FormatInt(seq.Add(1), 10)

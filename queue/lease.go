@@ -2,9 +2,11 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/xproc-go/xproc/internal/ring"
+	"github.com/xproc-go/xproc/shm"
 )
 
 // Lease is a message handed to one consumer until it acknowledges it
@@ -116,6 +118,9 @@ type Reservation struct {
 func (q *Queue) Reserve(ctx context.Context, n int) (*Reservation, error) {
 	if err := q.closed("reserve"); err != nil {
 		return nil, err
+	}
+	if n < 0 {
+		return nil, &Error{Pkg: "queue", Op: "reserve", Name: q.name, Err: fmt.Errorf("%w: n %d (want 0 to %d)", shm.ErrInvalid, n, q.MaxMessage())}
 	}
 	var s ring.Slot
 	err := q.r.Reserve(ctx, n, 0, 0, true, &s)

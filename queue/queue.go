@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/xproc-go/xproc/internal/race"
 	"github.com/xproc-go/xproc/internal/elems"
+	"github.com/xproc-go/xproc/internal/race"
 	"github.com/xproc-go/xproc/internal/ring"
 	"github.com/xproc-go/xproc/shm"
 )

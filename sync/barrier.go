@@ -172,7 +172,7 @@ func (b *Barrier) WaitContext(ctx context.Context) (int, error) {
 func (b *Barrier) WaitFunc(ctx context.Context, action func() error) (int, error) {
 	parties := b.parties.Load()
 	if parties == 0 || parties > MaxParties {
-		return -1, fmt.Errorf("%w: Barrier.Wait: barrier not initialised (call Init first)", ErrInvalid)
+		return -1, fmt.Errorf("xsync: %w: Barrier.Wait: barrier not initialised (call Init first)", ErrInvalid)
 	}
 	if d := time.Duration(b.timeout.Load()); d > 0 {
 		var cancel context.CancelFunc

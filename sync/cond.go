@@ -321,8 +321,8 @@ func (c *Cond) Signal() { c.Notify(1) }
 // Broadcast wakes every waiter.
 func (c *Cond) Broadcast() { c.Notify(math.MaxInt32) }
 
-// Notify wakes up to n of the callers waiting now; with nobody waiting it
-// does nothing.
+// Notify wakes up to n of the callers waiting now; with nobody waiting,
+// or n ≤ 0, it does nothing (as Python's notify(n)).
 func (c *Cond) Notify(n int) {
 	if n <= 0 {
 		return

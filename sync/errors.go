@@ -32,8 +32,9 @@ var (
 	// ErrInvalid is returned for an argument out of range, and for a
 	// Barrier used before Init. The message names the call, the argument,
 	// the value given and the values allowed; see "Arguments" in the
-	// package documentation.
-	ErrInvalid = errors.New("xsync: invalid argument")
+	// package documentation. It is shm.ErrInvalid: one sentinel for an
+	// argument out of range in every package of xproc.
+	ErrInvalid = shm.ErrInvalid
 	// ErrClosed is returned by calls blocked on a primitive whose segment
 	// is closed under them. It is shm.ErrClosed.
 	ErrClosed = shm.ErrClosed
@@ -58,5 +59,5 @@ func (e *OwnerDeadError) Is(target error) bool { return target == ErrOwnerDead }
 // got, where want describes the values allowed: "xsync: invalid
 // argument: Semaphore.Init: value -1 (want 0 to 2147483647)".
 func invalidArg(call, arg string, got any, want string) error {
-	return fmt.Errorf("%w: %s: %s %v (want %s)", ErrInvalid, call, arg, got, want)
+	return fmt.Errorf("xsync: %w: %s: %s %v (want %s)", ErrInvalid, call, arg, got, want)
 }
