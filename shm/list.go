@@ -34,6 +34,9 @@ type Info struct {
 	// creator in another PID namespace counts as running: its pid cannot
 	// be looked up from here.
 	CreatorAlive bool
+	// CreatorForeign reports that the creator is in another PID namespace
+	// (another container sharing the segment directory, say).
+	CreatorForeign bool
 	// InUse reports whether any process maps the segment, as the
 	// kernel's record of liveness locks says (see package owner); exact,
 	// whatever PID namespace the processes are in.
@@ -185,12 +188,14 @@ func statOpen(name, path string, f *os.File) (Info, error) {
 }
 
 // Stale reports whether the segment is a leftover of a crash, safe to
-// remove: it was read without error, its creator no longer runs (and is
-// in this PID namespace, where that can be told), and no process maps
-// it. A segment whose creator closed it and still runs is not stale: the
-// creator may mean to open it again.
+// remove: it was read without error, no process maps it, and its creator
+// no longer runs. A segment whose creator closed it and still runs is not
+// stale: the creator may mean to open it again. Whether a creator of
+// another PID namespace runs cannot be told from here: its segment is
+// stale once no process maps it (so a container's leftovers can be swept
+// from another that shares the directory).
 func (i Info) Stale() bool {
-	return i.Err == nil && !i.CreatorAlive && !i.InUse
+	return i.Err == nil && !i.InUse && (!i.CreatorAlive || i.CreatorForeign)
 }
 
 func infoFromHeader(name, path string, h *layout.Header, fileSize int64, attached []owner.ID, alive func(owner.ID) bool, inUse bool) Info {
@@ -198,10 +203,11 @@ func infoFromHeader(name, path string, h *layout.Header, fileSize int64, attache
 		Name: name, Path: path,
 		Kind: h.Kind, Type: h.Name(), ElemSize: h.ElemSize, Len: h.Len,
 		DataSize: h.DataSize, FileSize: fileSize,
-		Created:      time.Unix(0, h.Created),
-		Creator:      int(h.CreatorPid),
-		CreatorAlive: creatorAlive(h),
-		InUse:        inUse,
+		Created:        time.Unix(0, h.Created),
+		Creator:        int(h.CreatorPid),
+		CreatorAlive:   creatorAlive(h),
+		CreatorForeign: foreign(h),
+		InUse:          inUse,
 	}
 	if h.NDim > 0 {
 		info.Shape = append([]uint64(nil), h.Shape[:h.NDim]...)
@@ -218,10 +224,13 @@ func infoFromHeader(name, path string, h *layout.Header, fileSize int64, attache
 // creatorAlive reports whether the creator recorded in h still runs,
 // never calling one of another PID namespace dead.
 func creatorAlive(h *layout.Header) bool {
-	if h.CreatorPidNS != 0 && owner.PidNS() != 0 && h.CreatorPidNS != owner.PidNS() {
-		return true
-	}
-	return owner.Alive(owner.Make(int(h.CreatorPid), h.CreatorStart))
+	return foreign(h) || owner.Alive(owner.Make(int(h.CreatorPid), h.CreatorStart))
+}
+
+// foreign reports whether the creator recorded in h is of another PID
+// namespace.
+func foreign(h *layout.Header) bool {
+	return h.CreatorPidNS != 0 && owner.PidNS() != 0 && h.CreatorPidNS != owner.PidNS()
 }
 
 // sweepHidden removes the hidden files a killed process can leave in dir:

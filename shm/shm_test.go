@@ -119,6 +119,18 @@ func init() {
 		}
 		return nil
 	})
+	// shm-create-wait creates name (8 int64s), says "created", and on
+	// "exit" closes it (leaving its name) and exits.
+	testproc.Register("shm-create-wait", func(args []string) error {
+		ty, _ := shm.TypeOf[int64]()
+		seg, err := shm.Create(args[0], shm.Spec{Kind: shm.KindArray, Type: ty, Len: 8})
+		if err != nil {
+			return err
+		}
+		defer seg.Close()
+		testproc.Say("created")
+		return testproc.Await("exit")
+	})
 	// Opens name (8 int64s), checks 100+i and writes 200+i.
 	testproc.Register("shm-open-check", func(args []string) error {
 		ty, _ := shm.TypeOf[int64]()
@@ -1101,4 +1113,35 @@ func TestErrorMessage(t *testing.T) {
 	assert.Equal(t, "shm: open x: "+shm.ErrKind.Error(), err.Error())
 	assert.Equal(t, "shm: create (anonymous): boom", (&shm.Error{Op: "create", Err: errors.New("boom")}).Error())
 	assert.ErrorIs(t, err, shm.ErrKind)
+}
+
+// TestStaleForeignCreator: a segment made in another PID namespace (a
+// container sharing the directory) is not stale while its creator maps
+// it, and is once nobody does, though its creator's pid cannot be looked
+// up from here: RemoveStale and Sweep then remove it.
+func TestStaleForeignCreator(t *testing.T) {
+	name := testproc.Name(t)
+	c := testproc.StartInPIDNamespace(t, "shm-create-wait", name)
+	c.Expect("created")
+	info, err := shm.Stat(name)
+	require.NoError(t, err)
+	assert.True(t, info.CreatorForeign)
+	assert.True(t, info.InUse)
+	assert.False(t, info.Stale(), "its creator maps it")
+	removed, err := shm.RemoveStale(name)
+	require.NoError(t, err)
+	assert.False(t, removed)
+
+	c.Send("exit")
+	c.Wait()
+	info, err = shm.Stat(name)
+	require.NoError(t, err)
+	assert.True(t, info.CreatorForeign)
+	assert.False(t, info.InUse)
+	assert.True(t, info.Stale(), "nobody maps it")
+	swept, err := shm.Sweep()
+	require.NoError(t, err)
+	assert.Contains(t, swept, name)
+	_, err = shm.Stat(name)
+	assert.ErrorIs(t, err, shm.ErrNotExist)
 }
