@@ -298,7 +298,7 @@ func BenchmarkMutexTakeover(b *testing.B) {
 			defer m.Close()
 			var ds []time.Duration
 			for b.Loop() {
-				ds = append(ds, takeover(b, m, name))
+				ds = append(ds, mutexTakeover(b, m, name))
 			}
 			slices.Sort(ds)
 			b.ReportMetric(float64(ds[len(ds)/2].Microseconds()), "µs-median")

@@ -19,6 +19,8 @@ func Sleepers(p any) int {
 	switch p := p.(type) {
 	case *NamedMutex:
 		return Sleepers(p.mu)
+	case *NamedReentrantMutex:
+		return Sleepers(p.rm)
 	case *NamedEvent:
 		return Sleepers(p.ev)
 	case *NamedBarrier:

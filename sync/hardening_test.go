@@ -302,20 +302,25 @@ func cpuTime(t *testing.T) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// takeover measures one kill-to-takeover: a child holds the mutex, a
-// waiter here is asleep on it, the child is killed (SIGKILL); it returns
-// the time from the kill to the waiter's return with ErrOwnerDead.
-func takeover(t testing.TB, m *xsync.NamedMutex, name string) time.Duration {
-	c := testproc.Start(t, "mutex-hold", name)
-	c.Expect("locked")
+// takeover measures one kill-to-takeover: a child holds the lock, a
+// waiter here (lock) is asleep on it (asleep), the child is killed
+// (SIGKILL); it returns the time from the kill to the waiter's return
+// with ErrOwnerDead. The child runs role with args and says ready once it
+// holds the lock.
+func takeover(t testing.TB, lock func() error, unlock func(), asleep func() bool, ready, role string, args ...string) time.Duration {
+	c := testproc.Start(t, role, args...)
+	c.Expect(ready)
 	got := make(chan error, 1)
 	var back time.Time
 	go func() {
-		err := m.LockContext(context.Background())
+		err := lock()
 		back = time.Now()
+		if errors.Is(err, xsync.ErrOwnerDead) {
+			unlock() // by the goroutine that took it (a ReentrantMutex is its own)
+		}
 		got <- err
 	}()
-	for !xsync.Asleep(m) {
+	for !asleep() {
 		time.Sleep(100 * time.Microsecond) // observing, not synchronising
 	}
 	killed := time.Now()
@@ -328,26 +333,50 @@ func takeover(t testing.TB, m *xsync.NamedMutex, name string) time.Duration {
 	case <-time.After(testproc.Bound):
 		t.Fatal("the waiter never took the lock over")
 	}
-	m.Unlock()
 	c.WaitKilled()
 	return back.Sub(killed)
 }
 
+// mutexTakeover is takeover for the named Mutex m.
+func mutexTakeover(t testing.TB, m *xsync.NamedMutex, name string) time.Duration {
+	return takeover(t, func() error { return m.LockContext(context.Background()) }, m.Unlock,
+		func() bool { return xsync.Asleep(m) }, "locked", "mutex-hold", name)
+}
+
 // TestTakeoverIsFast: a waiter already blocked when the holder is killed
 // takes the lock over in about a millisecond (the holder's pidfd wakes it),
-// not at the next periodic liveness check (100ms). The bound is half the
-// check interval, far above the expected figure, so that a loaded machine
-// cannot fail it but the periodic check alone always would.
+// not at the next periodic liveness check (100ms): the median of 21 kills
+// is under 10 ms. (About 1.6 ms here under the race detector, 2.5 ms with
+// other tests running; see BenchmarkMutexTakeover for the figures. The
+// slowest is logged, not checked: on a loaded machine one can wait tens
+// of milliseconds for a CPU.)
 func TestTakeoverIsFast(t *testing.T) {
-	name := testproc.Name(t)
-	m, err := xsync.CreateMutex(name)
-	require.NoError(t, err)
-	defer m.Close()
-	var ds []time.Duration
-	for range 21 {
-		ds = append(ds, takeover(t, m, name))
+	check := func(t *testing.T, ds []time.Duration) {
+		slices.Sort(ds)
+		t.Logf("kill to takeover over %d kills: min %v, median %v, max %v", len(ds), ds[0], ds[len(ds)/2], ds[len(ds)-1])
+		assert.Less(t, ds[len(ds)/2], 10*time.Millisecond, "median kill-to-takeover")
 	}
-	slices.Sort(ds)
-	t.Logf("kill to takeover over %d kills: min %v, median %v, max %v", len(ds), ds[0], ds[len(ds)/2], ds[len(ds)-1])
-	assert.Less(t, ds[len(ds)/2], 50*time.Millisecond, "median kill-to-takeover")
+	t.Run("Mutex", func(t *testing.T) {
+		name := testproc.Name(t)
+		m, err := xsync.CreateMutex(name)
+		require.NoError(t, err)
+		defer m.Close()
+		var ds []time.Duration
+		for range 21 {
+			ds = append(ds, mutexTakeover(t, m, name))
+		}
+		check(t, ds)
+	})
+	t.Run("ReentrantMutex", func(t *testing.T) {
+		name := testproc.Name(t)
+		r, err := xsync.CreateReentrantMutex(name)
+		require.NoError(t, err)
+		defer r.Close()
+		var ds []time.Duration
+		for range 21 {
+			ds = append(ds, takeover(t, func() error { return r.LockContext(context.Background()) }, r.Unlock,
+				func() bool { return xsync.Asleep(r) }, "held", "hold-exec", "rmutex", name))
+		}
+		check(t, ds)
+	})
 }
