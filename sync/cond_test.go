@@ -248,7 +248,9 @@ func TestNamedCond(t *testing.T) {
 //
 // A return from Wait is spurious when no notification was issued for it:
 // the test issues "permits" for the live waiters each notification can
-// release (never for the dead one) and counts returns beyond them.
+// release (never for the dead one) and counts returns beyond them. Each
+// cycle has three live waiters and wakes one (Signal), two (Notify(2))
+// or all (Broadcast).
 func TestCondDeadWaiterOneSpuriousWakeUp(t *testing.T) {
 	for _, op := range []string{"Signal", "Notify", "Broadcast"} {
 		t.Run(op, func(t *testing.T) {
@@ -258,7 +260,8 @@ func TestCondDeadWaiterOneSpuriousWakeUp(t *testing.T) {
 			dead.WaitKilled()
 
 			var permits, spurious, started, returned int // guarded by sh.Mu
-			done := make(chan error, 2)
+			const waiters = 3
+			done := make(chan error, waiters)
 			wait := func() {
 				sh.Mu.Lock()
 				if err := sh.Sleeping.Release(); err != nil {
@@ -286,35 +289,42 @@ func TestCondDeadWaiterOneSpuriousWakeUp(t *testing.T) {
 				sh.C.Signal()
 				sh.Mu.Unlock()
 
-				go wait()
-				go wait()
-				acquireN(t, &sh.Sleeping, 2)
+				for range waiters {
+					go wait()
+				}
+				acquireN(t, &sh.Sleeping, waiters)
 				sh.Mu.Lock()
-				started += 2
+				started += waiters
+				var woken int
 				switch op {
 				case "Signal":
-					permits++
+					woken = 1
 					sh.C.Signal()
 				case "Notify":
-					permits++
-					sh.C.Notify(1)
+					woken = 2
+					sh.C.Notify(2)
 				case "Broadcast":
-					permits += started - returned
+					woken = started - returned
 					sh.C.Broadcast()
 				}
+				permits += woken
 				sh.Mu.Unlock()
-				require.NoError(t, <-done)
+				for range woken {
+					require.NoError(t, <-done)
+				}
 
 				// Release whoever still waits.
 				sh.Mu.Lock()
 				permits += started - returned
 				sh.C.Broadcast()
 				sh.Mu.Unlock()
-				require.NoError(t, <-done)
+				for range waiters - woken {
+					require.NoError(t, <-done)
+				}
 			}
 			sh.Mu.Lock()
 			defer sh.Mu.Unlock()
-			assert.Equal(t, 2*cycles, returned)
+			assert.Equal(t, waiters*cycles, returned)
 			assert.LessOrEqual(t, spurious, 1, "spurious wake-ups in %d cycles", cycles)
 		})
 	}
