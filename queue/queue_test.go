@@ -529,12 +529,33 @@ func TestCloseWakesBlocked(t *testing.T) {
 
 func asleep(q *queue.Queue) bool { return queue.Sleepers(q) > 0 }
 
-// MPMC across processes: producers put messages of random sizes, each
-// with its producer, sequence number and checksum; consumers check every
-// message and count it in a shared array; every message must arrive
-// exactly once, intact, in order per producer (as each consumer sees).
+// MPMC across processes: producers put messages of random sizes, from 0
+// bytes to the queue's maximum (every 1000th message of each producer is
+// empty, the next of the maximum size). A message of 12 bytes or more
+// carries its producer, sequence number and a checksum of the rest;
+// consumers check each and count it in a shared array: every one must
+// arrive exactly once, intact, in order per producer (as each consumer
+// sees). A shorter one cannot say whose it is: its bytes all equal its
+// length, and consumers count them by length, which must match what the
+// producers sent (the parent replays their random sizes).
 
-const mpmcMax = 256
+const (
+	mpmcMax    = 2048
+	mpmcHeader = 12
+)
+
+// mpmcSize returns the size of message i of a producer, drawn from its
+// generator.
+func mpmcSize(rng *rand.Rand, i int) int {
+	n := rng.IntN(mpmcMax + 1)
+	switch i % 1000 {
+	case 0:
+		return 0
+	case 1:
+		return mpmcMax
+	}
+	return n
+}
 
 func init() {
 	testproc.Register("mpmc-producer", func(args []string) error {
@@ -544,16 +565,22 @@ func init() {
 		}
 		p, per := testproc.Atoi(args[1]), testproc.Atoi(args[2])
 		rng := rand.New(rand.NewPCG(uint64(p), 1))
-		msg := make([]byte, mpmcMax)
+		msg := make([]byte, mpmcMax+8)
 		for i := range per {
-			n := 12 + rng.IntN(mpmcMax-12+1)
+			n := mpmcSize(rng, i)
 			m := msg[:n]
-			binary.LittleEndian.PutUint32(m, uint32(p))
-			binary.LittleEndian.PutUint32(m[4:], uint32(i))
-			for j := 12; j < n; j++ {
-				m[j] = byte(rng.Uint32())
+			if n < mpmcHeader {
+				for j := range m {
+					m[j] = byte(n)
+				}
+			} else {
+				binary.LittleEndian.PutUint32(m, uint32(p))
+				binary.LittleEndian.PutUint32(m[4:], uint32(i))
+				for j := mpmcHeader; j < n; j += 8 {
+					binary.LittleEndian.PutUint64(msg[j:], rng.Uint64())
+				}
+				binary.LittleEndian.PutUint32(m[8:], crc32.ChecksumIEEE(m[mpmcHeader:]))
 			}
-			binary.LittleEndian.PutUint32(m[8:], crc32.ChecksumIEEE(m[12:]))
 			if err := q.Put(bg, m); err != nil {
 				return err
 			}
@@ -570,6 +597,7 @@ func init() {
 			return err
 		}
 		producers, per := testproc.Atoi(args[2]), testproc.Atoi(args[3])
+		short := producers * per // seen's counts of short messages, by length, start here
 		last := make([]int, producers)
 		for i := range last {
 			last[i] = -1
@@ -584,14 +612,20 @@ func init() {
 				return err
 			}
 			m := buf[:n]
-			if n < 12 {
-				return fmt.Errorf("message of %d bytes", n)
+			if n < mpmcHeader {
+				for _, b := range m {
+					if int(b) != n {
+						return fmt.Errorf("torn message of %d bytes: %v", n, m)
+					}
+				}
+				seen.Add(short+n, 1)
+				continue
 			}
 			p, i := int(binary.LittleEndian.Uint32(m)), int(binary.LittleEndian.Uint32(m[4:]))
 			if p >= producers || i >= per {
 				return fmt.Errorf("message %d/%d out of range", p, i)
 			}
-			if crc32.ChecksumIEEE(m[12:]) != binary.LittleEndian.Uint32(m[8:]) {
+			if crc32.ChecksumIEEE(m[mpmcHeader:]) != binary.LittleEndian.Uint32(m[8:]) {
 				return fmt.Errorf("torn message %d/%d", p, i)
 			}
 			if i <= last[p] {
@@ -610,9 +644,10 @@ func TestMPMCProcesses(t *testing.T) {
 		total = 60_000 // the race detector makes each message ~20× slower
 	}
 	per := total / producers
-	name, q := create(t, queue.Options{})
+	// A ring of 64 KiB: messages of up to 2 KiB wrap it often.
+	name, q := create(t, queue.Options{Size: 64 << 10, MaxMessage: mpmcMax})
 	seenName := testproc.Name(t)
-	seen, err := array.Create[uint32](seenName, producers*per)
+	seen, err := array.Create[uint32](seenName, producers*per+mpmcHeader)
 	require.NoError(t, err)
 	defer seen.Close()
 	var ps, cs []*testproc.Child
@@ -632,13 +667,33 @@ func TestMPMCProcesses(t *testing.T) {
 		c.Wait()
 	}
 	t.Logf("%d messages through %d+%d processes in %v", producers*per, producers, consumers, time.Since(start))
+	// What the producers sent: each long message once, short ones by
+	// length.
+	want := make([]uint32, producers*per+mpmcHeader)
+	for p := range producers {
+		rng := rand.New(rand.NewPCG(uint64(p), 1))
+		for i := range per {
+			n := mpmcSize(rng, i)
+			if n < mpmcHeader {
+				want[producers*per+n]++
+				continue
+			}
+			want[p*per+i] = 1
+			for j := mpmcHeader; j < n; j += 8 {
+				rng.Uint64()
+			}
+		}
+	}
+	counts := seen.Slice()
 	bad := 0
-	for i, n := range seen.Slice() {
-		if n != 1 && bad < 10 {
+	for i, n := range counts[:producers*per] {
+		if n != want[i] && bad < 10 {
 			t.Errorf("message %d/%d arrived %d times", i/per, i%per, n)
 			bad++
 		}
 	}
+	assert.Equal(t, want[producers*per:], counts[producers*per:], "short messages received, by length")
+	assert.Positive(t, want[producers*per], "empty messages were sent")
 	assert.Equal(t, 0, q.Len())
 }
 
