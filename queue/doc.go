@@ -35,9 +35,12 @@
 // is gone) or Nak (it goes back, ahead of newer ones). If the consumer
 // dies first, the message goes back by itself: delivery is at least once,
 // and the lease that receives it again says so (Redelivered,
-// NumDelivered, DeadConsumer). Get is a lease acknowledged as it returns,
-// so a consumer killed inside Get loses nothing and no message reaches
-// user code twice. A lease reads its message in place, and Reserve lets a
+// NumDelivered, DeadConsumer). Get is a lease acknowledged as its last
+// step, once it has copied the message out: a consumer killed inside Get
+// before that loses nothing, and no message reaches user code twice. (One
+// killed in the instants between that step and Get's return loses the
+// message with the rest of its memory, as it would any message it had
+// received.) A lease reads its message in place, and Reserve lets a
 // producer write one in place (zero copy).
 //
 // Of[T] is a queue of fixed-size, pointer-free values (an int64, a struct

@@ -359,9 +359,9 @@ func (q *Queue) put(ctx context.Context, msg []byte, block bool) error {
 }
 
 // Get removes the oldest message and returns it, waiting for one until
-// ctx is done. It is a lease acknowledged as it returns: if the process
-// is killed inside Get, the message goes back to the queue for another
-// consumer. It fails with ErrShutdown (shut down and drained), ErrClosed,
+// ctx is done. It is a lease acknowledged once the message is copied out,
+// Get's last step: if the process is killed inside Get before that, the
+// message goes back to the queue for another consumer. It fails with ErrShutdown (shut down and drained), ErrClosed,
 // ErrCorrupt or ctx.Err().
 func (q *Queue) Get(ctx context.Context) ([]byte, error) {
 	return q.get(ctx, true)
