@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xproc-go/xproc/internal/testproc"
+	"github.com/xproc-go/xproc/pipe"
+	"github.com/xproc-go/xproc/queue"
 	"github.com/xproc-go/xproc/shm"
 	xsync "github.com/xproc-go/xproc/sync"
 	"github.com/xproc-go/xproc/value"
@@ -29,7 +31,8 @@ func xproc(args ...string) (code int, stdout, stderr string) {
 }
 
 func init() {
-	// Creates a segment of its own (a Value) and lives until killed.
+	// Creates a segment of its own (a Value) and lives until killed or
+	// told to "exit".
 	testproc.Register("cmd-create-live", func(args []string) error {
 		v, err := value.Create[int64](args[0], 1)
 		if err != nil {
@@ -37,10 +40,16 @@ func init() {
 		}
 		defer v.Close()
 		testproc.Say("created")
+		return testproc.Await("exit")
+	})
+	// Says "idle" and lives until killed.
+	testproc.Register("cmd-idle", func(args []string) error {
+		testproc.Say("idle")
 		return testproc.Await("never")
 	})
 	// Locks the named primitive or value args[1] of kind args[0] and
-	// lives until killed.
+	// lives until killed, told to "exit" (still holding the lock), or
+	// told to "exec" cmd-idle (the same process, another program).
 	testproc.Register("cmd-lock-live", func(args []string) error {
 		switch args[0] {
 		case "mutex":
@@ -64,23 +73,39 @@ func init() {
 			v.Lock()
 		}
 		testproc.Say("locked")
-		return testproc.Await("never")
+		for {
+			switch cmd, err := testproc.Next(); {
+			case err != nil:
+				return err
+			case cmd == "exit":
+				return nil
+			case cmd == "exec":
+				return testproc.Exec("cmd-idle")
+			}
+		}
 	})
 }
 
 // TestHelp: -h, --help and help print the usage on standard output and
 // exit 0; mistakes print it on standard error and exit 2.
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"-help"}, {"--help"}, {"help"}, {"help", "help"}} {
+	for _, args := range [][]string{{"-h"}, {"-help"}, {"--help"}, {"help"}, {"help", "help"}, {"help", "-h"}, {"help", "--help"}, {"help", "-help"}} {
 		code, out, errOut := xproc(args...)
 		assert.Equal(t, 0, code, "%q", args)
 		assert.Contains(t, out, "usage: xproc <command>", "%q", args)
 		assert.Empty(t, errOut, "%q", args)
 	}
-	for _, cmd := range []string{"demo", "bench", "ls", "inspect", "rm"} {
+	cmds := []string{"demo", "bench", "ls", "inspect", "rm", "torture"}
+	for name := range commands {
+		assert.Contains(t, cmds, name, "a command the test does not cover")
+	}
+	for _, cmd := range cmds {
 		variants := [][]string{{cmd, "-h"}, {cmd, "--help"}, {"help", cmd}}
-		if cmd != "demo" && cmd != "bench" {
+		switch cmd {
+		case "ls", "inspect", "rm":
 			variants = append(variants, []string{cmd, "-dir", "x", "-h"}, []string{cmd, "name", "-h"})
+		case "torture":
+			variants = append(variants, []string{cmd, "queue", "-h"}, []string{cmd, "-cycles", "3", "-h"})
 		}
 		for _, args := range variants {
 			code, out, errOut := xproc(args...)
@@ -212,7 +237,8 @@ func TestRemoveRefusesNonSegments(t *testing.T) {
 }
 
 // TestInspectLockHolder: inspect names the process holding a lock and
-// says whether it runs; types have the names users write.
+// says whether it still maps the segment and whether it runs: one that
+// exec'd another program runs, but can never unlock.
 func TestInspectLockHolder(t *testing.T) {
 	for _, kind := range []string{"mutex", "rmutex", "value"} {
 		t.Run(kind, func(t *testing.T) {
@@ -242,6 +268,13 @@ func TestInspectLockHolder(t *testing.T) {
 				assert.Contains(t, out, "2 times by one goroutine")
 			}
 
+			c.Send("exec")
+			c.Expect("idle")
+			code, out, errOut = xproc("inspect", name)
+			require.Equal(t, 0, code, errOut)
+			assert.Contains(t, out, fmt.Sprintf("locked by pid %d, which still runs but no longer maps the segment (it exec'd another program or closed the segment): the next locker takes the lock over", c.Pid()))
+			assert.NotContains(t, out, "exited")
+
 			c.Kill()
 			code, out, errOut = xproc("inspect", name)
 			require.Equal(t, 0, code, errOut)
@@ -251,7 +284,43 @@ func TestInspectLockHolder(t *testing.T) {
 	}
 }
 
-// TestTypeNames: ls and inspect show the type names users write.
+// TestForeignPids: pids of another PID namespace (a container sharing
+// the segment directory) are marked as such, never shown as if they
+// were this namespace's, and a creator there is not said to run.
+func TestForeignPids(t *testing.T) {
+	name := testproc.Name(t)
+	creator := testproc.StartInPIDNamespace(t, "cmd-create-live", name)
+	creator.Expect("created")
+	holder := testproc.StartInPIDNamespace(t, "cmd-lock-live", "value", name)
+	holder.Expect("locked")
+
+	code, out, errOut := xproc("ls")
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(name)+` +value +int64 +1 +\S+ +\d+ \(other PID namespace\) `, out)
+	code, out, errOut = xproc("inspect", name)
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^creator +\d+ \(other PID namespace\)$`, out)
+	assert.Regexp(t, `state +lock locked by pid \d+ of another PID namespace \(running\)\n`, out)
+	code, _, errOut = xproc("rm", "-stale", name)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, name+" is not stale (processes ")
+	assert.Contains(t, errOut, " have it mapped); it was left alone")
+
+	holder.Send("exit") // exits holding the lock
+	holder.Wait()
+	code, out, errOut = xproc("inspect", name)
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `state +lock locked by pid \d+ of another PID namespace, which no longer maps the segment \(it exited, exec'd another program or closed the segment\): the next locker takes the lock over\n`, out)
+
+	creator.Send("exit")
+	creator.Wait()
+	code, out, errOut = xproc("rm", "-stale", name)
+	assert.Equal(t, 0, code, errOut)
+	assert.Equal(t, "removed "+name+"\n", out)
+}
+
+// TestTypeNames: ls and inspect show the type names users write, and
+// what the messages of a queue or a pipe are.
 func TestTypeNames(t *testing.T) {
 	dir := t.TempDir()
 	cv, err := xsync.CreateCond("cv", shm.Dir(dir))
@@ -261,11 +330,30 @@ func TestTypeNames(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 
+	q, err := queue.Create("q", queue.Options{}, shm.Dir(dir))
+	require.NoError(t, err)
+	defer q.Close()
+	qp, err := queue.CreateOf[point]("qp", queue.Options{}, shm.Dir(dir))
+	require.NoError(t, err)
+	defer qp.Close()
+	p, err := pipe.Create("p", pipe.Options{}, shm.Dir(dir))
+	require.NoError(t, err)
+	defer p.Close()
+
 	code, out, errOut := xproc("ls", "-dir", dir)
 	require.Equal(t, 0, code, errOut)
 	assert.Regexp(t, `(?m)^cv +cond +xsync\.Mutex\+xsync\.Cond `, out)
 	assert.Regexp(t, `(?m)^bar +barrier +xsync\.Barrier `, out)
 	assert.NotRegexp(t, regexp.MustCompile(`condPair|[^x]sync\.`), out)
+	assert.Regexp(t, `(?m)^q +queue +bytes `, out)
+	assert.Regexp(t, `(?m)^p +pipe +bytes `, out)
+	assert.Regexp(t, `(?m)^qp +queue +main\.point `, out)
+	assert.NotContains(t, out, "uint8")
+	for name, typ := range map[string]string{"q": "bytes\n", "p": "bytes\n", "qp": "main.point (16 bytes)\n"} {
+		code, out, errOut = xproc("inspect", "-dir", dir, name)
+		require.Equal(t, 0, code, errOut)
+		assert.Regexp(t, `(?m)^type +`+regexp.QuoteMeta(typ), out, name)
+	}
 
 	code, out, errOut = xproc("inspect", "-dir", dir, "cv")
 	require.Equal(t, 0, code, errOut)
@@ -277,6 +365,9 @@ func TestTypeNames(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int{os.Getpid()}, in.Attached, "inspect did not stay attached")
 }
+
+// point is the element of a queue.Of in TestTypeNames.
+type point struct{ X, Y int64 }
 
 // TestBenchTable: min, median, max, runs and spread for each row, a mark
 // on rows that spread too much and on their ratios, and like compared

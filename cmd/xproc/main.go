@@ -87,8 +87,8 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	case name == "help" && len(rest) == 0:
 		fmt.Fprint(stdout, usage)
 		return 0
-	case name == "help" && rest[0] == "help":
-		fmt.Fprint(stdout, usage)
+	case name == "help" && (rest[0] == "help" || isHelp(rest[0])):
+		fmt.Fprint(stdout, usage) // xproc help help, xproc help -h
 		return 0
 	case name == "help":
 		name, rest = rest[0], []string{"-h"}

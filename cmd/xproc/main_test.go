@@ -23,14 +23,15 @@ func TestMain(m *testing.M) {
 
 func TestDemo(t *testing.T) {
 	var out bytes.Buffer
-	err := cmdDemo([]string{"-workers", "3", "-increments", "2000", "-elements", "4096", "-passes", "20", "-samples", "300000"}, &out)
+	err := cmdDemo([]string{"-workers", "3", "-increments", "2000", "-elements", "4096", "-passes", "20", "-samples", "300000", "-tasks", "300"}, &out)
 	require.NoError(t, err, out.String())
 	s := out.String()
 	assert.Contains(t, s, "counter = 6000, expected 6000: exact ✓")
 	assert.Contains(t, s, "245760 of 245760 updates arrived: exact ✓")
 	assert.Contains(t, s, "π ≈ 3.1")
 	assert.Contains(t, s, "the worker running the task died")
-	assert.Contains(t, s, "the pool went on: 1000 more squares exact ✓")
+	assert.Contains(t, s, "map(square, range(300)): exact ✓")
+	assert.Contains(t, s, "the pool went on: 300 more squares exact ✓", "fewer tasks than the 1000 run after the kill")
 }
 
 func TestDemoRejectsBadFlags(t *testing.T) {

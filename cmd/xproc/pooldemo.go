@@ -1,19 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/xproc-go/xproc/pool"
 	"github.com/xproc-go/xproc/process"
-	"github.com/xproc-go/xproc/value"
 )
 
 // The first Pool programs of Python's multiprocessing tutorials: squares,
@@ -27,20 +28,50 @@ var (
 	demoPiBlock = process.Register("xproc.demo.pi", func(ctx context.Context, b piBlock) (int64, error) {
 		return sample(b.N, b.Seed, nil), nil
 	})
-	// demoVictim writes its pid into the anonymous Value handed to the
-	// pool's workers... by name: pool workers are shared, so the Value is
-	// named, and removed by the demo.
-	demoVictim = process.Register("xproc.demo.victim", func(ctx context.Context, name string) (int64, error) {
-		v, err := value.Open[int64](name)
-		if err != nil {
-			return 0, err
-		}
-		defer v.Close()
-		v.Store(int64(os.Getpid()))
+	// demoVictim says which worker runs it, on its standard output, and
+	// runs until it is killed. It shares no segment with the demo: a
+	// pool's tasks cannot be handed files (no anonymous segment reaches
+	// them), and a named one would outlive a demo killed meanwhile.
+	demoVictim = process.Register("xproc.demo.victim", func(ctx context.Context, _ struct{}) (int64, error) {
+		fmt.Printf("%s%d\n", victimPrefix, os.Getpid())
 		<-ctx.Done() // until it is killed
 		return 0, ctx.Err()
 	})
 )
+
+// victimPrefix starts the line in which demoVictim gives its pid.
+const victimPrefix = "xproc demo victim: pid "
+
+// victimWatch is the pool's standard output in the demo: it takes the
+// pids demoVictim announces and passes every other line to w. The pool
+// serialises the workers' writes.
+type victimWatch struct {
+	w    io.Writer
+	pids chan int
+	line []byte
+}
+
+func (v *victimWatch) Write(b []byte) (int, error) {
+	v.line = append(v.line, b...)
+	for {
+		i := bytes.IndexByte(v.line, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := v.line[:i+1]
+		if rest, ok := bytes.CutPrefix(line, []byte(victimPrefix)); ok {
+			if pid, err := strconv.Atoi(string(bytes.TrimSpace(rest))); err == nil {
+				select {
+				case v.pids <- pid:
+				default:
+				}
+			}
+		} else if _, err := v.w.Write(line); err != nil {
+			return len(b), err
+		}
+		v.line = v.line[i+1:]
+	}
+}
 
 type piBlock struct {
 	N    int64
@@ -50,7 +81,8 @@ type piBlock struct {
 func demoPool(w io.Writer, p demoParams) error {
 	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
 	defer cancel()
-	opts := []pool.Option{pool.Workers(0)}
+	victims := &victimWatch{w: os.Stderr, pids: make(chan int, 1)}
+	opts := []pool.Option{pool.Workers(0), pool.Stdout(victims)}
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		opts = append(opts, pool.ProgressBar())
 	}
@@ -102,20 +134,17 @@ func demoPool(w io.Writer, p demoParams) error {
 		len(blocks), 4*float64(in)/float64(total), round(pooled), round(one), one.Seconds()/pooled.Seconds())
 
 	// A worker killed with SIGKILL in the middle of a task.
-	name := fmt.Sprintf("xproc-demo-victim-%d", os.Getpid())
-	v, err := value.Create[int64](name, 0)
-	if err != nil {
-		return err
+	fut := pool.ApplyAsync(ctx, pl, demoVictim, struct{}{})
+	var pid int
+	select {
+	case pid = <-victims.pids:
+	case <-fut.Done():
+		_, err := fut.Wait(ctx)
+		return fmt.Errorf("pool: the task to kill ended before it was killed: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	defer v.Close()
-	defer v.Unlink()
-	fut := pool.ApplyAsync(ctx, pl, demoVictim, name)
-	var pid int64
-	for pid == 0 && ctx.Err() == nil {
-		pid = v.Load()
-		time.Sleep(time.Millisecond)
-	}
-	victim, err := os.FindProcess(int(pid))
+	victim, err := os.FindProcess(pid)
 	if err != nil {
 		return err
 	}
@@ -129,12 +158,14 @@ func demoPool(w io.Writer, p demoParams) error {
 		return fmt.Errorf("pool: killed worker: got %v, want ErrWorkerDied", err)
 	}
 	fmt.Fprintf(w, "   worker %d killed in the middle of a task: the task failed in %v with\n      %v\n", pid, round(seen), err)
-	ys, err = pool.Map(ctx, pl, demoSquare, xs[:1000])
+	more := xs[:min(n, 1000)]
+	ys, err = pool.Map(ctx, pl, demoSquare, more)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "   the pool went on: 1000 more squares %s; workers now %v (pid %d replaced: %v)\n",
-		verdict(ys[999] == 999*999), pl.Pids(), pid, !slices.Contains(pl.Pids(), int(pid)))
+	last := int64(len(more) - 1)
+	fmt.Fprintf(w, "   the pool went on: %d more squares %s; workers now %v (pid %d replaced: %v)\n",
+		len(more), verdict(ys[last] == last*last), pl.Pids(), pid, !slices.Contains(pl.Pids(), pid))
 	return pl.Close(ctx)
 }
 

@@ -46,19 +46,42 @@ func cmdList(args []string, w io.Writer) error {
 			fmt.Fprintf(tw, "%s\t(invalid: %v)\n", in.Name, in.Err)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%v\t%s\t%d\t%s\t%s\t%s\t%s\n", in.Name, in.Kind, in.Type, in.Len,
-			byteSize(in.FileSize), pidState(in.Creator, in.CreatorAlive), attached(in),
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%d\t%s\t%s\t%s\t%s\n", in.Name, in.Kind, typeName(in), in.Len,
+			byteSize(in.FileSize), creatorState(in), attached(in),
 			time.Since(in.Created).Round(time.Second))
 	}
 	return tw.Flush()
 }
 
-func pidState(pid int, alive bool) string {
-	if alive {
-		return fmt.Sprint(pid)
+// creatorState shows a segment's creator: its pid, marked if it has
+// exited, or if it is of another PID namespace (where it may or may not
+// run: its pid cannot be looked up here).
+func creatorState(in shm.Info) string {
+	switch {
+	case in.CreatorForeign:
+		return foreignPid(in.Creator)
+	case in.CreatorAlive:
+		return fmt.Sprint(in.Creator)
 	}
-	return fmt.Sprintf("%d (exited)", pid)
+	return fmt.Sprintf("%d (exited)", in.Creator)
 }
+
+// foreignPid shows the pid of a process of another PID namespace (the
+// same number here is another process, or none).
+func foreignPid(pid int) string { return fmt.Sprintf("%d (other PID namespace)", pid) }
+
+// typeName shows what a segment holds elements of: its element type, or
+// for a queue or a pipe of byte messages (the element type they record
+// is uint8) "bytes". A queue.Of[T] shows T (queue.Of[uint8] shows
+// bytes too: the header cannot tell it from a byte queue).
+func typeName(in shm.Info) string {
+	if (in.Kind == shm.KindQueue || in.Kind == shm.KindPipe) && in.Type == byteType.Name && in.ElemSize == byteType.Size {
+		return "bytes"
+	}
+	return in.Type
+}
+
+var byteType, _ = shm.TypeOf[byte]()
 
 func attached(in shm.Info) string {
 	if len(in.Attached) == 0 {
@@ -103,14 +126,18 @@ func cmdInspect(args []string, w io.Writer) error {
 	row("name", in.Name)
 	row("path", in.Path)
 	row("kind", in.Kind)
-	row("type", fmt.Sprintf("%s (%d bytes)", in.Type, in.ElemSize))
+	if t := typeName(in); t == "bytes" {
+		row("type", t)
+	} else {
+		row("type", fmt.Sprintf("%s (%d bytes)", t, in.ElemSize))
+	}
 	row("len", in.Len)
 	if len(in.Shape) > 0 {
 		row("shape", in.Shape)
 	}
 	row("data", fmt.Sprintf("%d bytes; file %d bytes", in.DataSize, in.FileSize))
 	row("created", in.Created.Format(time.RFC3339Nano))
-	row("creator", pidState(in.Creator, in.CreatorAlive))
+	row("creator", creatorState(in))
 	row("attached", fmt.Sprintf("%v (dead: %v)", in.Attached, in.Dead))
 	if state, err := segmentState(name, in.Kind, opts); err != nil {
 		row("state", "unavailable: "+err.Error())
@@ -200,7 +227,8 @@ const (
 )
 
 // lockAt describes the xsync.Mutex at offset off of seg's data: unlocked,
-// or which process holds it and whether that process still runs.
+// or which process holds it, and whether that process can still unlock
+// it (it maps the segment) and whether it still runs.
 func lockAt(seg *shm.Segment, off uint64) (string, error) {
 	word, err := shm.View[atomic.Uint64](seg, off)
 	if err != nil {
@@ -210,10 +238,25 @@ func lockAt(seg *shm.Segment, off uint64) (string, error) {
 	if v == 0 {
 		return "unlocked", nil
 	}
-	pid, alive, waiters := lockHolder(v, region.Lookup(word))
-	s := fmt.Sprintf("locked by pid %d (running)", pid)
-	if !alive {
-		s = fmt.Sprintf("locked by pid %d, which has exited: the next locker takes the lock over", pid)
+	id, maps, waiters := lockHolder(v, region.Lookup(word))
+	who := fmt.Sprintf("pid %d", id.Pid())
+	if !id.Local() {
+		who += " of another PID namespace"
+	}
+	const takeover = ": the next locker takes the lock over"
+	var s string
+	switch {
+	case maps:
+		s = "locked by " + who + " (running)"
+	case !id.Local():
+		// Its pid means nothing here: whether it runs cannot be told.
+		s = "locked by " + who + ", which no longer maps the segment (it exited, exec'd another program or closed the segment)" + takeover
+	case owner.Alive(id):
+		// Same pid and start time: the process that locked, or the
+		// program it exec'd; either way it can never unlock.
+		s = "locked by " + who + ", which still runs but no longer maps the segment (it exec'd another program or closed the segment)" + takeover
+	default:
+		s = "locked by " + who + ", which has exited" + takeover
 	}
 	if waiters {
 		s += ", with waiters asleep"
@@ -222,14 +265,14 @@ func lockAt(seg *shm.Segment, off uint64) (string, error) {
 }
 
 // lockHolder decodes a locked xsync.Mutex word (LAYOUT.md, "Mutex") in
-// the segment reg: the holder's pid, whether that process still maps the
-// segment (as a waiter would judge it, so "exited" also covers a holder
-// that exec'd or closed it), and whether waiters may sleep. It is the one
-// place where this command decides whether a lock's holder lives.
-func lockHolder(word uint64, reg *region.Region) (pid int, alive, waiters bool) {
+// the segment reg: the holder's identity, whether that process still
+// maps the segment (as a waiter judges it: a holder that died, exec'd or
+// closed the segment does not, and is taken over from), and whether
+// waiters may sleep.
+func lockHolder(word uint64, reg *region.Region) (id owner.ID, maps, waiters bool) {
 	const waitersBit = 1 << 31
-	id := owner.ID(word &^ waitersBit)
-	return id.Pid(), reg.Alive(id), word&waitersBit != 0
+	id = owner.ID(word &^ waitersBit)
+	return id, reg.Alive(id), word&waitersBit != 0
 }
 
 func cmdRemove(args []string, w io.Writer) error {
@@ -299,10 +342,12 @@ func notStale(in shm.Info) string {
 	switch {
 	case in.Err != nil:
 		return "damaged: " + in.Err.Error() + "; rm without -stale removes it"
-	case in.CreatorAlive:
+	case in.CreatorAlive && !in.CreatorForeign:
 		return fmt.Sprintf("its creator, pid %d, is running", in.Creator)
-	case len(in.Attached) > len(in.Dead):
+	case in.InUse && len(in.Attached) > len(in.Dead):
 		return fmt.Sprintf("processes %v have it mapped", liveAttached(in))
+	case in.InUse:
+		return "a process has it mapped"
 	}
 	return "not a leftover"
 }
