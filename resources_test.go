@@ -19,6 +19,8 @@ import (
 
 	"github.com/xproc-go/xproc/array"
 	"github.com/xproc-go/xproc/internal/testproc"
+	"github.com/xproc-go/xproc/pipe"
+	"github.com/xproc-go/xproc/queue"
 	"github.com/xproc-go/xproc/shm"
 	xsync "github.com/xproc-go/xproc/sync"
 	"github.com/xproc-go/xproc/value"
@@ -76,8 +78,41 @@ func init() {
 			{"array.CreateFrom", func() (interface{ Close() error }, error) {
 				return array.CreateFrom("array-from", big, dir)
 			}},
+			{"array.CreateFunc", func() (interface{ Close() error }, error) {
+				return array.CreateFunc("array-func", len(big), func(s []float64) error { s[len(s)-1] = 1; return nil }, dir)
+			}},
+			{"array.CreateShape", func() (interface{ Close() error }, error) {
+				return array.CreateShape[float64]("array-shape", []int{512, 512}, dir)
+			}},
+			{"value.CreateFunc", func() (interface{ Close() error }, error) {
+				return value.CreateFunc("value-func", func(p *[1 << 18]float64) error { p[len(p)-1] = 1; return nil }, dir)
+			}},
 			{"xsync.CreateMutex", func() (interface{ Close() error }, error) {
 				return xsync.CreateMutex("mutex", dir)
+			}},
+			{"xsync.CreateReentrantMutex", func() (interface{ Close() error }, error) {
+				return xsync.CreateReentrantMutex("rmutex", dir)
+			}},
+			{"xsync.CreateSemaphore", func() (interface{ Close() error }, error) {
+				return xsync.CreateSemaphore("semaphore", 1, false, dir)
+			}},
+			{"xsync.CreateEvent", func() (interface{ Close() error }, error) {
+				return xsync.CreateEvent("event", dir)
+			}},
+			{"xsync.CreateCond", func() (interface{ Close() error }, error) {
+				return xsync.CreateCond("cond", dir)
+			}},
+			{"xsync.CreateBarrier", func() (interface{ Close() error }, error) {
+				return xsync.CreateBarrier("barrier", 2, 0, dir)
+			}},
+			{"queue.Create", func() (interface{ Close() error }, error) {
+				return queue.Create("queue", queue.Options{}, dir)
+			}},
+			{"queue.CreateOf", func() (interface{ Close() error }, error) {
+				return queue.CreateOf[int64]("queue-of", queue.Options{}, dir)
+			}},
+			{"pipe.Create", func() (interface{ Close() error }, error) {
+				return pipe.Create("pipe", pipe.Options{}, dir)
 			}},
 		}
 		for _, try := range tries {
@@ -114,7 +149,9 @@ func TestCreateOnFullDisk(t *testing.T) {
 	c := testproc.Start(t, "create-full", dir)
 	c.Expect("done")
 	c.Wait()
-	for _, what := range []string{"shm.Create", "value.Create", "array.Create", "array.CreateFrom", "xsync.CreateMutex"} {
+	for _, what := range []string{"shm.Create", "value.Create", "array.Create", "array.CreateFrom", "array.CreateFunc",
+		"array.CreateShape", "value.CreateFunc", "xsync.CreateMutex", "xsync.CreateReentrantMutex", "xsync.CreateSemaphore",
+		"xsync.CreateEvent", "xsync.CreateCond", "xsync.CreateBarrier", "queue.Create", "queue.CreateOf", "pipe.Create"} {
 		assert.Contains(t, c.Output(), what+": ENOSPC: ")
 	}
 	ents, err := os.ReadDir(dir)
