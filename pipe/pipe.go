@@ -500,6 +500,10 @@ func (e *End) RecvInto(ctx context.Context, buf []byte) (int, error) {
 	return len(msg), err
 }
 
+// maxPrealloc bounds the memory a receive takes before the chunks of a
+// message have arrived.
+const maxPrealloc = 16 << 20
+
 // recvLocked receives one message into buf[:0] (limit >= 0: fail if it
 // is longer than limit) or into a new slice (limit < 0).
 func (e *End) recvLocked(ctx context.Context, buf []byte, limit int) ([]byte, error) {
@@ -549,7 +553,10 @@ func (e *End) recvLocked(ctx context.Context, buf []byte, limit int) ([]byte, er
 			if limit >= 0 {
 				out = buf[:0]
 			} else {
-				out = make([]byte, 0, total)
+				// The announced length is the sender's word, up to the
+				// pipe's maximum (recorded in the file, so as large as a
+				// damaged one says): take memory as the chunks arrive.
+				out = make([]byte, 0, min(total, maxPrealloc))
 			}
 		case first:
 			total = uint64(h.Len())
