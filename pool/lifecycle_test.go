@@ -212,11 +212,13 @@ func TestBrokenOnReplacement(t *testing.T) {
 	require.NoError(t, p.Close(ctx))
 }
 
-// Terminate while an Imap is under way ends it with ErrClosed.
+// Terminate while an Imap is under way ends it with ErrClosed, and
+// leaves no worker (not even a zombie) and no segment.
 func TestTerminateDuringImap(t *testing.T) {
 	ctx := bound(t)
-	p := newPool(t, pool.Workers(2))
 	name, v := counter(t)
+	before := takeResidue(t)
+	p := newPool(t, pool.Workers(2))
 	endless := func(yield func(string) bool) {
 		for yield(name) {
 		}
@@ -236,6 +238,8 @@ func TestTerminateDuringImap(t *testing.T) {
 	assert.ErrorIs(t, last, pool.ErrClosed)
 	assert.Equal(t, 1, n, "one error, then the end")
 	assert.Empty(t, p.Pids())
+	require.NoError(t, p.Terminate(), "returns once the first Terminate has")
+	assertNoResidue(t, before)
 }
 
 // Batches whose arguments or results exceed a message are cut into

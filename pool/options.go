@@ -85,7 +85,11 @@ func Initializer[In, Out any](f process.Func[In, Out], arg In) Option {
 func MaxTasksPerChild(n int) Option { return func(o *options) { o.maxTasks = n } }
 
 // MaxRSS replaces a worker whose resident memory exceeds bytes, checked
-// after each batch it runs. 0 means no limit.
+// after each batch it runs. 0 means no limit. Resident memory is what
+// /proc/self/statm counts: the program's own pages (about 8 MiB for a
+// small Go program) and the parts of the pool's rings the worker has
+// touched are in it, so a limit of a few MiB replaces every worker after
+// every batch.
 func MaxRSS(bytes int64) Option { return func(o *options) { o.maxRSS = bytes } }
 
 // Retries runs a batch again, up to n more times, when the worker running
@@ -98,7 +102,9 @@ func Retries(n int) Option { return func(o *options) { o.retries = n } }
 // ChunkSize sends calls to the workers in batches of n (Python's
 // chunksize). 0, the default, sizes batches automatically, as joblib's
 // batch_size="auto" does: the first calls go one at a time, then batches
-// grow to take about 0.2s each, as measured, but no more than a quarter
+// are sized to take about 0.2s each by a moving average of the time per
+// call (so they follow a change of speed within a few batches), but no
+// more than a quarter
 // of each worker's share of what is left (Python's default chunking), so
 // that the workers finish together. It holds for every call of the pool,
 // where Python's chunksize is given to each map: calls that need another

@@ -34,8 +34,11 @@ func TestMain(m *testing.M) {
 var (
 	square = process.Register("pool-test-square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
 	mul    = pool.Register2("pool-test-mul", func(ctx context.Context, a, b int) (int, error) { return a * b, nil })
-	getpid = process.Register("pool-test-pid", func(ctx context.Context, _ int) (int, error) { return os.Getpid(), nil })
-	boom   = process.Register("pool-test-panic", func(ctx context.Context, x int) (int, error) {
+	// pidSquare returns its worker's pid and the square of its input.
+	pidSquare = process.Register("pool-test-pid-square", func(ctx context.Context, x int) (pool.Pair[int, int], error) {
+		return pool.Pair[int, int]{A: os.Getpid(), B: x * x}, nil
+	})
+	boom = process.Register("pool-test-panic", func(ctx context.Context, x int) (int, error) {
 		if x == 3 {
 			panic(fmt.Sprintf("no %d", x))
 		}
@@ -49,16 +52,7 @@ var (
 	})
 	// stall records its pid in the named value, then waits for its
 	// context to end: a task a test can find and kill.
-	stall = process.Register("pool-test-stall", func(ctx context.Context, name string) (int, error) {
-		v, err := value.Open[int64](name)
-		if err != nil {
-			return 0, err
-		}
-		defer v.Close()
-		v.Store(int64(os.Getpid()))
-		<-ctx.Done()
-		return 0, ctx.Err()
-	})
+	stall = process.Register("pool-test-stall", stallIn)
 	// countInit counts, in the named value, the workers that start.
 	countInit = process.Register("pool-test-count-init", func(ctx context.Context, name string) (struct{}, error) {
 		v, err := value.Open[int64](name)
@@ -110,6 +104,19 @@ func squares(n int) []int {
 		out = append(out, i*i)
 	}
 	return out
+}
+
+// stallIn records its pid in the named value, then waits for its context
+// to end (stall).
+func stallIn(ctx context.Context, name string) (int, error) {
+	v, err := value.Open[int64](name)
+	if err != nil {
+		return 0, err
+	}
+	defer v.Close()
+	v.Store(int64(os.Getpid()))
+	<-ctx.Done()
+	return 0, ctx.Err()
 }
 
 func ints(n int) []int {
@@ -300,16 +307,23 @@ func TestRetries(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
+// TestMaxTasksPerChild: a worker runs at most 2 calls, then is replaced;
+// every call's result is right.
 func TestMaxTasksPerChild(t *testing.T) {
 	ctx := bound(t)
 	p := newPool(t, pool.Workers(2), pool.MaxTasksPerChild(2))
-	pids, err := pool.Map(ctx, p, getpid, ints(20))
+	got, err := pool.Map(ctx, p, pidSquare, ints(20))
 	require.NoError(t, err)
-	distinct := map[int]bool{}
-	for _, pid := range pids {
-		distinct[pid] = true
+	calls := map[int]int{}
+	for i, r := range got {
+		assert.Equal(t, i*i, r.B, "result of call %d", i)
+		require.NotZero(t, r.A, "call %d has no pid", i)
+		calls[r.A]++
 	}
-	assert.GreaterOrEqual(t, len(distinct), 10, "pids %v", pids)
+	for pid, n := range calls {
+		assert.LessOrEqual(t, n, 2, "worker %d ran %d calls: %v", pid, n, got)
+	}
+	assert.GreaterOrEqual(t, len(calls), 10, "pids %v", got)
 }
 
 func TestInitializer(t *testing.T) {
