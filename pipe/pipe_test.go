@@ -352,3 +352,23 @@ func TestUseAfterClose(t *testing.T) {
 		assert.ErrorIs(t, f(), pipe.ErrClosed, op)
 	}
 }
+
+// TestForeignPeer: a peer in another PID namespace (another container
+// sharing /dev/shm) is never taken for dead while it lives, however long
+// a Recv waits; once it dies, Recv returns io.EOF (seen by the periodic
+// check: its pidfd cannot be had from here).
+func TestForeignPeer(t *testing.T) {
+	name, e := create(t, pipe.Options{})
+	child := testproc.StartInPIDNamespace(t, "open-and-wait", name)
+	child.Expect("open")
+	ctx, cancel := timeout(350 * time.Millisecond)
+	defer cancel()
+	_, err := e.Recv(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "a live peer of another namespace is not dead")
+	require.NoError(t, e.Send(bg, []byte("x")))
+	child.Kill()
+	ctx2, cancel2 := timeout(testproc.Bound)
+	defer cancel2()
+	_, err = e.Recv(ctx2)
+	assert.Equal(t, io.EOF, err)
+}

@@ -150,6 +150,31 @@ func TestLeaseRedeliveredAfterConsumerDies(t *testing.T) {
 	assert.Equal(t, 0, q.Len())
 }
 
+// TestForeignLeaseHolder: a consumer in another PID namespace (another
+// container sharing /dev/shm) holding a lease keeps it however often the
+// others scan for dead consumers, and gives it back when it dies.
+func TestForeignLeaseHolder(t *testing.T) {
+	name, q := create(t, queue.Options{})
+	require.NoError(t, q.Put(bg, []byte("task")))
+	child := testproc.StartInPIDNamespace(t, "lease-and-die", name)
+	child.Expect("leased task")
+	for range 3 {
+		n, err := q.Recover(bg)
+		require.NoError(t, err)
+		assert.Zero(t, n, "a live consumer of another namespace keeps its lease")
+	}
+	_, err := q.TryGetLease()
+	require.ErrorIs(t, err, queue.ErrEmpty)
+	child.Kill()
+	ctx, cancel := timeout(testproc.Bound)
+	defer cancel()
+	l, err := q.GetLease(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "task", string(l.Data()))
+	assert.True(t, l.Redelivered())
+	require.NoError(t, l.Ack())
+}
+
 func TestNak(t *testing.T) {
 	_, q := create(t, queue.Options{})
 	for _, m := range []string{"a", "b"} {
