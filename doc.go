@@ -54,6 +54,7 @@
 //	shared_memory.SharedMemory(name)    shm.Create / shm.Open
 //	Queue(maxsize)                      queue.Create(name, queue.Options{MaxMessages: maxsize})
 //	q.put(x) / q.get(timeout=t)         Put(ctx, msg) / Get(ctx)
+//	SimpleQueue() / q.empty()           queue.Create(name, queue.Options{}) / Len() == 0
 //	q.put_nowait(x) / q.get_nowait()    TryPut(msg) / TryGet()  (ErrFull, ErrEmpty)
 //	q.qsize()                           Len()
 //	JoinableQueue: task_done(), join()  TaskDone(), Join(ctx)

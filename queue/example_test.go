@@ -181,3 +181,25 @@ func ExampleWithCodec_json() {
 	fmt.Println(p, l.Name, l.Tags)
 	// Output: {3 4} origin [fixed]
 }
+
+// Python's SimpleQueue: put, get and empty(). A Queue is the same thing
+// (a queue nobody joins costs nothing more).
+func Example_simpleQueue() {
+	ctx := context.Background()
+	q, err := queue.Create("example-simple", queue.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer q.Close()
+	defer q.Unlink()
+	fmt.Println("empty:", q.Len() == 0)
+	q.Put(ctx, []byte("hello"))
+	fmt.Println("empty:", q.Len() == 0)
+	msg, _ := q.Get(ctx)
+	fmt.Println(string(msg), "empty:", q.Len() == 0)
+	// Output:
+	// empty: true
+	// empty: false
+	// hello empty: true
+}
