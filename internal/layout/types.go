@@ -80,11 +80,10 @@ var processLocal = map[string]string{
 
 func describe(sb *strings.Builder, t reflect.Type, path string) error {
 	if hint, local := processLocal[t.PkgPath()]; local && t.Name() != "" {
-		field := "field " + path + " is"
 		if path == t.String() {
-			field = path + " is"
+			return fmt.Errorf("%w: %s works only within one process: %s", ErrUnsupportedType, t, hint)
 		}
-		return fmt.Errorf("%w: %s %s, which works only within one process: %s", ErrUnsupportedType, field, t, hint)
+		return fmt.Errorf("%w: field %s is %s, which works only within one process: %s", ErrUnsupportedType, path, t, hint)
 	}
 	if strings.HasPrefix(t.PkgPath(), modulePath) {
 		sb.WriteString(strings.TrimPrefix(t.PkgPath(), modulePath) + "." + t.Name() + "=")
