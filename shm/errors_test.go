@@ -140,7 +140,7 @@ func TestMissingDirectory(t *testing.T) {
 
 		_, err = shm.Open("seg", spec, opts...)
 		requireShmErr(t, err, "open", "seg", shm.ErrNotExist)
-		assert.Equal(t, "shm: open seg: segment does not exist: "+dirMsg, err.Error())
+		assert.Equal(t, "shm: open seg: "+dirMsg+", so the segment does not exist", err.Error(), "the directory first: it is what is wrong")
 		_, err = shm.Stat("seg", opts...)
 		requireShmErr(t, err, "stat", "seg", shm.ErrNotExist)
 		assert.Contains(t, err.Error(), dirMsg)

@@ -115,7 +115,8 @@ func (o *options) dirErr(err error, segment bool) error {
 	}
 	derr := fmt.Errorf("%s: %w", o.describeDir(true), serr)
 	if segment {
-		return fmt.Errorf("%w: %w", ErrNotExist, derr)
+		// The directory first: it is what is wrong.
+		return fmt.Errorf("%w, so the %w", derr, ErrNotExist)
 	}
 	return derr
 }
