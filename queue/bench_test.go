@@ -7,7 +7,6 @@ import (
 
 	"github.com/xproc-go/xproc/internal/qbench"
 	"github.com/xproc-go/xproc/internal/testproc"
-	"github.com/xproc-go/xproc/queue"
 )
 
 // Cross-process benchmarks: the workloads of internal/qbench (the same
@@ -40,7 +39,9 @@ func report(b *testing.B, r qbench.Result, err error) {
 // BenchmarkThroughput: one producer process sends b.N messages of 64
 // bytes or 4 KiB to one consumer process through a queue; peers: a Unix
 // stream socket, a pipe (os.Pipe), and a buffered channel between two
-// goroutines. Two producers and two consumers share a queue in "2p2c".
+// goroutines. Two producers and two consumers share a queue in "2p2c",
+// and a Unix socket pair of kind SOCK_SEQPACKET (one end each) in
+// "unix-seqpacket-2p2c".
 func BenchmarkThroughput(b *testing.B) {
 	for _, size := range []int{64, 4096} {
 		name := map[int]string{64: "64B", 4096: "4KiB"}[size]
@@ -53,6 +54,11 @@ func BenchmarkThroughput(b *testing.B) {
 			b.Run(name+"/queue-2p2c", func(b *testing.B) {
 				b.StopTimer()
 				r, err := qbench.Queue(starter(b), b, testproc.Name(b), 2, 2, b.N, size)
+				report(b, r, err)
+			})
+			b.Run(name+"/unix-seqpacket-2p2c", func(b *testing.B) {
+				b.StopTimer()
+				r, err := qbench.Socket(starter(b), b, testproc.Name(b), 2, 2, b.N, size)
 				report(b, r, err)
 			})
 		}
@@ -75,35 +81,15 @@ func BenchmarkThroughput(b *testing.B) {
 // gets it back, against the same on a buffered channel.
 func BenchmarkOfInt64PutGet(b *testing.B) {
 	b.Run("queue.Of", func(b *testing.B) {
-		q, err := queue.CreateOf[int64](testproc.Name(b), queue.Options{Size: 1 << 16})
-		if err != nil {
+		b.StopTimer()
+		if _, err := qbench.OfPutGet(b, testproc.Name(b), b.N); err != nil {
 			b.Fatal(err)
-		}
-		defer q.Close()
-		sum := int64(0)
-		for i := range int64(b.N) {
-			if err := q.TryPut(i); err != nil {
-				b.Fatal(err)
-			}
-			v, err := q.TryGet()
-			if err != nil {
-				b.Fatal(err)
-			}
-			sum += v
-		}
-		if n := int64(b.N); sum != n*(n-1)/2 {
-			b.Fatalf("sum %d", sum)
 		}
 	})
 	b.Run("channel", func(b *testing.B) {
-		ch := make(chan int64, 1024)
-		sum := int64(0)
-		for i := range int64(b.N) {
-			ch <- i
-			sum += <-ch
-		}
-		if n := int64(b.N); sum != n*(n-1)/2 {
-			b.Fatalf("sum %d", sum)
+		b.StopTimer()
+		if _, err := qbench.ChanPutGet(b, b.N); err != nil {
+			b.Fatal(err)
 		}
 	})
 }

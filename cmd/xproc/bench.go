@@ -309,5 +309,5 @@ func compare(row benchRow, median, ref float64) string {
 // lowerIsBetter reports whether the row's figure is a time.
 func (r benchRow) lowerIsBetter() bool {
 	u := r.unit()
-	return u == "µs/round trip" || u == "ms"
+	return u == "µs/round trip" || u == "ms" || u == "ns/op"
 }

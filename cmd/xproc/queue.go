@@ -267,14 +267,36 @@ func messageRows() []benchRow {
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.Queue(start, qbench.NoTimer{}, name, 1, 1, n, 64)
 			}),
-		row("queue-64B-2p2c", "", "queue.Queue, 64-byte messages, 2 producer → 2 consumer processes (total)", msgs,
+		row("queue-64B-2p2c", "socket-64B-2p2c", "queue.Queue, 64-byte messages, 2 producer → 2 consumer processes (total)", msgs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.Queue(start, qbench.NoTimer{}, name, 2, 2, n, 64)
+			}),
+		row("socket-64B-2p2c", "", "reference: Unix seqpacket socket pair, 2 producer → 2 consumer processes", msgs,
+			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+				return qbench.Socket(start, qbench.NoTimer{}, name, 2, 2, n, 64)
 			}),
 		row("socket-64B", "", "reference: Unix stream socket, 64-byte messages", msgs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.FD(start, qbench.NoTimer{}, "socket", n, 64)
 			}),
+		row("ospipe-64B", "", "reference: os.Pipe, 64-byte messages", msgs,
+			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+				return qbench.FD(start, qbench.NoTimer{}, "pipe", n, 64)
+			}),
+		row("channel-64B", "", "reference: buffered Go channel, 2 goroutines of one process, 64-byte arrays", msgs,
+			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
+				return qbench.Chan(qbench.NoTimer{}, n, 64)
+			}),
+		{name: "queue-of-int64", ref: "channel-int64", units: "ns/op", what: "queue.Of[int64] put + get, one goroutine",
+			run: func(n int) (measurement, error) {
+				r, err := qbench.OfPutGet(qbench.NoTimer{}, fmt.Sprintf("xproc-bench-%d-%d", os.Getpid(), time.Now().UnixNano()), n)
+				return measurement{value: float64(r.Elapsed.Nanoseconds()) / float64(max(r.Msgs, 1)), took: r.Elapsed}, err
+			}},
+		{name: "channel-int64", units: "ns/op", what: "reference: buffered Go channel, send + receive, one goroutine",
+			run: func(n int) (measurement, error) {
+				r, err := qbench.ChanPutGet(qbench.NoTimer{}, n)
+				return measurement{value: float64(r.Elapsed.Nanoseconds()) / float64(max(r.Msgs, 1)), took: r.Elapsed}, err
+			}},
 		row("queue-4KiB", "socket-4KiB", "queue.Queue, 4 KiB messages, 1 → 1", gbs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.Queue(start, qbench.NoTimer{}, name, 1, 1, n, 4096)

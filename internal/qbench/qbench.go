@@ -66,16 +66,19 @@ func (r Result) Median() time.Duration {
 
 // Roles run by Worker.
 const (
-	RoleQueueProducer = "qbench-queue-producer"
-	RoleQueueConsumer = "qbench-queue-consumer"
-	RoleFDSink        = "qbench-fd-sink"
-	RolePipeEcho      = "qbench-pipe-echo"
-	RoleFDEcho        = "qbench-fd-echo"
-	RoleFutexPong     = "qbench-futex-pong"
+	RoleQueueProducer  = "qbench-queue-producer"
+	RoleQueueConsumer  = "qbench-queue-consumer"
+	RoleFDSink         = "qbench-fd-sink"
+	RolePipeEcho       = "qbench-pipe-echo"
+	RoleFDEcho         = "qbench-fd-echo"
+	RoleFutexPong      = "qbench-futex-pong"
+	RoleSocketProducer = "qbench-socket-producer"
+	RoleSocketConsumer = "qbench-socket-consumer"
 )
 
 // Roles lists every role, for registration.
-var Roles = []string{RoleQueueProducer, RoleQueueConsumer, RoleFDSink, RolePipeEcho, RoleFDEcho, RoleFutexPong}
+var Roles = []string{RoleQueueProducer, RoleQueueConsumer, RoleFDSink, RolePipeEcho, RoleFDEcho, RoleFutexPong,
+	RoleSocketProducer, RoleSocketConsumer}
 
 var bg = context.Background()
 
@@ -108,7 +111,7 @@ func atoi(s string) int {
 // has been consumed and checked: the count and the sum of the sequence
 // numbers must be right. name prefixes the segments.
 func Queue(start Starter, t Timer, name string, producers, consumers, n, size int) (Result, error) {
-	qname, cname, gname := name+"-q", name+"-ctl", name+"-go"
+	qname := name + "-q"
 	// The ring holds about 1,000 messages of 4 KiB, or 16,000 of 64 bytes.
 	q, err := queue.Create(qname, queue.Options{Size: 4 << 20, MaxMessage: max(size, 8)})
 	if err != nil {
@@ -116,6 +119,49 @@ func Queue(start Starter, t Timer, name string, producers, consumers, n, size in
 	}
 	defer q.Close()
 	defer q.Unlink()
+	return many(start, t, name, producers, consumers, n, size, manyRun{
+		producer: RoleQueueProducer, consumer: RoleQueueConsumer, args: []string{qname},
+		done: func() { q.Shutdown(false) }, // consumers stop once they have all
+	})
+}
+
+// Socket moves n messages of size bytes from producers to consumers
+// (worker processes each) through one Unix socket pair of kind
+// SOCK_SEQPACKET, the producers sharing one end and the consumers the
+// other (the kernel hands each message to one reader, whole), and checks
+// them as Queue does: what a user would pick for a pool of workers
+// without shared memory.
+func Socket(start Starter, t Timer, name string, producers, consumers, n, size int) (Result, error) {
+	w, r, err := seqpacketPair()
+	if err != nil {
+		return Result{}, err
+	}
+	closeBoth := func() { w.Close(); r.Close() }
+	defer closeBoth()
+	return many(start, t, name, producers, consumers, n, size, manyRun{
+		producer: RoleSocketProducer, consumer: RoleSocketConsumer, args: []string{"-"},
+		producerFiles: []*os.File{w}, consumerFiles: []*os.File{r},
+		// Consumers read end of file once every producer has closed
+		// its end: this process must not hold one.
+		started: closeBoth,
+	})
+}
+
+// manyRun is what differs between the multi-process workloads.
+type manyRun struct {
+	producer, consumer           string   // roles
+	args                         []string // before the control queues' names
+	producerFiles, consumerFiles []*os.File
+	started                      func() // once every worker has started
+	done                         func() // once every producer is done
+}
+
+// many runs a workload of producers and consumers: they say they are
+// ready on a control queue, the producers start on a second one, report
+// when done, and the consumers report their counts and sums of sequence
+// numbers, which must be right.
+func many(start Starter, t Timer, name string, producers, consumers, n, size int, run manyRun) (Result, error) {
+	cname, gname := name+"-ctl", name+"-go"
 	var ctl, gos *queue.Coded[[2]int]
 	for _, x := range []struct {
 		name string
@@ -138,19 +184,23 @@ func Queue(start Starter, t Timer, name string, producers, consumers, n, size in
 			p.Wait()
 		}
 	}()
+	args := append(slices.Clone(run.args), cname, gname)
 	for range consumers {
-		p, err := start(RoleQueueConsumer, nil, qname, cname, gname, strconv.Itoa(size))
+		p, err := start(run.consumer, run.consumerFiles, append(args, strconv.Itoa(size))...)
 		if err != nil {
 			return Result{}, err
 		}
 		procs = append(procs, p)
 	}
 	for range producers {
-		pr, err := start(RoleQueueProducer, nil, qname, cname, gname, strconv.Itoa(per), strconv.Itoa(size))
+		pr, err := start(run.producer, run.producerFiles, append(args, strconv.Itoa(per), strconv.Itoa(size))...)
 		if err != nil {
 			return Result{}, err
 		}
 		procs = append(procs, pr)
+	}
+	if run.started != nil {
+		run.started()
 	}
 	// Everyone is ready...
 	for range producers + consumers {
@@ -166,14 +216,16 @@ func Queue(start Starter, t Timer, name string, producers, consumers, n, size in
 			return Result{}, err
 		}
 	}
-	// Producers report when done; then the consumers drain, stop at the
-	// shutdown and report their counts and sums.
+	// Producers report when done; then the consumers drain, stop and
+	// report their counts and sums.
 	for range producers {
 		if v, err := ctl.Get(bg); err != nil || v[0] != -1 {
 			return Result{}, fmt.Errorf("producer: %v %v", v, err)
 		}
 	}
-	q.Shutdown(false)
+	if run.done != nil {
+		run.done()
+	}
 	var count, sum int
 	for range consumers {
 		v, err := ctl.Get(bg)
@@ -198,28 +250,22 @@ func Queue(start Starter, t Timer, name string, producers, consumers, n, size in
 	return Result{Msgs: n, Bytes: int64(n) * int64(size), Elapsed: elapsed}, nil
 }
 
-// openCtl opens a workload's queue and its two control queues.
-func openCtl(args []string) (q *queue.Queue, ctl, gos *queue.Coded[[2]int], err error) {
-	if q, err = queue.Open(args[0]); err != nil {
-		return
-	}
-	c, err := queue.Open(args[1])
+// openControls opens a workload's two control queues.
+func openControls(cname, gname string) (ctl, gos *queue.Coded[[2]int], err error) {
+	c, err := queue.Open(cname)
 	if err != nil {
-		return
+		return nil, nil, err
 	}
-	g, err := queue.Open(args[2])
+	g, err := queue.Open(gname)
 	if err != nil {
-		return
+		return nil, nil, err
 	}
-	return q, queue.WithCodec[[2]int](c, queue.JSONCodec), queue.WithCodec[[2]int](g, queue.JSONCodec), nil
+	return queue.WithCodec[[2]int](c, queue.JSONCodec), queue.WithCodec[[2]int](g, queue.JSONCodec), nil
 }
 
-func queueProducer(args []string) error {
-	q, ctl, gos, err := openCtl(args)
-	if err != nil {
-		return err
-	}
-	per, size := atoi(args[3]), atoi(args[4])
+// produce says ready, waits for the start, sends per messages of size
+// bytes with put, and says done.
+func produce(ctl, gos *queue.Coded[[2]int], per, size int, put func(msg []byte) error) error {
 	if err := ctl.Put(bg, [2]int{}); err != nil {
 		return err
 	}
@@ -229,27 +275,25 @@ func queueProducer(args []string) error {
 	msg := make([]byte, size)
 	for i := range per {
 		fill(msg, uint64(i))
-		if err := q.Put(bg, msg); err != nil {
+		if err := put(msg); err != nil {
 			return err
 		}
 	}
 	return ctl.Put(bg, [2]int{-1, 0})
 }
 
-func queueConsumer(args []string) error {
-	q, ctl, _, err := openCtl(args)
-	if err != nil {
-		return err
-	}
-	size := atoi(args[3])
+// consume says ready, then takes messages of size bytes with get (which
+// returns io.EOF at the end) and reports their count and the sum of
+// their sequence numbers.
+func consume(ctl *queue.Coded[[2]int], size int, get func(buf []byte) (int, error)) error {
 	if err := ctl.Put(bg, [2]int{}); err != nil {
 		return err
 	}
 	buf := make([]byte, max(size, 8))
 	count, sum := 0, 0
 	for {
-		n, err := q.GetInto(bg, buf)
-		if errors.Is(err, queue.ErrShutdown) {
+		n, err := get(buf)
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
@@ -262,6 +306,67 @@ func queueConsumer(args []string) error {
 		sum += int(seq(buf[:n]))
 	}
 	return ctl.Put(bg, [2]int{count, sum})
+}
+
+// Worker arguments of the multi-process workloads: the queue's name (or
+// "-"), the control queues' names, then the producer's count and both's
+// size.
+
+func queueProducer(args []string) error {
+	q, err := queue.Open(args[0])
+	if err != nil {
+		return err
+	}
+	ctl, gos, err := openControls(args[1], args[2])
+	if err != nil {
+		return err
+	}
+	return produce(ctl, gos, atoi(args[3]), atoi(args[4]), func(msg []byte) error { return q.Put(bg, msg) })
+}
+
+func queueConsumer(args []string) error {
+	q, err := queue.Open(args[0])
+	if err != nil {
+		return err
+	}
+	ctl, _, err := openControls(args[1], args[2])
+	if err != nil {
+		return err
+	}
+	return consume(ctl, atoi(args[3]), func(buf []byte) (int, error) {
+		n, err := q.GetInto(bg, buf)
+		if errors.Is(err, queue.ErrShutdown) {
+			return 0, io.EOF
+		}
+		return n, err
+	})
+}
+
+func socketProducer(args []string, w *os.File) error {
+	ctl, gos, err := openControls(args[1], args[2])
+	if err != nil {
+		return err
+	}
+	err = produce(ctl, gos, atoi(args[3]), atoi(args[4]), func(msg []byte) error {
+		_, err := w.Write(msg)
+		return err
+	})
+	w.Close() // the consumers' end of file comes once every producer closed
+	return err
+}
+
+func socketConsumer(args []string, r *os.File) error {
+	ctl, _, err := openControls(args[1], args[2])
+	if err != nil {
+		return err
+	}
+	return consume(ctl, atoi(args[3]), func(buf []byte) (int, error) {
+		n, err := r.Read(buf)
+		if n == 0 && err == nil {
+			return 0, io.EOF
+		}
+		return n, err
+	})
 }
 
 // FD moves n messages of size bytes over a Unix stream socket ("socket")
@@ -322,6 +427,55 @@ func fdSink(args []string, in, out *os.File) error {
 	}
 	_, err := out.Write([]byte{1})
 	return err
+}
+
+// OfPutGet puts n int64s into a queue.Of[int64] in this process, taking
+// each back at once, and checks their sum; Elapsed over Msgs is the cost
+// of one put and one get. name names the queue.
+func OfPutGet(t Timer, name string, n int) (Result, error) {
+	q, err := queue.CreateOf[int64](name, queue.Options{Size: 1 << 16})
+	if err != nil {
+		return Result{}, err
+	}
+	defer q.Close()
+	defer q.Queue().Unlink()
+	sum := int64(0)
+	t.StartTimer()
+	t0 := time.Now()
+	for i := range int64(n) {
+		if err := q.TryPut(i); err != nil {
+			return Result{}, err
+		}
+		v, err := q.TryGet()
+		if err != nil {
+			return Result{}, err
+		}
+		sum += v
+	}
+	elapsed := time.Since(t0)
+	t.StopTimer()
+	if want := int64(n) * int64(n-1) / 2; sum != want {
+		return Result{}, fmt.Errorf("sum %d, want %d", sum, want)
+	}
+	return Result{Msgs: n, Bytes: 8 * int64(n), Elapsed: elapsed}, nil
+}
+
+// ChanPutGet is OfPutGet on a buffered Go channel.
+func ChanPutGet(t Timer, n int) (Result, error) {
+	ch := make(chan int64, 1024)
+	sum := int64(0)
+	t.StartTimer()
+	t0 := time.Now()
+	for i := range int64(n) {
+		ch <- i
+		sum += <-ch
+	}
+	elapsed := time.Since(t0)
+	t.StopTimer()
+	if want := int64(n) * int64(n-1) / 2; sum != want {
+		return Result{}, fmt.Errorf("sum %d, want %d", sum, want)
+	}
+	return Result{Msgs: n, Bytes: 8 * int64(n), Elapsed: elapsed}, nil
 }
 
 // Chan moves n messages of size bytes (64 or 4096) through a buffered Go
@@ -584,6 +738,10 @@ func Worker(role string, args []string, file func(i int) *os.File) error {
 		return fdEcho(args, file(0), file(1))
 	case RoleFutexPong:
 		return futexPong(args)
+	case RoleSocketProducer:
+		return socketProducer(args, file(0))
+	case RoleSocketConsumer:
+		return socketConsumer(args, file(0))
 	}
 	return fmt.Errorf("qbench: unknown role %q", role)
 }
