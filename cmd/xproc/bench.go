@@ -95,7 +95,7 @@ type measurement struct {
 }
 
 func cmdBench(args []string, w io.Writer) error {
-	fs := newFlags("bench", "")
+	fs := newFlags("bench", "[ROW...]")
 	per := fs.Duration("time", 300*time.Millisecond, "target duration of each run of a row")
 	runs := fs.Int("runs", 5, "runs of each row (at least 3): min, median and max are shown")
 	maxSpread := fs.Float64("spread", 0.25, "flag rows whose runs spread over more than this fraction of their median")
@@ -103,8 +103,6 @@ func cmdBench(args []string, w io.Writer) error {
 	switch {
 	case err != nil:
 		return err
-	case len(names) > 0:
-		return usageError(fs, "bench takes no arguments, got %q", names)
 	case *runs < 3:
 		return usageError(fs, "-runs %d: min, median and max need at least 3 runs", *runs)
 	case *per < time.Millisecond:
@@ -112,7 +110,41 @@ func cmdBench(args []string, w io.Writer) error {
 	case *maxSpread <= 0:
 		return usageError(fs, "-spread %v: want more than 0", *maxSpread)
 	}
-	return runBench(w, allRows(), *runs, *per, *maxSpread, measureRow)
+	rows, err := selectRows(allRows(), names)
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	return runBench(w, rows, *runs, *per, *maxSpread, measureRow)
+}
+
+// selectRows returns the rows named (all of them if none is), each with
+// its reference, in the table's order.
+func selectRows(all []benchRow, names []string) ([]benchRow, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	byName := map[string]benchRow{}
+	for _, r := range all {
+		byName[r.name] = r
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		r, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("no row %q (xproc bench lists them all)", n)
+		}
+		want[n] = true
+		if r.ref != "" {
+			want[r.ref] = true
+		}
+	}
+	var rows []benchRow
+	for _, r := range all {
+		if want[r.name] {
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
 }
 
 // allRows returns every row of xproc bench: locks and events, messages,

@@ -435,6 +435,21 @@ func TestBenchRowsLikeWithLike(t *testing.T) {
 	}
 }
 
+// TestBenchSelect: named rows run with their references, and nothing
+// else; an unknown row is a usage error.
+func TestBenchSelect(t *testing.T) {
+	rows, err := selectRows(allRows(), []string{"queue-64B", "barrier"})
+	require.NoError(t, err)
+	var names []string
+	for _, r := range rows {
+		names = append(names, r.name)
+	}
+	assert.Equal(t, []string{"barrier", "queue-64B", "socket-64B"}, names)
+	code, _, errOut := xproc("bench", "no-such-row")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `no row "no-such-row"`)
+}
+
 // TestBench runs every row for real, briefly, and checks the table.
 func TestBench(t *testing.T) {
 	code, out, errOut := xproc("bench", "-time", "2ms", "-runs", "3")

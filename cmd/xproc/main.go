@@ -2,7 +2,7 @@
 // and removes shared-memory segments.
 //
 //	xproc demo [flags]              classic multiprocessing workloads on shared memory
-//	xproc bench [flags]             cross-process speed of locks, events, barriers, queues, pipes, pools
+//	xproc bench [flags] [ROW...]    cross-process speed of locks, events, barriers, queues, pipes, pools
 //	xproc ls [-dir D]               list segments
 //	xproc inspect [-dir D] NAME     show a segment's header and the state inside it
 //	xproc rm [-dir D] [-force] NAME...  remove segments (-force: files that are not segments too)
