@@ -39,6 +39,11 @@ var spawner = sync.OnceValue(func() chan spawnRequest {
 	return ch
 })
 
+// pdeathsig is the signal a worker gets when the thread that forked it
+// exits: SIGKILL. Only tests change it (0: none), to prove that the
+// lifeline alone stops a worker whose parent died.
+var pdeathsig = syscall.SIGKILL
+
 type spawnRequest struct {
 	cmd *exec.Cmd
 	err chan error
@@ -70,7 +75,7 @@ func start(ctx context.Context, fn string, arg []byte, o *options) (*proc, error
 		Stdout:      o.stdout,
 		Stderr:      o.stderr,
 		ExtraFiles:  append([]*os.File{argR, outW, life}, o.files...),
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: pdeathsig},
 		// A process the worker started may hold its standard output or
 		// error open after the worker exited: stop copying from them
 		// then, rather than wait for it.
