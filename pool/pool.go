@@ -221,7 +221,8 @@ func (p *Pool) makeSegments() error {
 	if p.n >= process.CPUCount() {
 		// The workers keep every CPU busy: the router, waiting for
 		// results, would spin on a CPU a worker needs. It sleeps at once
-		// (Map of one call per message: 1.3× faster; see bench/pool.txt).
+		// (Map of one call per message: 0.41 to about 0.6 M calls/s;
+		// commit 05810e7).
 		p.results.SetSpin(0)
 	}
 	var err error

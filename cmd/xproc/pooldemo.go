@@ -204,7 +204,7 @@ func poolRows() []benchRow {
 		}
 	}
 	return []benchRow{
-		{name: "pool-ready", units: "ms", what: "pool.New with 2 workers until both run (Python's Pool(2): bench/python-pool.txt)",
+		{name: "pool-ready", units: "ms", what: "pool.New with 2 workers until both run (Python's Pool(2): bench/pool-vs-python.txt)",
 			run: func(n int) (measurement, error) {
 				var ds []time.Duration
 				var total time.Duration
