@@ -55,8 +55,10 @@
 // # Caveats
 //
 // A peer's death (as opposed to Close) is seen through its pidfd, within
-// about a millisecond: Recv then returns io.EOF once everything sent
-// before is read, and Send fails with ErrPeerClosed. A peer in another
+// about a millisecond, once an end knows its peer (the opener at once, the
+// creator at its first call after the peer opened, or within 100ms while
+// blocked): Recv then returns io.EOF once everything sent before is read,
+// and Send fails with ErrPeerClosed. A peer in another
 // PID namespace (or on a kernel without pidfds), or one that execs, is
 // noticed by a blocked call, every 100ms; until then a Send that finds
 // room succeeds though nobody will read it. A message whose sender died

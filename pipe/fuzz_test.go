@@ -4,7 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/xproc-go/xproc/internal/testproc"
 	"github.com/xproc-go/xproc/pipe"
@@ -14,9 +18,9 @@ import (
 // might: any flags (first chunk, more to come, a later chunk), any
 // announced length, any sizes. Whatever arrives, Recv and RecvInto may
 // return messages, io.EOF once the sender has closed, a short-buffer
-// error or ErrCorrupt; they never panic, never allocate more than the
-// pipe's maximum message, never return a message longer than it, and
-// come to io.EOF.
+// error or ErrCorrupt; they never panic, never return a message longer
+// than the pipe's maximum, and come to io.EOF. (TestHugeAnnouncedLength
+// checks what a receive allocates.)
 //
 // Input: records of 4 bytes: flags (low 3 bits), length (one byte, times
 // a sixteenth of the chunk size), and an announced length (a power of
@@ -93,4 +97,27 @@ func FuzzPipe(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHugeAnnouncedLength: a first chunk announcing a message of 1 TiB
+// (as large as the pipe's recorded maximum, which a damaged file may set
+// that high) makes a receiver take memory as chunks arrive, not the
+// announced length ahead: the chunks never come, and Recv ends with
+// io.EOF having taken a few MiB.
+func TestHugeAnnouncedLength(t *testing.T) {
+	name := testproc.Name(t)
+	recv, err := pipe.Create(name, pipe.Options{Size: 16 << 10, MaxMessage: 1 << 40})
+	require.NoError(t, err)
+	defer recv.Close()
+	defer recv.Unlink()
+	send, err := pipe.Open(name)
+	require.NoError(t, err)
+	require.NoError(t, pipe.SendRaw(send, make([]byte, 100), pipe.FlagFirst|pipe.FlagMore, 1<<40))
+	send.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = recv.Recv(bg)
+	runtime.ReadMemStats(&after)
+	assert.ErrorIs(t, err, io.EOF)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20), "bytes allocated by Recv")
 }

@@ -303,9 +303,10 @@ func build(seg *shm.Segment, name string, me int) (*End, error) {
 	e.send, e.recv = out, in
 	for _, r := range []*ring.Ring{out, in} {
 		if r != nil {
-			r.OnCheck = e.checkPeer
+			r.OnCheck = e.periodicCheck
 		}
 	}
+	e.watchPeer() // the opener knows its peer, the creator, already
 	return e, nil
 }
 
@@ -316,28 +317,46 @@ func build(seg *shm.Segment, name string, me int) (*End, error) {
 // no thread waits). Where it cannot be watched (a peer in another PID
 // namespace, a kernel without pidfds), and for a peer that execs rather
 // than dies, blocked calls still find out within 100 ms (checkPeer). It
-// runs at each call until the peer has opened its end.
+// runs when the opener opens, and for the creator at each call (and each
+// periodic check of a blocked one) until the peer has opened its end.
 func (e *End) watchPeer() {
+	e.watchMu.Lock()
+	defer e.watchMu.Unlock()
+	if e.watched.Load() || e.unwatched { // unwatched: Close has begun
+		return
+	}
 	id := owner.ID(e.ends.User[e.you].Load() &^ endClosed)
 	if id == 0 {
 		return // not opened yet
 	}
-	e.watchMu.Lock()
-	defer e.watchMu.Unlock()
-	if e.watched.Load() || e.unwatched {
-		return
-	}
 	if ctx, release, ok := owner.ExitContext(id); ok {
-		stop := context.AfterFunc(ctx, func() {
-			e.watchMu.Lock()
-			defer e.watchMu.Unlock()
-			if !e.unwatched { // the segment is still mapped
-				e.checkPeer()
-			}
-		})
-		e.stopWatch = func() { stop(); release() }
+		if ctx.Err() != nil {
+			// Gone already: mark the rings before the call that asked
+			// goes on.
+			release()
+			e.checkPeer()
+		} else {
+			stop := context.AfterFunc(ctx, func() {
+				e.watchMu.Lock()
+				defer e.watchMu.Unlock()
+				if !e.unwatched { // the segment is still mapped
+					e.checkPeer()
+				}
+			})
+			e.stopWatch = func() { stop(); release() }
+		}
 	}
 	e.watched.Store(true)
+}
+
+// periodicCheck is the rings' OnCheck, run every 100ms by blocked calls:
+// it starts the watch of a peer that opened while the call was blocked,
+// and checks the peer.
+func (e *End) periodicCheck() {
+	if !e.watched.Load() {
+		e.watchPeer()
+	}
+	e.checkPeer()
 }
 
 // checkPeer runs in blocked calls every 100ms, and when the peer's process
