@@ -60,8 +60,8 @@
 //
 // A process killed with SIGKILL cannot unlink its named segments. A
 // segment is stale (Info.Stale) when no process maps it and its creator is
-// no longer running (or is in another PID namespace, where that cannot be
-// told); RemoveStale removes one such segment and Sweep every
+// no longer running (with the Foreign option, also when its creator is in
+// another PID namespace, where that cannot be told); RemoveStale removes one such segment and Sweep every
 // one in a directory, deciding under a lock that keeps a process from
 // opening the segment meanwhile (a concurrent Open either keeps the
 // segment or gets ErrNotExist). A program that may be killed can sweep

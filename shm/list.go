@@ -100,13 +100,14 @@ func List(opts ...Option) ([]Info, error) {
 	return out, nil
 }
 
-// RemoveStale removes the named segment if it is stale (see Info.Stale)
-// and reports whether it did: RemoveIf(name, Info.Stale). A process that
+// RemoveStale removes the named segment if it is stale (see Info.Stale;
+// Info.Unused with the Foreign option) and reports whether it did:
+// RemoveIf(name, Info.Stale). A process that
 // opens the segment at the same moment either keeps it from being removed
 // or, if it comes a moment later, gets ErrNotExist: a segment in use is
 // never removed. A segment that fails validation is never stale.
 func RemoveStale(name string, opts ...Option) (bool, error) {
-	return RemoveIf(name, Info.Stale, opts...)
+	return RemoveIf(name, staleFor(opts), opts...)
 }
 
 // Sweep removes every stale segment in the segment directory (see
@@ -121,8 +122,9 @@ func Sweep(opts ...Option) ([]string, error) {
 	var removed []string
 	var errs []error
 	removed = append(removed, sweepHidden(getOptions(opts).dir)...)
+	stale := staleFor(opts)
 	for _, in := range infos {
-		if !in.Stale() {
+		if !stale(in) {
 			continue
 		}
 		ok, err := RemoveStale(in.Name, opts...)
@@ -190,12 +192,27 @@ func statOpen(name, path string, f *os.File) (Info, error) {
 // Stale reports whether the segment is a leftover of a crash, safe to
 // remove: it was read without error, no process maps it, and its creator
 // no longer runs. A segment whose creator closed it and still runs is not
-// stale: the creator may mean to open it again. Whether a creator of
-// another PID namespace runs cannot be told from here: its segment is
-// stale once no process maps it (so a container's leftovers can be swept
-// from another that shares the directory).
+// stale: the creator may mean to open it again. A creator of another PID
+// namespace counts as running, since that cannot be told from here; the
+// Foreign option has Sweep and RemoveStale remove its segments too, once
+// unused (see Unused).
 func (i Info) Stale() bool {
+	return i.Err == nil && !i.InUse && !i.CreatorAlive
+}
+
+// Unused reports whether the segment was read without error and no
+// process maps it, whoever created it: Stale, or a foreign creator's
+// segment that nobody maps (its creator may run or not).
+func (i Info) Unused() bool {
 	return i.Err == nil && !i.InUse && (!i.CreatorAlive || i.CreatorForeign)
+}
+
+// staleFor is the test of RemoveStale and Sweep under opts.
+func staleFor(opts []Option) func(Info) bool {
+	if getOptions(opts).foreign {
+		return Info.Unused
+	}
+	return Info.Stale
 }
 
 func infoFromHeader(name, path string, h *layout.Header, fileSize int64, attached []owner.ID, alive func(owner.ID) bool, inUse bool) Info {

@@ -70,6 +70,7 @@ type options struct {
 	dir     string
 	fromEnv bool // dir came from DirEnv
 	perm    os.FileMode
+	foreign bool // Foreign: sweep foreign creators' unused segments
 }
 
 // Dir places segments in dir instead of DefaultDir(). Any directory works;
@@ -79,6 +80,15 @@ func Dir(dir string) Option { return func(o *options) { o.dir = dir } }
 // Perm sets the permission bits of created segments (default 0600, before
 // the umask).
 func Perm(perm os.FileMode) Option { return func(o *options) { o.perm = perm.Perm() } }
+
+// Foreign makes Sweep and RemoveStale also remove a segment whose creator
+// is in another PID namespace (another container sharing the directory)
+// once no process maps it (Info.Unused). Whether that creator still runs
+// cannot be told from here, so a segment it closed meaning to open it
+// again, or left for a later reader, goes too: use it where that cannot
+// happen (every container sweeps its own at start, or the others are
+// known gone). Other functions ignore it.
+func Foreign() Option { return func(o *options) { o.foreign = true } }
 
 func getOptions(opts []Option) options {
 	o := options{perm: 0o600}

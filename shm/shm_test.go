@@ -1116,9 +1116,9 @@ func TestErrorMessage(t *testing.T) {
 }
 
 // TestStaleForeignCreator: a segment made in another PID namespace (a
-// container sharing the directory) is not stale while its creator maps
-// it, and is once nobody does, though its creator's pid cannot be looked
-// up from here: RemoveStale and Sweep then remove it.
+// container sharing the directory) is never stale by default, its creator
+// possibly running; with the Foreign option Sweep removes it once nobody
+// maps it, and not while its creator maps it.
 func TestStaleForeignCreator(t *testing.T) {
 	name := testproc.Name(t)
 	c := testproc.StartInPIDNamespace(t, "shm-create-wait", name)
@@ -1127,8 +1127,8 @@ func TestStaleForeignCreator(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, info.CreatorForeign)
 	assert.True(t, info.InUse)
-	assert.False(t, info.Stale(), "its creator maps it")
-	removed, err := shm.RemoveStale(name)
+	assert.False(t, info.Unused(), "its creator maps it")
+	removed, err := shm.RemoveStale(name, shm.Foreign())
 	require.NoError(t, err)
 	assert.False(t, removed)
 
@@ -1138,8 +1138,12 @@ func TestStaleForeignCreator(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, info.CreatorForeign)
 	assert.False(t, info.InUse)
-	assert.True(t, info.Stale(), "nobody maps it")
+	assert.False(t, info.Stale(), "by default a foreign creator may be running")
+	assert.True(t, info.Unused())
 	swept, err := shm.Sweep()
+	require.NoError(t, err)
+	assert.NotContains(t, swept, name)
+	swept, err = shm.Sweep(shm.Foreign())
 	require.NoError(t, err)
 	assert.Contains(t, swept, name)
 	_, err = shm.Stat(name)

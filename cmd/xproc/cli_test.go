@@ -314,9 +314,16 @@ func TestForeignPids(t *testing.T) {
 
 	creator.Send("exit")
 	creator.Wait()
-	code, out, errOut = xproc("rm", "-stale", name)
+	// Unmapped now, but its creator's fate cannot be told from here.
+	code, _, errOut = xproc("rm", "-stale", name)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "may still run; rm -stale -foreign removes it")
+	code, out, errOut = xproc("rm", "-stale", "-foreign", name)
 	assert.Equal(t, 0, code, errOut)
 	assert.Equal(t, "removed "+name+"\n", out)
+	code, _, errOut = xproc("rm", "-foreign", name)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "-foreign goes with -stale")
 }
 
 // TestTypeNames: ls and inspect show the type names users write, and

@@ -280,16 +280,24 @@ func cmdRemove(args []string, w io.Writer) error {
 	dir := fs.String("dir", "", dirUsage)
 	stale := fs.Bool("stale", false, "remove only leftovers of crashes (creator exited, no process attached): the NAMEs given, or all")
 	force := fs.Bool("force", false, "remove the NAMEs even if they are not segments (never directories)")
+	foreign := fs.Bool("foreign", false, "with -stale: also remove segments no process maps whose creator is in another PID namespace (another container), which may still run")
 	names, err := parseArgs(fs, args)
 	switch {
 	case err != nil:
 		return err
 	case *stale && *force:
 		return usageError(fs, "-stale and -force exclude each other")
+	case *foreign && !*stale:
+		return usageError(fs, "-foreign goes with -stale")
 	case !*stale && len(names) == 0:
 		return usageError(fs, "no segment named")
 	}
 	opts := dirOption(*dir)
+	isStale := shm.Info.Stale
+	if *foreign {
+		opts = append(opts, shm.Foreign())
+		isStale = shm.Info.Unused
+	}
 	var errs []error
 	switch {
 	case *stale && len(names) == 0:
@@ -308,7 +316,7 @@ func cmdRemove(args []string, w io.Writer) error {
 			var why string
 			removed, err := shm.RemoveIf(name, func(in shm.Info) bool {
 				why = notStale(in)
-				return in.Stale()
+				return isStale(in)
 			}, opts...)
 			switch {
 			case err != nil:
@@ -348,6 +356,8 @@ func notStale(in shm.Info) string {
 		return fmt.Sprintf("processes %v have it mapped", liveAttached(in))
 	case in.InUse:
 		return "a process has it mapped"
+	case in.CreatorForeign:
+		return fmt.Sprintf("its creator, %s, may still run; rm -stale -foreign removes it", foreignPid(in.Creator))
 	}
 	return "not a leftover"
 }
