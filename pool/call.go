@@ -199,9 +199,17 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 	bat := newBatcher(p, total, min(fitCount(in), fitCount(out)))
 	progress := p.o.reporter()
 	sent, done, inflight, exhausted := 0, 0, 0, false
+	// known is the total as far as it is known: Imap's once its input
+	// has ended.
+	known := func() int {
+		if total < 0 && exhausted {
+			return sent
+		}
+		return total
+	}
 	defer func() {
 		if progress != nil { // not finished: cancelled, failed, or ended by emit
-			progress(done, total, stopped)
+			progress(done, known(), stopped)
 		}
 	}()
 	count := func(i int, y Out, err error) bool {
@@ -274,11 +282,7 @@ func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec,
 			}
 		}
 		if progress != nil {
-			known := total
-			if known < 0 && exhausted {
-				known = sent // Imap: the input has ended
-			}
-			progress(done, known, running)
+			progress(done, known(), running)
 		}
 	}
 }

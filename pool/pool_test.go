@@ -458,6 +458,20 @@ func TestProgress(t *testing.T) {
 		}
 		assert.Equal(t, -1, s[1], "unknown while the input runs")
 	}
+	// Left before its end, once its input has ended: the last report
+	// gives the total, not -1.
+	seen = nil
+	n := 0
+	for _, err := range pool.Imap(ctx, p, square, slices.Values(ints(20))) {
+		require.NoError(t, err)
+		if n++; n == 19 {
+			break
+		}
+	}
+	require.NotEmpty(t, seen)
+	if last := seen[len(seen)-1]; last[0] >= 19 {
+		assert.Equal(t, 20, last[1], "the input had ended: %v", seen)
+	}
 	seen = nil
 	_, err = pool.Starmap(ctx, p, mul, []pool.Pair[int, int]{{A: 2, B: 3}})
 	require.NoError(t, err)

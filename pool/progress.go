@@ -49,7 +49,7 @@ func ProgressBar() Option {
 			if w, _, err := term.GetSize(int(os.Stderr.Fd())); err != nil || w <= 0 {
 				return newLines(os.Stderr, n) // not a terminal, or one of no known width
 			}
-			return newBar(n)
+			return stderrBars.reporter(n)
 		}
 	}
 }
@@ -83,23 +83,29 @@ func newLines(w io.Writer, workers int) reporter {
 	}
 }
 
-func newBar(workers int) reporter {
-	var (
-		p   *mpb.Progress
-		bar *mpb.Bar
-	)
+// barBoard draws the bars of the calls under way at once, one line each,
+// in one mpb container: containers of their own would each redraw the
+// terminal's last lines over the others'. The container lives while it
+// has bars. There is one, for standard error: the calls of every pool of
+// the process share it.
+type barBoard struct {
+	mu   sync.Mutex
+	p    *mpb.Progress
+	bars int
+}
+
+var stderrBars barBoard
+
+// reporter returns the reporter of one call, whose bar appears at its
+// first report and goes when the call ends.
+func (b *barBoard) reporter(workers int) reporter {
+	var bar *mpb.Bar
 	return func(done, total int, s stage) {
 		if bar == nil {
 			if s == stopped {
 				return
 			}
-			p = mpb.New(mpb.WithOutput(os.Stderr), mpb.WithRefreshRate(100*time.Millisecond))
-			// Made with no total, the bar completes only when told to
-			// (Imap learns its total late).
-			bar = p.New(0, mpb.BarStyle(),
-				mpb.PrependDecorators(decor.Name(fmt.Sprintf("Pool(n_jobs=%d) ", workers)), decor.CountersNoUnit("%d / %d")),
-				mpb.AppendDecorators(decor.AverageSpeed(0, " %.0f tasks/s "), decor.Elapsed(decor.ET_STYLE_GO)),
-				mpb.BarRemoveOnComplete())
+			bar = b.add(workers)
 		}
 		if total > 0 {
 			bar.SetTotal(int64(total), false)
@@ -108,10 +114,37 @@ func newBar(workers int) reporter {
 		switch s {
 		case finished:
 			bar.SetTotal(-1, true)
-			p.Wait()
+			b.remove(bar)
 		case stopped:
 			bar.Abort(true)
-			p.Wait()
+			b.remove(bar)
 		}
+	}
+}
+
+func (b *barBoard) add(workers int) *mpb.Bar {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.p == nil {
+		b.p = mpb.New(mpb.WithOutput(os.Stderr), mpb.WithRefreshRate(100*time.Millisecond))
+	}
+	b.bars++
+	// Made with no total, the bar completes only when told to (Imap
+	// learns its total late).
+	return b.p.New(0, mpb.BarStyle(),
+		mpb.PrependDecorators(decor.Name(fmt.Sprintf("Pool(n_jobs=%d) ", workers)), decor.CountersNoUnit("%d / %d")),
+		mpb.AppendDecorators(decor.AverageSpeed(0, " %.0f tasks/s "), decor.Elapsed(decor.ET_STYLE_GO)),
+		mpb.BarRemoveOnComplete())
+}
+
+// remove waits until bar, completed or aborted, is gone, and shuts the
+// container down once it has no bar left.
+func (b *barBoard) remove(bar *mpb.Bar) {
+	bar.Wait()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bars--; b.bars == 0 {
+		b.p.Wait()
+		b.p = nil
 	}
 }

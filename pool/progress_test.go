@@ -5,7 +5,9 @@ package pool_test
 import (
 	"context"
 	"os/exec"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,6 +38,14 @@ func init() {
 				return err
 			}
 			break
+		}
+		// Two calls at once share the terminal, a line each.
+		fut := pool.MapAsync(ctx, p, square, ints(20))
+		if _, err := pool.Map(ctx, p, square, ints(30)); err != nil {
+			return err
+		}
+		if _, err := fut.Wait(ctx); err != nil {
+			return err
 		}
 		testproc.Say("done")
 		return nil
@@ -79,12 +89,22 @@ func TestProgressBar(t *testing.T) {
 	t.Run("terminal", func(t *testing.T) {
 		got := runOnTerminal(t, 100)
 		assert.Contains(t, got, "Pool(n_jobs=2) 10 / 10 [")
+		assert.Contains(t, got, "Pool(n_jobs=2) 20 / 20 [")
+		assert.Contains(t, got, "Pool(n_jobs=2) 30 / 30 [")
 		assert.NotContains(t, got, "]: Done")
-		// Every frame is erased (cursor up, clear to the end) before
-		// the next is drawn, the last one too: no bar stays behind.
-		frames := strings.Count(got, "Pool(n_jobs=2) ")
-		assert.Positive(t, frames, "%q", got)
-		assert.Equal(t, frames, strings.Count(got, "\x1b[1A\x1b[J"), "%q", got)
+		// Every frame is erased (cursor up over its lines, clear to the
+		// end) before the next is drawn, the last one too: no bar stays
+		// behind. Calls under way at once share the frames, a line each
+		// (whether they overlap on the screen is the scheduler's
+		// choice: not checked).
+		lines := strings.Count(got, "Pool(n_jobs=2) ")
+		assert.Positive(t, lines, "%q", got)
+		erased := 0
+		for _, m := range regexp.MustCompile(`\x1b\[(\d+)A\x1b\[J`).FindAllStringSubmatch(got, -1) {
+			n, _ := strconv.Atoi(m[1])
+			erased += n
+		}
+		assert.Equal(t, lines, erased, "%q", got)
 	})
 	t.Run("no width", func(t *testing.T) {
 		got := runOnTerminal(t, 0)
