@@ -220,8 +220,9 @@ func Open[T any](name string, n int, opts ...shm.Option) (*Array[T], error) {
 }
 
 // OpenFile maps an array from an open segment file, typically one made by
-// CreateAnonymous and inherited by this process: os.NewFile(3, "array")
-// for the first of exec.Cmd.ExtraFiles. n and the checks are as for Open.
+// CreateAnonymous and inherited by this process: process.File(0) in a worker
+// started with process.Files, or os.NewFile(3, "array") for the first of
+// exec.Cmd.ExtraFiles. n and the checks are as for Open.
 // The caller keeps f and may close it once OpenFile returns.
 func OpenFile[T any](f *os.File, n int) (*Array[T], error) {
 	sp, err := openSpec[T](n)
@@ -372,10 +373,11 @@ func (a *Array[T]) WriteAt(src []T, off int) int {
 
 // Update calls f with the whole array while holding the lock, for a
 // read-modify-write of any number of elements. f must not keep the
-// slice, and must not call a's methods that take the lock (Get, Set,
-// ReadAt, WriteAt, Update), which would wait for f forever; hold the lock
-// with Lock instead where the steps need them. If f panics the lock is
-// released.
+// slice. Update takes the lock for f alone, not for its goroutine as Lock
+// does: if f calls a's locked methods (Get, Set, ReadAt, WriteAt, Update)
+// they wait for f for ever, unless the goroutine holds the lock through
+// Lock already. Where the steps need those methods, hold the lock with
+// Lock. If f panics the lock is released.
 func (a *Array[T]) Update(f func(s []T)) {
 	a.live("Update")
 	if a.lk.Enter() {

@@ -48,7 +48,7 @@
 //     that, the note (which the parent reads when the worker dies) one
 //     after, and the batch's room in the queue is free while it runs, so
 //     that a call that runs for hours holds up no other. (A lease held
-//     until the batch is answered, as DESIGN.md first had it, stalls the
+//     until the batch is answered, as the project's design notes first had it, stalls the
 //     queue behind a long batch once the ring has gone round.)
 //   - An argument or a result that cannot be encoded or decoded fails its
 //     call with process.ErrCodec.
@@ -57,8 +57,8 @@
 //     milliseconds: the call is named in shared memory, which the workers
 //     watch). A worker still running one after the grace period (its
 //     function ignores its context) is killed with SIGKILL and replaced.
-//     The call returns ctx.Err() at once. (Not SIGTERM, as DESIGN.md
-//     first had it: a signal cannot say which call to stop, and would end
+//     The call returns ctx.Err() at once. (Not SIGTERM, as the design
+//     notes first had it: a signal cannot say which call to stop, and would end
 //     the batch of another call that the worker had moved on to.)
 //
 // Workers never outlive the program (package process), and Close and

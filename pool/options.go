@@ -168,7 +168,10 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 // ended by the pool's closing stops reporting where it was). fn runs in
 // the goroutine that called Map (or ranges over Imap; for ApplyAsync and
 // MapAsync, a goroutine of the pool's), so calls under way at once call
-// fn at once: it must be safe for concurrent use then.
+// fn at once: it must be safe for concurrent use then. Reports come as
+// answers arrive, a batch of calls at a time: with automatic batching a
+// Map of a few dozen quick calls may report twice in all (ChunkSize(1)
+// reports every call, at the cost of a message each).
 func Progress(fn func(done, total int)) Option {
 	return func(o *options) {
 		o.progress = func() reporter {

@@ -185,7 +185,8 @@ func Open(name string, opts ...shm.Option) (*Queue, error) {
 }
 
 // OpenFile maps a queue from an open segment file, typically one made by
-// CreateAnonymous and inherited: os.NewFile(3, "queue") for the first of
+// CreateAnonymous and inherited: process.File(0) in a worker started with
+// process.Files(q.File()), or os.NewFile(3, "queue") for the first of
 // exec.Cmd.ExtraFiles. The caller keeps f.
 func OpenFile(f *os.File) (*Queue, error) {
 	seg, err := shm.OpenFile(f, shm.Spec{Kind: shm.KindQueue})

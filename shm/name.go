@@ -21,7 +21,7 @@ const MaxNameLen = 200
 func ValidName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: empty", ErrInvalidName)
+		return fmt.Errorf("%w: empty (CreateAnonymous makes a segment with no name)", ErrInvalidName)
 	case len(name) > MaxNameLen:
 		return fmt.Errorf("%w: %d bytes (at most %d)", ErrInvalidName, len(name), MaxNameLen)
 	case name[0] == '.' || name[0] == '-':

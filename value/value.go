@@ -119,6 +119,7 @@ func Open[T any](name string, opts ...shm.Option) (*Value[T], error) {
 
 // OpenFile maps a Value from an open segment file, typically one made by
 // CreateAnonymous and inherited by this process:
+// process.File(0) in a worker started with process.Files, or
 // os.NewFile(3, "value") for the first of exec.Cmd.ExtraFiles. It checks
 // the segment as Open does. The caller keeps f and may close it once
 // OpenFile returns.
@@ -191,10 +192,12 @@ func (v *Value[T]) Store(x T) {
 //	with v.get_lock():
 //	    v.value += 1
 //
-// f must not keep the pointer, and must not call v's methods that take
-// the lock (Load, Store, Update), which would wait for f forever; hold
-// the lock with Lock instead where the steps need them. If f panics the
-// lock is released.
+// f must not keep the pointer. Update takes the lock for f alone, not
+// for its goroutine as Lock does: if f calls v's locked methods (Load,
+// Store, Update) they wait for f for ever, unless the goroutine holds the
+// lock through Lock already (then Update, and those calls in f, do not
+// take it again). Where the steps need those methods, hold the lock with
+// Lock. If f panics the lock is released.
 func (v *Value[T]) Update(f func(p *T)) {
 	v.live("Update")
 	if v.lk.Enter() {
