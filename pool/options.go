@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xproc-go/xproc/internal/codec"
 	"github.com/xproc-go/xproc/process"
 	"github.com/xproc-go/xproc/shm"
 )
@@ -76,7 +77,7 @@ func (o *options) workerCount() int {
 func Initializer[In, Out any](f process.Func[In, Out], arg In) Option {
 	return func(o *options) {
 		o.initName = f.Name()
-		o.initArg, o.initErr = f.Codec().Marshal(&arg)
+		o.initArg, o.initErr = codec.For[In](f.Codec()).Marshal(&arg)
 	}
 }
 

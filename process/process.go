@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xproc-go/xproc/internal/codec"
 	"github.com/xproc-go/xproc/shm"
 )
 
@@ -22,7 +23,7 @@ import (
 // result. Its methods are safe for concurrent use.
 type Process[Out any] struct {
 	*proc
-	codec Codec // the function's, to decode its result
+	out codec.Of[Out] // to decode its result
 }
 
 // proc is the part of a Process that does not depend on the result type.
@@ -66,7 +67,7 @@ func Start[In, Out any](ctx context.Context, f Func[In, Out], arg In, opts ...Op
 		fmt.Fprintf(os.Stderr, "process: Start %s in a worker whose main did not call process.Init: %v\n", f.name, ErrNoInit)
 		os.Exit(exitNoInit)
 	}
-	b, err := f.Codec().Marshal(&arg)
+	b, err := codec.For[In](f.Codec()).Marshal(&arg)
 	if err != nil {
 		return nil, fmt.Errorf("process: Start %s: %w: argument: %w (a queue, segment or file does not travel as a value: pass its name and open it in the worker, or hand it over with Files and open it there with OpenFile)", f.name, ErrCodec, err)
 	}
@@ -84,7 +85,7 @@ func Start[In, Out any](ctx context.Context, f Func[In, Out], arg In, opts ...Op
 	if err != nil {
 		return nil, fmt.Errorf("process: Start %s: %w", f.name, err)
 	}
-	return &Process[Out]{p, f.Codec()}, nil
+	return &Process[Out]{p, codec.For[Out](f.Codec())}, nil
 }
 
 // Option configures Start.
@@ -240,7 +241,7 @@ func (p *Process[Out]) Wait(ctx context.Context) (Out, error) {
 	if err != nil {
 		return out, err
 	}
-	if err := p.codec.Unmarshal(r, &out); err != nil {
+	if err := p.out.Unmarshal(r, &out); err != nil {
 		return out, fmt.Errorf("process: %s (pid %d): %w: result: %w", p.fn, p.Pid(), ErrCodec, err)
 	}
 	return out, nil

@@ -58,7 +58,9 @@ var (
 		}
 		select {}
 	})
-	badArg = process.Register("test-bad-arg", func(ctx context.Context, f func()) (int, error) { return 0, nil })
+	// sumPair takes a struct of unexported fields: fixed-size and
+	// pointer-free, it travels as its bytes, to Start as to a pool.
+	sumPair = process.Register("test-sum-pair", func(ctx context.Context, p pair) (int, error) { return p.a + p.b, nil })
 	// hang ignores its context: only Kill ends it.
 	hang = process.Register("test-hang", func(ctx context.Context, _ struct{}) (int, error) {
 		select {}
@@ -79,7 +81,10 @@ var (
 		}
 		return n, nil
 	})
-	badResult = process.Register("test-bad-result", func(ctx context.Context, _ int) (func(), error) { return func() {}, nil })
+	// badResult returns a value gob cannot encode, which no look at
+	// the type can tell: an interface holding a type not registered
+	// with gob.
+	badResult = process.Register("test-bad-result", func(ctx context.Context, _ int) (any, error) { return unregistered{1}, nil })
 )
 
 func ctxBound(t *testing.T) context.Context {
@@ -173,8 +178,11 @@ func TestFuncErrors(t *testing.T) {
 	_, err = pb.Wait(ctx)
 	assert.ErrorIs(t, err, process.ErrCodec)
 
-	_, err = process.Start(ctx, badArg, func() {})
-	assert.ErrorIs(t, err, process.ErrCodec, "an argument gob cannot encode fails before starting")
+	ps, err := process.Start(ctx, sumPair, pair{2, 5})
+	require.NoError(t, err)
+	sum, err := ps.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 7, sum, "a struct of unexported numbers goes as its bytes")
 
 	// Registered in this process only (a registration that depends on
 	// the environment): the worker does not know it.
@@ -187,6 +195,70 @@ func TestFuncErrors(t *testing.T) {
 	assert.PanicsWithValue(t, "process: Register(test-late) after process.Init: register worker functions at package initialisation (a package-level var), so that a worker, which is this program started again, has them when Init runs", func() {
 		process.Register("test-late", func(ctx context.Context, x int) (int, error) { return x, nil })
 	})
+}
+
+type pair struct{ a, b int }
+
+type unregistered struct{ N int }
+
+// TestRegisterRefusesWhatGobDrops: a function whose argument or result
+// gob would refuse (every call failing) or carry only in part (an
+// exported func or chan field left out without a word) panics at
+// Register, as a duplicate name does; raw types, types that encode
+// themselves and other codecs are let through.
+func TestRegisterRefusesWhatGobDrops(t *testing.T) {
+	type private struct{ name string }
+	_ = private{name: ""} // gob would see no field: the point
+	type withFunc struct {
+		F    func()
+		Name string
+	}
+	type nested struct {
+		Inner []struct {
+			C    chan int
+			Name string
+		}
+	}
+	for _, c := range []struct {
+		reg  func()
+		want string
+	}{
+		{func() { process.Register("t-func", func(ctx context.Context, f func()) (int, error) { return 0, nil }) }, "argument type func() cannot travel by gob: func() cannot be encoded"},
+		{func() {
+			process.Register("t-private", func(ctx context.Context, p private) (int, error) { return 0, nil })
+		}, "has no exported fields"},
+		{func() {
+			process.Register("t-withfunc", func(ctx context.Context, w withFunc) (int, error) { return 0, nil })
+		}, "field F is a func(), which gob leaves out"},
+		{func() {
+			process.Register("t-nested", func(ctx context.Context, x int) (nested, error) { return nested{}, nil })
+		}, "result type process_test.nested cannot travel by gob: field Inner.C is a chan int"},
+	} {
+		assert.Contains(t, panicOf(c.reg), c.want)
+	}
+	// These pass the check and meet the next one: registering after Init.
+	for _, reg := range []func(){
+		func() { process.Register("t-pair", func(ctx context.Context, p pair) (pair, error) { return p, nil }) },
+		func() {
+			process.Register("t-time", func(ctx context.Context, t time.Time) (struct{}, error) { return struct{}{}, nil })
+		},
+		func() {
+			process.Register("t-json", func(ctx context.Context, w withFunc) (int, error) { return 0, nil }, process.Encoding(codecJSON{}))
+		},
+	} {
+		assert.Contains(t, panicOf(reg), "after process.Init")
+	}
+}
+
+// panicOf returns what f panicked with, as text ("" if it did not).
+func panicOf(f func()) (msg string) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg = fmt.Sprint(r)
+		}
+	}()
+	f()
+	return ""
 }
 
 // parentOnly is registered in the test process and not in its workers.
@@ -408,3 +480,9 @@ func TestNoInit(t *testing.T) {
 }
 
 func runtimeNumCPU() int { return runtime.NumCPU() }
+
+// codecJSON is encoding/json as a process.Codec.
+type codecJSON struct{}
+
+func (codecJSON) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (codecJSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 
 	"github.com/xproc-go/xproc/internal/codec"
@@ -43,8 +44,8 @@ type RegisterOption func(*registration)
 type registration struct{ codec Codec }
 
 // Encoding has the function's arguments and results encoded with c
-// instead of gob, where they cannot travel as raw bytes (see Register):
-// in Start, Wait, and every pool call and initializer. Every process of
+// instead of gob, all of them (raw bytes are gob's shortcut; see
+// Register): in Start, Wait, and every pool call and initializer. Every process of
 // the program registers the function alike, so the worker decodes with
 // the codec the parent encoded with. Like gob, c must encode a value and
 // a slice of values (a pool sends calls in batches, as []In and []Out).
@@ -59,11 +60,15 @@ func Encoding(c Codec) RegisterOption { return func(r *registration) { r.codec =
 // if Init has already run: a function registered later would be unknown
 // to the workers.
 //
-// Arguments and results travel between processes encoded: fixed-size,
-// pointer-free types (numbers, arrays and structs of them) as their raw
-// bytes where a pool batches them, any other type with encoding/gob (so
-// exported fields, and interfaces registered with gob.Register), or with
-// the codec given by Encoding.
+// Arguments and results travel between processes encoded, alike for
+// Start and for a pool: with the codec given by Encoding, or by default
+// fixed-size, pointer-free types (numbers, arrays and structs of them,
+// exported fields or not) as their raw bytes and any other type with
+// encoding/gob (so exported fields, and interfaces registered with
+// gob.Register).
+// Register panics, as it does for a duplicate name, on a type gob cannot
+// carry whole: one with no exported field, or with an exported field of
+// func or chan type, which gob would leave out without a word.
 func Register[In, Out any](name string, fn func(context.Context, In) (Out, error), opts ...RegisterOption) Func[In, Out] {
 	if name == "" {
 		panic("process: Register with an empty name")
@@ -71,21 +76,38 @@ func Register[In, Out any](name string, fn func(context.Context, In) (Out, error
 	if fn == nil {
 		panic("process: Register of a nil function for " + name)
 	}
+	var r registration
+	for _, opt := range opts {
+		opt(&r)
+	}
+	if r.codec == nil {
+		checkGob[In](name, "argument")
+		checkGob[Out](name, "result")
+	}
 	if _, dup := registry.Lookup(name); dup {
 		panic("process: Register called twice for " + name)
 	}
 	if initCalled.Load() {
 		panic("process: Register(" + name + ") after process.Init: register worker functions at package initialisation (a package-level var), so that a worker, which is this program started again, has them when Init runs")
 	}
-	var r registration
-	for _, opt := range opts {
-		opt(&r)
-	}
 	f := Func[In, Out]{name: name, codec: r.codec}
 	if !registry.Add(name, entryOf(fn, f.Codec())) {
 		panic("process: Register called twice for " + name)
 	}
 	return f
+}
+
+// checkGob panics if values of T, the function name's argument or result
+// (what), go by gob (they are not raw bytes) and gob cannot carry them
+// whole: every call would fail, or lose a field without a word.
+func checkGob[T any](name, what string) {
+	if codec.For[T](nil).Raw() {
+		return
+	}
+	t := reflect.TypeFor[T]()
+	if err := codec.GobProblem(t); err != nil {
+		panic(fmt.Sprintf("process: Register(%s): the %s type %v cannot travel by gob: %v (export the fields it needs, or register the function with Encoding and a codec that carries it)", name, what, t, err))
+	}
 }
 
 // entryOf wraps fn for registry: its one-call and batch forms, encoding
@@ -95,14 +117,14 @@ func entryOf[In, Out any](fn func(context.Context, In) (Out, error), c Codec) re
 	return registry.Entry{
 		Call: func(ctx context.Context, arg []byte) ([]byte, error) {
 			var x In
-			if err := c.Unmarshal(arg, &x); err != nil {
+			if err := in.Unmarshal(arg, &x); err != nil {
 				return nil, fmt.Errorf("%w: argument: %w", ErrCodec, err)
 			}
 			y, err := fn(ctx, x)
 			if err != nil {
 				return nil, err
 			}
-			b, err := c.Marshal(&y)
+			b, err := out.Marshal(&y)
 			if err != nil {
 				return nil, fmt.Errorf("%w: result: %w", ErrCodec, err)
 			}

@@ -8,6 +8,7 @@ package codec
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/gob"
 	"encoding/json"
 	"fmt"
@@ -58,19 +59,45 @@ type Of[T any] struct {
 	c    Codec
 }
 
-// For returns the encoding of T, with c (Gob if nil) for types that
-// cannot go as raw bytes.
+// For returns the encoding of T under c: with gob (c nil or Gob),
+// fixed-size pointer-free types go as their raw bytes, which gob would
+// only make slower, and the others through gob; any other codec, chosen
+// for what it does, gets every type.
 func For[T any](c Codec) Of[T] {
 	if c == nil {
 		c = Gob
 	}
-	_, err := layout.Describe(reflect.TypeFor[T]())
 	var zero T
-	return Of[T]{raw: err == nil, size: int(unsafe.Sizeof(zero)), c: c}
+	o := Of[T]{size: int(unsafe.Sizeof(zero)), c: c}
+	if _, gob := c.(gobCodec); gob {
+		_, err := layout.Describe(reflect.TypeFor[T]())
+		o.raw = err == nil
+	}
+	return o
 }
 
 // Raw reports whether values of T go as their bytes.
 func (o Of[T]) Raw() bool { return o.raw }
+
+// Marshal encodes *p: its bytes if T is raw, else through the codec.
+func (o Of[T]) Marshal(p *T) ([]byte, error) {
+	if o.raw {
+		return append([]byte(nil), Bytes(p)...), nil
+	}
+	return o.c.Marshal(p)
+}
+
+// Unmarshal decodes b, which Marshal made, into *p.
+func (o Of[T]) Unmarshal(b []byte, p *T) error {
+	if o.raw {
+		if len(b) != o.size {
+			return fmt.Errorf("codec: %d bytes for a value of %d bytes", len(b), o.size)
+		}
+		copy(Bytes(p), b)
+		return nil
+	}
+	return o.c.Unmarshal(b, p)
+}
 
 // AppendSlice appends the encoding of xs to dst.
 func (o Of[T]) AppendSlice(dst []byte, xs []T) ([]byte, error) {
@@ -113,4 +140,66 @@ func (o Of[T]) DecodeSlice(b []byte, n int) ([]T, error) {
 // its bytes are all there is to it.
 func Bytes[T any](p *T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), unsafe.Sizeof(*p))
+}
+
+// GobProblem returns why encoding/gob cannot carry values of t whole, or
+// nil: t is a func or a chan (gob refuses it), a struct with fields none
+// of which is exported (refused too), or holds an exported field of func
+// or chan type (which gob leaves out without a word). Types that encode
+// themselves (gob.GobEncoder, encoding.BinaryMarshaler or TextMarshaler)
+// and interfaces are not looked into.
+func GobProblem(t reflect.Type) error {
+	return gobProblem(t, "", map[reflect.Type]bool{})
+}
+
+var (
+	gobEncoder = reflect.TypeFor[gob.GobEncoder]()
+	binaryM    = reflect.TypeFor[encoding.BinaryMarshaler]()
+	textM      = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+func gobProblem(t reflect.Type, path string, seen map[reflect.Type]bool) error {
+	if seen[t] {
+		return nil
+	}
+	seen[t] = true
+	for _, i := range []reflect.Type{gobEncoder, binaryM, textM} {
+		if t.Implements(i) || reflect.PointerTo(t).Implements(i) {
+			return nil
+		}
+	}
+	switch t.Kind() {
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		if path == "" {
+			return fmt.Errorf("%v cannot be encoded", t)
+		}
+		return fmt.Errorf("field %s is a %v, which gob leaves out", path, t)
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return gobProblem(t.Elem(), path, seen)
+	case reflect.Map:
+		if err := gobProblem(t.Key(), path, seen); err != nil {
+			return err
+		}
+		return gobProblem(t.Elem(), path, seen)
+	case reflect.Struct:
+		exported := 0
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			exported++
+			name := f.Name
+			if path != "" {
+				name = path + "." + f.Name
+			}
+			if err := gobProblem(f.Type, name, seen); err != nil {
+				return err
+			}
+		}
+		if exported == 0 && t.NumField() > 0 {
+			return fmt.Errorf("%v has no exported fields", t)
+		}
+	}
+	return nil
 }
