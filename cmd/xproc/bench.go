@@ -96,6 +96,14 @@ type measurement struct {
 
 func cmdBench(args []string, w io.Writer) error {
 	fs := newFlags("bench", "[ROW...]")
+	usage := fs.Usage
+	fs.Usage = func() {
+		usage()
+		fmt.Fprintln(fs.Output(), "rows (all by default; a row named runs with its reference):")
+		for _, r := range allRows() {
+			fmt.Fprintf(fs.Output(), "  %-24s %s\n", r.name, r.what)
+		}
+	}
 	per := fs.Duration("time", 300*time.Millisecond, "target duration of each run of a row")
 	runs := fs.Int("runs", 5, "runs of each row (at least 3): min, median and max are shown")
 	maxSpread := fs.Float64("spread", 0.25, "flag rows whose runs spread over more than this fraction of their median")

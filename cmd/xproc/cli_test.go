@@ -206,6 +206,13 @@ func TestRemoveStale(t *testing.T) {
 	_, err = shm.Stat(mine)
 	assert.NoError(t, err)
 	c.WaitKilled()
+
+	// rm without -stale removes the name of a segment in use, and says
+	// who keeps its memory.
+	code, out, errOut = xproc("rm", mine)
+	assert.Equal(t, 0, code, errOut)
+	assert.Equal(t, fmt.Sprintf("removed %s (still mapped by processes [%d], which keep it until they close it; no process can open it any more)\n", mine, os.Getpid()), out)
+	assert.Equal(t, int64(0), v.Load(), "the memory stays with those that map it")
 }
 
 // TestRemoveRefusesNonSegments: rm removes segments, damaged ones
@@ -455,6 +462,11 @@ func TestBenchSelect(t *testing.T) {
 	code, _, errOut := xproc("bench", "no-such-row")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, `no row "no-such-row"`)
+	code, out, _ := xproc("bench", "-h")
+	assert.Equal(t, 0, code)
+	for _, r := range allRows() {
+		assert.Regexp(t, `(?m)^  `+regexp.QuoteMeta(r.name)+` +`, out, "bench -h lists the rows")
+	}
 }
 
 // TestBench runs every row for real, briefly, and checks the table.

@@ -329,6 +329,7 @@ func cmdRemove(args []string, w io.Writer) error {
 		}
 	default:
 		for _, name := range names {
+			in, serr := shm.Stat(name, opts...)
 			err := shm.Remove(name, opts...)
 			if errors.Is(err, shm.ErrBadMagic) && *force {
 				err = forceRemove(name, opts)
@@ -337,6 +338,16 @@ func cmdRemove(args []string, w io.Writer) error {
 			}
 			if err != nil {
 				errs = append(errs, err)
+				continue
+			}
+			if serr == nil && in.InUse {
+				// As rm of an open file: the name goes, the memory stays
+				// with those that map it.
+				who := "processes"
+				if live := liveAttached(in); len(live) > 0 {
+					who = fmt.Sprintf("processes %v", live)
+				}
+				fmt.Fprintf(w, "removed %s (still mapped by %s, which keep it until they close it; no process can open it any more)\n", name, who)
 				continue
 			}
 			fmt.Fprintln(w, "removed", name)
