@@ -44,8 +44,8 @@ type RegisterOption func(*registration)
 type registration struct{ codec Codec }
 
 // Encoding has the function's arguments and results encoded with c
-// instead of gob, all of them (raw bytes are gob's shortcut; see
-// Register): in Start, Wait, and every pool call and initializer. Every process of
+// instead of gob, where they cannot travel as raw bytes (see Register):
+// in Start, Wait, and every pool call and initializer. Every process of
 // the program registers the function alike, so the worker decodes with
 // the codec the parent encoded with. Like gob, c must encode a value and
 // a slice of values (a pool sends calls in batches, as []In and []Out).
@@ -61,14 +61,14 @@ func Encoding(c Codec) RegisterOption { return func(r *registration) { r.codec =
 // to the workers.
 //
 // Arguments and results travel between processes encoded, alike for
-// Start and for a pool: with the codec given by Encoding, or by default
-// fixed-size, pointer-free types (numbers, arrays and structs of them,
-// exported fields or not) as their raw bytes and any other type with
-// encoding/gob (so exported fields, and interfaces registered with
-// gob.Register).
-// Register panics, as it does for a duplicate name, on a type gob cannot
-// carry whole: one with no exported field, or with an exported field of
-// func or chan type, which gob would leave out without a word.
+// Start and for a pool: fixed-size, pointer-free types (numbers, arrays
+// and structs of them, exported fields or not) as their raw bytes,
+// exactly, and any other type with encoding/gob (which sends exported
+// fields, leaving out the others and those of func or chan type, and
+// interfaces registered with gob.Register) or with the codec given by
+// Encoding. With gob, Register panics, as it does for a duplicate name,
+// on a type gob refuses outright (a func, a chan, a struct with no field
+// gob sends): every call would fail.
 func Register[In, Out any](name string, fn func(context.Context, In) (Out, error), opts ...RegisterOption) Func[In, Out] {
 	if name == "" {
 		panic("process: Register with an empty name")
@@ -80,7 +80,7 @@ func Register[In, Out any](name string, fn func(context.Context, In) (Out, error
 	for _, opt := range opts {
 		opt(&r)
 	}
-	if r.codec == nil {
+	if codec.IsGob(r.codec) {
 		checkGob[In](name, "argument")
 		checkGob[Out](name, "result")
 	}
@@ -98,15 +98,15 @@ func Register[In, Out any](name string, fn func(context.Context, In) (Out, error
 }
 
 // checkGob panics if values of T, the function name's argument or result
-// (what), go by gob (they are not raw bytes) and gob cannot carry them
-// whole: every call would fail, or lose a field without a word.
+// (what), go by gob (they are not raw bytes) and gob refuses every one of
+// them: every call would fail.
 func checkGob[T any](name, what string) {
 	if codec.For[T](nil).Raw() {
 		return
 	}
 	t := reflect.TypeFor[T]()
 	if err := codec.GobProblem(t); err != nil {
-		panic(fmt.Sprintf("process: Register(%s): the %s type %v cannot travel by gob: %v (export the fields it needs, or register the function with Encoding and a codec that carries it)", name, what, t, err))
+		panic(fmt.Sprintf("process: Register(%s): the %s type %v cannot travel: %v (export the fields it needs, or register the function with Encoding and a codec that carries it)", name, what, t, err))
 	}
 }
 

@@ -59,21 +59,16 @@ type Of[T any] struct {
 	c    Codec
 }
 
-// For returns the encoding of T under c: with gob (c nil or Gob),
-// fixed-size pointer-free types go as their raw bytes, which gob would
-// only make slower, and the others through gob; any other codec, chosen
-// for what it does, gets every type.
+// For returns the encoding of T: fixed-size pointer-free types go as
+// their raw bytes, exactly (unexported fields, NaNs and all, which a
+// codec might drop or refuse), and the others through c (Gob if nil).
 func For[T any](c Codec) Of[T] {
 	if c == nil {
 		c = Gob
 	}
+	_, err := layout.Describe(reflect.TypeFor[T]())
 	var zero T
-	o := Of[T]{size: int(unsafe.Sizeof(zero)), c: c}
-	if _, gob := c.(gobCodec); gob {
-		_, err := layout.Describe(reflect.TypeFor[T]())
-		o.raw = err == nil
-	}
-	return o
+	return Of[T]{raw: err == nil, size: int(unsafe.Sizeof(zero)), c: c}
 }
 
 // Raw reports whether values of T go as their bytes.
@@ -142,64 +137,59 @@ func Bytes[T any](p *T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), unsafe.Sizeof(*p))
 }
 
-// GobProblem returns why encoding/gob cannot carry values of t whole, or
-// nil: t is a func or a chan (gob refuses it), a struct with fields none
-// of which is exported (refused too), or holds an exported field of func
-// or chan type (which gob leaves out without a word). Types that encode
-// themselves (gob.GobEncoder, encoding.BinaryMarshaler or TextMarshaler)
-// and interfaces are not looked into.
+// IsGob reports whether c is gob (nil counts: the default).
+func IsGob(c Codec) bool {
+	if c == nil {
+		return true
+	}
+	_, ok := c.(gobCodec)
+	return ok
+}
+
+// GobProblem returns why encoding/gob refuses every value of t, or nil:
+// t is a func, a chan or an unsafe.Pointer, or a struct with fields none
+// of which gob sends (all unexported, or of those kinds), where t does
+// not encode itself (gob.GobEncoder or encoding.BinaryMarshaler, which
+// gob uses). It looks at t itself, not into its fields: what gob leaves
+// out (unexported fields, and exported ones of func or chan type) it
+// leaves out by design, and an error deeper down still shows at the
+// first call, as ErrCodec.
 func GobProblem(t reflect.Type) error {
-	return gobProblem(t, "", map[reflect.Type]bool{})
+	if encodesItself(t) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		return fmt.Errorf("gob cannot encode a %v", t)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			switch f.Type.Kind() {
+			case reflect.Func, reflect.Chan:
+				continue
+			}
+			if f.IsExported() {
+				return nil
+			}
+		}
+		if t.NumField() > 0 {
+			return fmt.Errorf("%v has no field gob sends (none is exported)", t)
+		}
+	}
+	return nil
 }
 
 var (
 	gobEncoder = reflect.TypeFor[gob.GobEncoder]()
 	binaryM    = reflect.TypeFor[encoding.BinaryMarshaler]()
-	textM      = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
-func gobProblem(t reflect.Type, path string, seen map[reflect.Type]bool) error {
-	if seen[t] {
-		return nil
-	}
-	seen[t] = true
-	for _, i := range []reflect.Type{gobEncoder, binaryM, textM} {
+// encodesItself reports whether gob encodes t with t's own method.
+func encodesItself(t reflect.Type) bool {
+	for _, i := range []reflect.Type{gobEncoder, binaryM} {
 		if t.Implements(i) || reflect.PointerTo(t).Implements(i) {
-			return nil
+			return true
 		}
 	}
-	switch t.Kind() {
-	case reflect.Func, reflect.Chan, reflect.UnsafePointer:
-		if path == "" {
-			return fmt.Errorf("%v cannot be encoded", t)
-		}
-		return fmt.Errorf("field %s is a %v, which gob leaves out", path, t)
-	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return gobProblem(t.Elem(), path, seen)
-	case reflect.Map:
-		if err := gobProblem(t.Key(), path, seen); err != nil {
-			return err
-		}
-		return gobProblem(t.Elem(), path, seen)
-	case reflect.Struct:
-		exported := 0
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			exported++
-			name := f.Name
-			if path != "" {
-				name = path + "." + f.Name
-			}
-			if err := gobProblem(f.Type, name, seen); err != nil {
-				return err
-			}
-		}
-		if exported == 0 && t.NumField() > 0 {
-			return fmt.Errorf("%v has no exported fields", t)
-		}
-	}
-	return nil
+	return false
 }
