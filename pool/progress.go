@@ -89,6 +89,8 @@ func newLines(w io.Writer, workers int) reporter {
 // has bars. There is one, for standard error: the calls of every pool of
 // the process share it.
 type barBoard struct {
+	out  io.Writer             // nil: os.Stderr
+	opts []mpb.ContainerOption // tests': after the defaults
 	mu   sync.Mutex
 	p    *mpb.Progress
 	bars int
@@ -126,7 +128,11 @@ func (b *barBoard) add(workers int) *mpb.Bar {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.p == nil {
-		b.p = mpb.New(mpb.WithOutput(os.Stderr), mpb.WithRefreshRate(100*time.Millisecond))
+		out := b.out
+		if out == nil {
+			out = os.Stderr
+		}
+		b.p = mpb.New(append([]mpb.ContainerOption{mpb.WithOutput(out), mpb.WithRefreshRate(100 * time.Millisecond)}, b.opts...)...)
 	}
 	b.bars++
 	// Made with no total, the bar completes only when told to (Imap
@@ -138,13 +144,17 @@ func (b *barBoard) add(workers int) *mpb.Bar {
 }
 
 // remove waits until bar, completed or aborted, is gone, and shuts the
-// container down once it has no bar left.
+// container down once it has no bar left (outside the lock: a call that
+// starts meanwhile gets a container of its own).
 func (b *barBoard) remove(bar *mpb.Bar) {
 	bar.Wait()
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	var last *mpb.Progress
 	if b.bars--; b.bars == 0 {
-		b.p.Wait()
-		b.p = nil
+		last, b.p = b.p, nil
+	}
+	b.mu.Unlock()
+	if last != nil {
+		last.Wait()
 	}
 }

@@ -102,7 +102,7 @@ func List(opts ...Option) ([]Info, error) {
 
 // RemoveStale removes the named segment if it is stale (see Info.Stale;
 // Info.Unused with the Foreign option) and reports whether it did:
-// RemoveIf(name, Info.Stale). A process that
+// RemoveIf with that test. A process that
 // opens the segment at the same moment either keeps it from being removed
 // or, if it comes a moment later, gets ErrNotExist: a segment in use is
 // never removed. A segment that fails validation is never stale.

@@ -306,7 +306,7 @@ func cmdRemove(args []string, w io.Writer) error {
 			fmt.Fprintln(w, "removed", name)
 		}
 		if len(removed) == 0 && err == nil {
-			fmt.Fprintln(w, "nothing stale to remove")
+			fmt.Fprintln(w, "nothing stale to remove"+foreignHint(*foreign, opts))
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -357,6 +357,29 @@ func cmdRemove(args []string, w io.Writer) error {
 }
 
 // notStale says why a segment is not a crash's leftover.
+// foreignHint says, after a sweep without -foreign, how many segments
+// of creators of another PID namespace no process maps (rm -stale
+// -foreign would remove them).
+func foreignHint(foreign bool, opts []shm.Option) string {
+	if foreign {
+		return ""
+	}
+	infos, err := shm.List(opts...)
+	if err != nil {
+		return ""
+	}
+	n := 0
+	for _, in := range infos {
+		if in.Unused() && !in.Stale() {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d unused segments of creators of another PID namespace, which may still run: rm -stale -foreign removes them)", n)
+}
+
 func notStale(in shm.Info) string {
 	switch {
 	case in.Err != nil:
