@@ -41,7 +41,13 @@
 // that never exits.
 //
 // A worker that dies is seen by Wait, with an *ExitError naming the
-// signal or exit status (errors.Is ErrDied). Signals go through the
+// signal or exit status (errors.Is ErrDied), and by ExitCode, which gives
+// -N for death by signal N, as Python's exitcode does. Terminate is
+// Python's terminate(): the worker dies of SIGTERM (exit code -15).
+// Before it dies, Go code gets to clean up: the function's context is
+// cancelled, and the worker dies as soon as the function returns, or
+// after TerminateGrace (half a second) if it has not returned by then.
+// Kill (SIGKILL, -9) gives no such chance. Signals go through the
 // process's pidfd (Go's os.Process holds one), so a pid reused after the
 // worker exited is never signalled.
 //

@@ -19,8 +19,8 @@ var (
 	// function's name: it was registered conditionally, not at package
 	// initialisation.
 	ErrUnknownFunc = errors.New("process: function not registered in the worker (register it at package initialisation, in a package-level var)")
-	// ErrDied is returned (as an *ExitError) when the worker exited or was
-	// killed before returning a result.
+	// ErrDied is returned (as an *ExitError) when the worker exited, was
+	// terminated or was killed before returning a result.
 	ErrDied = errors.New("process: worker died before returning")
 	// ErrCodec is returned when an argument or result cannot be encoded
 	// or decoded.
@@ -54,12 +54,14 @@ func (e *FuncError) Error() string {
 	return s
 }
 
-// ExitError is the error for a worker that exited or was killed before
-// it returned a result. errors.Is(err, ErrDied) holds.
+// ExitError is the error for a worker that exited, was terminated or was
+// killed before it returned a result. errors.Is(err, ErrDied) holds.
+// Process.ExitCode gives -Signal for a worker killed by a signal, as
+// Python's exitcode; Code keeps os.ProcessState's -1.
 type ExitError struct {
 	Pid    int
 	Code   int            // exit status; -1 if killed by a signal
-	Signal syscall.Signal // the signal that killed it; 0 if it exited
+	Signal syscall.Signal // the signal that killed it (SIGTERM after Terminate); 0 if it exited
 }
 
 // Error names the process and how it ended.

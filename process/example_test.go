@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/xproc-go/xproc/array"
 	"github.com/xproc-go/xproc/process"
@@ -16,12 +17,22 @@ import (
 )
 
 // printer is the state the greeting processes share: a lock that makes
-// their lines come out whole.
+// their lines come out whole, a barrier that lets them go for it
+// together, and what shows that the lock excludes: a count each
+// increments under the lock in two steps, and a note of anyone found
+// inside.
 type printer struct {
-	Mu xsync.Mutex
+	Mu       xsync.Mutex
+	Start    xsync.Barrier // the ten processes contend for Mu at once
+	Count    int64         // guarded by Mu
+	Inside   int64         // guarded by Mu: 1 while a process holds it
+	Overlaps int64         // guarded by Mu: holders that found Inside set
 }
 
 // greet takes the shared lock, handed over as file 0, to print a line.
+// Under the lock it reads the count, lets the others run, then writes
+// the count plus one: were the lock not excluding them, others would
+// read the same count meanwhile, and increments would be lost.
 var greet = process.Register("example-greet", func(ctx context.Context, n int) (struct{}, error) {
 	shared, err := value.OpenFile[printer](process.File(0))
 	if err != nil {
@@ -29,9 +40,22 @@ var greet = process.Register("example-greet", func(ctx context.Context, n int) (
 	}
 	defer shared.Close()
 	p := shared.Ptr()
+	if _, err := p.Start.Wait(); err != nil {
+		return struct{}{}, err
+	}
 	p.Mu.Lock()
 	defer p.Mu.Unlock()
+	if p.Inside != 0 {
+		p.Overlaps++
+	}
+	p.Inside = 1
+	count := p.Count
+	// Not synchronisation: it widens the window in which another
+	// process, if the lock let it in, would read the same count.
+	time.Sleep(time.Millisecond)
 	fmt.Printf("hello world %d from %s\n", n, process.Current().Name)
+	p.Count = count + 1
+	p.Inside = 0
 	return struct{}{}, nil
 })
 
@@ -48,12 +72,21 @@ var greet = process.Register("example-greet", func(ctx context.Context, n int) (
 //	    lock = Lock()
 //	    for num in range(10):
 //	        Process(target=f, args=(lock, num)).start()
+//
+// The lines come in any order, but one at a time: each process, holding
+// the lock, also increments a shared count by reading it, yielding, and
+// writing it back, and notes whether it found anyone else inside. All
+// ten go for the lock together (a barrier releases them); were it not
+// excluding, increments would be lost and overlaps seen.
 func Example_lock() {
 	shared, err := value.CreateAnonymous(printer{})
 	if err != nil {
 		panic(err)
 	}
 	defer shared.Close()
+	if err := shared.Ptr().Start.Init(10, time.Minute); err != nil {
+		panic(err)
+	}
 	ctx := context.Background()
 	var ps []*process.Process[struct{}]
 	for i := range 10 {
@@ -69,6 +102,9 @@ func Example_lock() {
 			panic(err)
 		}
 	}
+	s := shared.Ptr()
+	fmt.Println("count:", s.Count)
+	fmt.Println("overlaps:", s.Overlaps)
 	// Unordered output:
 	// hello world 0 from Process-1
 	// hello world 1 from Process-2
@@ -80,6 +116,8 @@ func Example_lock() {
 	// hello world 7 from Process-8
 	// hello world 8 from Process-9
 	// hello world 9 from Process-10
+	// count: 10
+	// overlaps: 0
 }
 
 var cube = process.Register("example-cube", func(ctx context.Context, x int) (int, error) { return x * x * x, nil })
@@ -102,22 +140,23 @@ var sleeper = process.Register("example-sleeper", func(ctx context.Context, _ st
 	return 0, ctx.Err()
 })
 
-// Python's p.terminate(), p.kill(), p.is_alive(), p.pid, p.name.
+// Python's p.terminate(), p.kill(), p.is_alive(), p.pid, p.name and
+// p.exitcode: -15 for a process terminated (SIGTERM), -9 for one killed.
 func ExampleProcess_Terminate() {
 	ctx := context.Background()
 	p, _ := process.Start(ctx, sleeper, struct{}{}, process.Name("sleeper"))
 	fmt.Println(p.Name(), p.Pid() > 0, p.Alive())
-	p.Terminate() // or p.Kill()
+	p.Terminate()
 	_, err := p.Wait(ctx)
-	fmt.Println(p.Alive(), err != nil)
+	fmt.Println(p.Alive(), errors.Is(err, process.ErrDied), p.ExitCode())
 	q, _ := process.Start(ctx, sleeper, struct{}{})
 	q.Kill()
 	_, err = q.Wait(ctx)
 	fmt.Println(errors.Is(err, process.ErrDied), q.ExitCode())
 	// Output:
 	// sleeper true true
-	// false true
-	// true -1
+	// false true -15
+	// true -9
 }
 
 // Python's current_process().name, os.getpid(), parent_process() and

@@ -131,7 +131,7 @@ func (o *options) environ(fn string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		switch k, _, _ := strings.Cut(kv, "="); k {
-		case envFunc, envName, envFiles, envInitTimeout:
+		case envFunc, envName, envFiles, envInitTimeout, envGrace:
 			continue
 		}
 		env = append(env, kv)
@@ -187,17 +187,22 @@ func (p *Process[Out]) Name() string { return p.name }
 // Alive reports whether the worker is still running (or not yet reaped).
 func (p *Process[Out]) Alive() bool { return !p.exited.Load() }
 
-// ExitCode returns the worker's exit status once it has exited, or -1
-// while it runs or if a signal killed it (as os.ProcessState.ExitCode):
-// 0 if the function returned a result, 1 if it returned an error
-// (ctx.Err() after Terminate, say, where Python's exitcode is -15),
-// panicked, is unknown to the worker, or its argument or result could not
-// be encoded or decoded (Python's exitcode after an exception in target;
-// Wait returns the error), 120 to 122 if the worker could not run it (no Init, its
-// parent died, its pipes broke).
+// ExitCode returns the worker's exit code, as Python's exitcode: while
+// the worker runs it returns -1 (Go's os.ProcessState convention; use
+// Alive or Done to tell it from -1 for death by SIGHUP); once the worker
+// has died of signal N, -N (Python's exitcode): -15 after Terminate, -9
+// after Kill; once it has exited, its exit status: 0 if the function
+// returned a result, 1 if it returned an error, panicked, is unknown to
+// the worker, or its argument or result could not be encoded or decoded
+// (Python's exitcode after an exception in target; Wait returns the
+// error), 120 to 122 if the worker could not run it (no Init, its parent
+// died, its pipes broke).
 func (p *Process[Out]) ExitCode() int {
 	if !p.exited.Load() {
 		return -1
+	}
+	if ws, ok := p.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal())
 	}
 	return p.state.ExitCode()
 }
@@ -205,15 +210,22 @@ func (p *Process[Out]) ExitCode() int {
 // Done returns a channel closed once the worker has exited.
 func (p *Process[Out]) Done() <-chan struct{} { return p.done }
 
-// Terminate sends the worker SIGTERM, as Python's terminate(): the
-// function's context is cancelled, and the worker exits once the
-// function returns. A function that ignores its context runs on; Kill
-// stops it. A worker that has not yet reached its function (still
-// starting up) dies of the signal. The signal goes through the process's pidfd, so a pid that
-// was reused after the worker exited is never signalled.
+// Terminate sends the worker SIGTERM, as Python's terminate(), and the
+// worker dies of it: Wait then returns an *ExitError with Signal SIGTERM
+// (errors.Is ErrDied) and ExitCode returns -15. Go code gets to clean
+// up first: the function's context is cancelled, and the worker dies as
+// soon as the function returns, whatever it returns, or TerminateGrace
+// after the signal if it has not returned by then (a function that
+// ignores its context does not keep the worker alive). A worker still
+// starting up dies of the signal at once. Only a worker that had sent its
+// result in full before the signal came exits as it would have: Wait
+// returns the result. Terminating a worker that has exited does nothing.
+// The signal goes through the process's pidfd, so a pid that was reused
+// after the worker exited is never signalled.
 func (p *Process[Out]) Terminate() error { return p.signal(syscall.SIGTERM) }
 
-// Kill kills the worker with SIGKILL, as Python's kill().
+// Kill kills the worker with SIGKILL, as Python's kill(): at once, with
+// no clean-up; ExitCode then returns -9.
 func (p *Process[Out]) Kill() error { return p.signal(syscall.SIGKILL) }
 
 func (p *proc) signal(sig syscall.Signal) error {
@@ -227,8 +239,8 @@ func (p *proc) signal(sig syscall.Signal) error {
 // result, as Python's join() followed by reading the result. It returns
 // ctx.Err() if ctx ends first, leaving the worker running. The errors:
 // a *FuncError if the function returned an error or panicked; an
-// *ExitError (errors.Is ErrDied) if the worker exited or was killed
-// without a result; ErrNoInit if the program does not call Init;
+// *ExitError (errors.Is ErrDied) if the worker exited, was terminated or
+// was killed without a result; ErrNoInit if the program does not call Init;
 // ErrUnknownFunc; ErrCodec if the result cannot be decoded.
 func (p *Process[Out]) Wait(ctx context.Context) (Out, error) {
 	var out Out

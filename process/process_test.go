@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,14 +36,24 @@ var (
 	}, process.Encoding(jsonCodec{}))
 	fail = process.Register("test-fail", func(ctx context.Context, msg string) (int, error) { return 0, errors.New(msg) })
 	boom = process.Register("test-panic", func(ctx context.Context, msg string) (int, error) { panic(msg) })
-	// wait says it runs by writing to file 0, then returns when its
-	// context ends (Terminate), with its error.
+	// wait says it runs by writing 1 to file 0, then returns when its
+	// context ends (Terminate), with its error; on its way out, a
+	// deferred clean-up writes 2.
 	wait = process.Register("test-wait", func(ctx context.Context, _ struct{}) (string, error) {
+		defer process.File(0).Write([]byte{2})
 		if _, err := process.File(0).Write([]byte{1}); err != nil {
 			return "", err
 		}
 		<-ctx.Done()
 		return "", ctx.Err()
+	})
+	// deaf says it runs by writing to file 0, then ignores its context:
+	// only the end of the grace after Terminate, or Kill, ends it.
+	deaf = process.Register("test-deaf", func(ctx context.Context, _ struct{}) (int, error) {
+		if _, err := process.File(0).Write([]byte{1}); err != nil {
+			return 0, err
+		}
+		select {}
 	})
 	env = process.Register("test-env", func(ctx context.Context, k string) (string, error) { return os.Getenv(k), nil })
 	say = process.Register("test-say", func(ctx context.Context, s string) (int, error) { return fmt.Println(s) })
@@ -275,33 +286,99 @@ func init() {
 	}
 }
 
-func TestTerminateAndKill(t *testing.T) {
-	ctx := ctxBound(t)
+// startRunning starts f with a pipe as file 0 and returns once f has
+// written its first byte there: the function runs. The pipe's read end
+// is returned for what f writes next.
+func startRunning[Out any](t *testing.T, ctx context.Context, f process.Func[struct{}, Out], opts ...process.Option) (*process.Process[Out], *os.File) {
+	t.Helper()
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
-	defer r.Close()
-	p, err := process.Start(ctx, wait, struct{}{}, process.Files(w))
+	t.Cleanup(func() { r.Close() })
+	p, err := process.Start(ctx, f, struct{}{}, append(opts, process.Files(w))...)
 	w.Close()
 	require.NoError(t, err)
-	_, err = r.Read(make([]byte, 1)) // the function runs
-	require.NoError(t, err)
-	assert.True(t, p.Alive())
-	assert.Equal(t, -1, p.ExitCode())
-	require.NoError(t, p.Terminate())
-	_, err = p.Wait(ctx)
-	var fe *process.FuncError
-	require.ErrorAs(t, err, &fe, "Terminate cancels the function's context")
-	assert.Equal(t, context.Canceled.Error(), fe.Message)
+	t.Cleanup(func() { p.Kill(); <-p.Done() })
+	var b [1]byte
+	_, err = io.ReadFull(r, b[:])
+	require.NoError(t, err, "the function runs")
+	require.Equal(t, byte(1), b[0])
+	return p, r
+}
 
-	h, err := process.Start(ctx, hang, struct{}{})
+// TestTerminateAndKill: Terminate is Python's terminate(), the worker
+// dying of SIGTERM (exit code -15) once its function has cleaned up, or
+// once the grace has passed if it ignores its context; Kill is kill()
+// (-9).
+func TestTerminateAndKill(t *testing.T) {
+	ctx := ctxBound(t)
+	sigterm := func(p interface{ Pid() int }, err error) {
+		t.Helper()
+		require.ErrorIs(t, err, process.ErrDied)
+		var ee *process.ExitError
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, process.ExitError{Pid: p.Pid(), Code: -1, Signal: syscall.SIGTERM}, *ee)
+	}
+
+	// A function that honours its context: its clean-up runs, and the
+	// worker dies as soon as it returns. The grace is an hour here, so
+	// that a worker waiting it out would hang the test.
+	p, r := startRunning(t, ctx, wait, process.Env("XPROC_PROCESS_TERMINATE_GRACE=1h"))
+	assert.True(t, p.Alive())
+	assert.Equal(t, -1, p.ExitCode(), "while it runs")
+	require.NoError(t, p.Terminate())
+	var b [1]byte
+	_, err := io.ReadFull(r, b[:])
 	require.NoError(t, err)
+	assert.Equal(t, byte(2), b[0], "the function's context was cancelled and its deferred clean-up ran")
+	_, err = p.Wait(ctx)
+	sigterm(p, err)
+	assert.False(t, p.Alive())
+	assert.Equal(t, -15, p.ExitCode(), "Python's exitcode after terminate()")
+	assert.NoError(t, p.Terminate(), "terminating an exited process is not an error")
+	assert.Equal(t, -15, p.ExitCode())
+
+	// A function that ignores its context dies once the grace has
+	// passed: not before (it had its chance to clean up), and well
+	// before the test's bound.
+	d, _ := startRunning(t, ctx, deaf)
+	start := time.Now()
+	require.NoError(t, d.Terminate())
+	_, err = d.Wait(ctx)
+	elapsed := time.Since(start)
+	sigterm(d, err)
+	assert.Equal(t, -15, d.ExitCode())
+	assert.GreaterOrEqual(t, elapsed, process.TerminateGrace, "the function had the grace to return")
+	assert.Less(t, elapsed, testproc.Bound/2, "the worker died of the grace's end, not of the test's bound")
+
+	// Terminated before its function runs (still starting up, or just
+	// started): it dies of the signal all the same.
+	e, err := process.Start(ctx, hang, struct{}{})
+	require.NoError(t, err)
+	require.NoError(t, e.Terminate())
+	_, err = e.Wait(ctx)
+	require.ErrorIs(t, err, process.ErrDied)
+	assert.Equal(t, -15, e.ExitCode())
+
+	// Terminating a worker that has exited with its result changes
+	// nothing.
+	sq, err := process.Start(ctx, square, 4)
+	require.NoError(t, err)
+	_, err = sq.Wait(ctx)
+	require.NoError(t, err)
+	require.NoError(t, sq.Terminate())
+	got, err := sq.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 16, got)
+	assert.Equal(t, 0, sq.ExitCode())
+
+	h, _ := startRunning(t, ctx, deaf)
 	require.NoError(t, h.Kill())
 	_, err = h.Wait(ctx)
 	require.ErrorIs(t, err, process.ErrDied)
 	var ee *process.ExitError
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, process.ExitError{Pid: h.Pid(), Code: -1, Signal: syscall.SIGKILL}, *ee)
-	assert.Equal(t, -1, h.ExitCode())
+	assert.Equal(t, -9, h.ExitCode(), "Python's exitcode after kill()")
 	assert.NoError(t, h.Kill(), "killing an exited process is not an error")
 
 	// Start's context kills the worker when it ends.
@@ -465,21 +542,32 @@ func TestParentKilled(t *testing.T) {
 
 // TestNoInit: a program that forgets process.Init. Its worker runs main
 // again; whether it then starts a worker itself, blocks, or exits, the
-// parent gets ErrNoInit in bounded time, and no worker starts another.
+// parent gets ErrNoInit in bounded time, and no worker starts another:
+// the program runs exactly twice, itself and one worker. In "start" mode
+// the workers' start-up bound is a minute, so that only Start's guard,
+// not that bound, can stop the worker before it starts one of its own.
 func TestNoInit(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "noinit")
 	out, err := exec.Command("go", "build", "-o", bin, "./testdata/noinit").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	for _, mode := range []string{"start", "block", "exit"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, c := range []struct{ mode, initTimeout string }{
+		{"start", "1m"},
+		{"block", "300ms"},
+		{"exit", "1m"},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			runs := filepath.Join(t.TempDir(), "runs")
 			cmd := exec.Command(bin)
-			cmd.Env = append(os.Environ(), "NOINIT_MODE="+mode)
+			cmd.Env = append(os.Environ(), "NOINIT_MODE="+c.mode, "NOINIT_INIT_TIMEOUT="+c.initTimeout, "NOINIT_RUNS="+runs)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
 			require.NoError(t, err, "%s\n%s", out, stderr.String())
 			assert.Contains(t, string(out), "noinit=true", "%s\n%s", out, stderr.String())
 			assert.Contains(t, string(out), "process.Init")
+			n, err := os.ReadFile(runs)
+			require.NoError(t, err)
+			assert.Equal(t, "rr", string(n), "the program and one worker ran, no more\n%s\n%s", out, stderr.String())
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ const (
 	envName        = "XPROC_PROCESS_NAME"
 	envFiles       = "XPROC_PROCESS_FILES"
 	envInitTimeout = "XPROC_PROCESS_INIT_TIMEOUT"
+	envGrace       = "XPROC_PROCESS_TERMINATE_GRACE" // tests only: overrides TerminateGrace
 
 	fdArg      = 3
 	fdReply    = 4
@@ -49,6 +51,19 @@ const (
 // Init: a program that does not call Init (or calls it late) is stopped
 // then, and its parent gets ErrNoInit.
 const defaultInitTimeout = 10 * time.Second
+
+// TerminateGrace is how long a worker's function has, after Terminate,
+// to return before the worker dies of SIGTERM regardless: it bounds the
+// clean-up that the function's deferred calls do once its context is
+// cancelled (closing or unlinking segments, releasing a shared lock,
+// removing a temporary file, acknowledging or giving back a lease: system
+// calls of micro- to milliseconds, even on a loaded machine), and the
+// time a function that checks its context between pieces of work takes to
+// notice. Half a second leaves that margin while keeping Terminate
+// followed by Wait prompt, as Python's terminate() is, and a function
+// that ignores its context cannot keep a terminated worker alive beyond
+// it.
+const TerminateGrace = 500 * time.Millisecond
 
 // helloByte is the first byte a worker writes: that it reached Init. A
 // worker that exits without it never ran Init (ErrNoInit).
@@ -114,26 +129,32 @@ func Init() {
 		closeOnExec(fd)
 	}
 	// The function may run other programs: they are not workers.
-	for _, k := range []string{envFunc, envName, envFiles, envInitTimeout} {
+	grace := TerminateGrace
+	if d, err := time.ParseDuration(os.Getenv(envGrace)); err == nil && d > 0 {
+		grace = d
+	}
+	for _, k := range []string{envFunc, envName, envFiles, envInitTimeout, envGrace} {
 		os.Unsetenv(k)
 	}
-	os.Exit(runWorker(fn))
+	os.Exit(runWorker(fn, grace))
 }
 
-// runWorker runs the function named fn and returns the exit status.
-func runWorker(fn string) int {
+// runWorker runs the function named fn and returns the exit status; if
+// the worker is terminated (SIGTERM) before its reply is sent, it does
+// not return but dies of the signal (see terminator), within grace.
+func runWorker(fn string, grace time.Duration) int {
 	arg, out, life := os.NewFile(fdArg, "argument"), os.NewFile(fdReply, "reply"), os.NewFile(fdLifeline, "lifeline")
 	if arg == nil || out == nil || life == nil {
 		fmt.Fprintln(os.Stderr, "process: worker started without its files")
 		return exitFailure
 	}
+	// Until here SIGTERM kills the worker outright (Go's default); from
+	// here it cancels the function's context first.
+	ctx, term := newTerminator(grace)
 	if _, err := out.Write([]byte{helloByte}); err != nil {
 		return exitFailure
 	}
 	go watchLifeline(life)
-	// Terminate (SIGTERM) cancels the function's context.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
 
 	var r reply
 	status := 0
@@ -156,6 +177,7 @@ func runWorker(fn string) int {
 			r.Err, r.Codec = err.Error(), isCodec(err)
 		}
 	}
+	term.sending() // dies here if terminated
 	if err := gob.NewEncoder(out).Encode(&r); err != nil {
 		fmt.Fprintln(os.Stderr, "process: sending the result:", err)
 		return exitFailure
@@ -163,7 +185,85 @@ func runWorker(fn string) int {
 	if err := out.Close(); err != nil {
 		return exitFailure
 	}
+	term.sent()
 	return status
+}
+
+// terminator turns SIGTERM (Terminate) into Python's terminate(): the
+// worker dies of the signal, so that its parent sees exit code -15. Go
+// code gets to clean up first: the function's context is cancelled, and
+// the worker dies as soon as the function returns, or once the grace has
+// passed if it has not returned by then. A SIGTERM that comes while the
+// reply is being sent kills the worker at once; one that comes after the
+// reply has been sent in full changes nothing: the worker exits with its
+// status.
+type terminator struct {
+	mu         sync.Mutex
+	state      int // stateRunning, stateSending or stateSent
+	terminated bool
+}
+
+// The states of a terminator.
+const (
+	stateRunning = iota // the function runs (or is about to)
+	stateSending        // the reply is being written
+	stateSent           // the reply is written in full
+)
+
+// newTerminator starts watching for SIGTERM and returns the context to
+// run the function with.
+func newTerminator(grace time.Duration) (context.Context, *terminator) {
+	t := &terminator{}
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	go func() {
+		for range sigs {
+			t.mu.Lock()
+			switch {
+			case t.state == stateSending:
+				dieOf(syscall.SIGTERM)
+			case t.state == stateRunning && !t.terminated:
+				t.terminated = true
+				cancel()
+				time.AfterFunc(grace, func() { dieOf(syscall.SIGTERM) })
+			}
+			t.mu.Unlock()
+		}
+	}()
+	return ctx, t
+}
+
+// sending is called once the function has returned, before its reply is
+// sent: a terminated worker dies here.
+func (t *terminator) sending() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.terminated {
+		dieOf(syscall.SIGTERM)
+	}
+	t.state = stateSending
+}
+
+// sent is called once the reply has been sent in full: a SIGTERM from now
+// on is ignored, and the worker exits with its status.
+func (t *terminator) sent() {
+	t.mu.Lock()
+	t.state = stateSent
+	t.mu.Unlock()
+}
+
+// dieOf kills this process with sig, restoring the signal's default
+// action first, so that the parent sees death by sig (Python's exit code
+// -sig). It does not return.
+func dieOf(sig syscall.Signal) {
+	signal.Reset(sig)
+	syscall.Kill(os.Getpid(), sig)
+	// The signal is on its way to a thread of this process; the runtime
+	// then dies of it. Should it somehow not, exit rather than return.
+	time.Sleep(time.Second)
+	fmt.Fprintf(os.Stderr, "process: the worker survived %v\n", sig)
+	os.Exit(exitFailure)
 }
 
 // watchLifeline exits the worker as soon as its parent dies: the kernel
