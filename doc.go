@@ -93,12 +93,14 @@
 // and the system's error stays in the chain (fs.ErrPermission). An
 // argument out of range is an error wrapping ErrInvalid that names the
 // call, the argument and the value given, never a panic; only misuse
-// that Go's own sync treats as fatal (unlocking what is not locked)
-// panics.
+// that Go's own sync treats as fatal (unlocking what is not locked) and
+// an index out of range in an accessor that returns no error (Array.Get,
+// as indexing a Go slice) panic.
 //
 // # Caveats
 //
-// Linux only for now (amd64 and arm64 are tested); other systems build,
+// Linux only for now (amd64 is tested; arm64 is built and vetted, not
+// run, in CI); other systems build,
 // and segment operations return shm.ErrNotSupported. All processes must
 // share one kernel (one machine; containers with their own PID namespaces
 // included). See the package documentation of shm, sync, queue and pool

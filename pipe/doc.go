@@ -64,9 +64,11 @@
 // room succeeds though nobody will read it. A message whose sender died
 // half-way through its chunks is dropped.
 //
-// A Recv or RecvInto cancelled while a chunked message is arriving drops
-// that message's remaining chunks. A Send cancelled half-way leaves a
-// truncated message, which the receiver drops.
+// A Recv or RecvInto cancelled while a chunked message is arriving keeps
+// the chunks that arrived, and the next Recv or RecvInto goes on with the
+// same message: nothing is lost. A Send cancelled half-way leaves a
+// truncated message, which the receiver drops (the sender got ctx.Err(),
+// so it knows the message did not go).
 //
 // A pipe connects its two ends once: after the second end closes, Open
 // fails with ErrBusy.

@@ -32,3 +32,7 @@ func SendRaw(e *End, data []byte, flags uint16, aux uint64) error {
 
 // ChunkSize returns the largest record payload of e's rings.
 func ChunkSize(e *End) int { return int(e.send.MaxPayload()) }
+
+// AfterChunk sets a function e's receives call after taking each chunk of
+// a chunked message but its last.
+func AfterChunk(e *End, f func()) { e.afterChunk = f }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,6 +146,13 @@ type End struct {
 	recvMu  sync.Mutex
 	readMu  sync.Mutex
 	pending []byte // bytes of a message Read has not returned yet, under readMu
+	// A chunked message whose Recv was cancelled half-way, under recvMu:
+	// the chunks that arrived (a copy, not the caller's buffer) and the
+	// message's length. The next Recv goes on with it.
+	partial      []byte
+	partialTotal uint64
+	hasPartial   bool
+	afterChunk   func() // a test's hook, run after each chunk of a message is taken
 
 	// The peer's exit, watched (see watchPeer) once its identity is known.
 	watched   atomic.Bool // set once watchPeer has done what it can
@@ -449,7 +457,8 @@ func (e *End) check(op string, r *ring.Ring) error {
 
 // Send sends msg (copied) as one message, waiting for room until ctx is
 // done. A message larger than a quarter of the ring goes in chunks, the
-// receiver reassembling it; a Send cancelled half-way leaves the
+// receiver reassembling it (a Recv cancelled half-way keeps what arrived,
+// and the next Recv goes on with it); a Send cancelled half-way leaves the
 // receiver a truncated message that it drops. It fails with ErrTooLarge,
 // ErrPeerClosed once the other end closed or died (see watchPeer),
 // ErrDirection, ErrClosed or ctx.Err().
@@ -539,13 +548,32 @@ func (e *End) recvLocked(ctx context.Context, buf []byte, limit int) ([]byte, er
 	var out []byte
 	var total uint64
 	first := true
+	if e.hasPartial {
+		// Go on with the message a cancelled receive left half-way.
+		if limit >= 0 && e.partialTotal > uint64(limit) {
+			return nil, &Error{Pkg: "pipe", Op: "recv", Name: e.name, Err: &ShortBufferError{Need: int(e.partialTotal)}}
+		}
+		total, first = e.partialTotal, false
+		if limit >= 0 {
+			out = append(buf[:0], e.partial...)
+		} else {
+			out = e.partial
+		}
+		e.partial, e.partialTotal, e.hasPartial = nil, 0, false
+	}
 	for {
 		var check ring.Check
 		if first && limit >= 0 {
 			check = fits
 		}
 		var s ring.Slot
-		err := e.recv.Claim(ctx, check, true, &s)
+		var err error
+		if !first {
+			err = ctx.Err() // a chunk already there would be taken whatever ctx says
+		}
+		if err == nil {
+			err = e.recv.Claim(ctx, check, true, &s)
+		}
 		if err != nil {
 			var sb *ShortBufferError
 			switch {
@@ -553,14 +581,21 @@ func (e *End) recvLocked(ctx context.Context, buf []byte, limit int) ([]byte, er
 				return nil, &Error{Pkg: "pipe", Op: "recv", Name: e.name, Err: err}
 			case errors.Is(err, ring.ErrShutdown):
 				return nil, io.EOF // a message cut short by death is dropped
+			case !first && ctx.Err() != nil:
+				// Cancelled half-way through a message: keep what
+				// arrived for the next receive, which goes on with it.
+				if limit >= 0 {
+					out = slices.Clone(out) // buf is the caller's again
+				}
+				e.partial, e.partialTotal, e.hasPartial = out, total, true
 			}
 			return nil, e.err("recv", err)
 		}
 		h := s.Hdr
 		switch {
 		case first && h.Flags()&ring.FlagChunk != 0:
-			// The rest of a message whose receiver gave up half-way
-			// (cancelled): drop it.
+			// The rest of a message whose first chunk was never seen
+			// (a faulty or hostile peer's): drop it.
 			e.recv.Release(&s)
 			continue
 		case first && h.Flags()&ring.FlagFirst != 0:
@@ -599,6 +634,9 @@ func (e *End) recvLocked(ctx context.Context, buf []byte, limit int) ([]byte, er
 		out = append(out, s.Data...)
 		more := h.Flags()&ring.FlagMore != 0
 		e.recv.Release(&s)
+		if more && e.afterChunk != nil {
+			e.afterChunk()
+		}
 		if !more {
 			if uint64(len(out)) != total {
 				return nil, e.err("recv", fmt.Errorf("%w: message of %d bytes, %d arrived", ring.ErrCorrupt, total, len(out)))
@@ -628,12 +666,16 @@ func (e *End) Poll(ctx context.Context) (bool, error) {
 }
 
 // Read reads the messages as one byte stream, io.Reader's way: message
-// boundaries are not kept. It returns io.EOF as Recv does. Do not mix it
-// with Recv on the same end.
+// boundaries are not kept, and empty messages add nothing (Read waits
+// past them rather than return 0 bytes and no error). It returns io.EOF
+// as Recv does. Do not mix it with Recv on the same end.
 func (e *End) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	e.readMu.Lock()
 	defer e.readMu.Unlock()
-	if len(e.pending) == 0 {
+	for len(e.pending) == 0 {
 		msg, err := e.Recv(context.Background())
 		if err != nil {
 			return 0, err

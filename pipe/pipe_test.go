@@ -325,12 +325,20 @@ func TestAnonymousAndStream(t *testing.T) {
 				t.Error(err)
 				return
 			}
+			if _, err := w.Write(nil); err != nil { // an empty message: no bytes in the stream
+				t.Error(err)
+				return
+			}
 			p = p[n:]
 		}
 	}()
-	got := make([]byte, len(src))
-	_, err = io.ReadFull(e, got)
-	require.NoError(t, err)
+	got := make([]byte, 0, len(src))
+	for len(got) < len(src) {
+		n, err := e.Read(got[len(got):cap(got)])
+		require.NoError(t, err)
+		require.Positive(t, n, "Read returned 0 bytes and no error (io.Reader discourages it)")
+		got = got[:len(got)+n]
+	}
 	assert.True(t, bytes.Equal(src, got))
 	require.NoError(t, e.Close())
 	child.Wait()
@@ -373,4 +381,58 @@ func TestForeignPeer(t *testing.T) {
 	defer cancel2()
 	_, err = e.Recv(ctx2)
 	assert.Equal(t, io.EOF, err)
+}
+
+// TestRecvCancelledMidMessage: a receive cancelled while a chunked message
+// is arriving loses nothing: the next Recv or RecvInto goes on with the
+// same message, and the one after it follows. The peer is an echo
+// process; the cancellations happen between chunks, through a hook.
+func TestRecvCancelledMidMessage(t *testing.T) {
+	name, e := create(t, pipe.Options{Size: 64 << 10})
+	child := testproc.Start(t, "echo", name)
+	msg := make([]byte, 1<<20)
+	for i := range msg {
+		msg[i] = byte(i * 7 / 3)
+	}
+	ctx, cancel := timeout(testproc.Bound)
+	defer cancel()
+	require.NoError(t, e.Send(ctx, msg))
+	require.NoError(t, e.Send(ctx, []byte("next")))
+
+	chunks := 0
+	cancelAfter := func(n int) (context.Context, context.CancelFunc) {
+		c, cancel := context.WithCancel(ctx)
+		chunks = 0
+		pipe.AfterChunk(e, func() {
+			if chunks++; chunks == n {
+				cancel()
+			}
+		})
+		return c, cancel
+	}
+	c1, cancel1 := cancelAfter(3)
+	_, err := e.Recv(c1)
+	cancel1()
+	require.ErrorIs(t, err, context.Canceled, "cancelled after 3 chunks")
+
+	_, err = e.RecvInto(ctx, make([]byte, 100))
+	var sb *pipe.ShortBufferError
+	require.ErrorAs(t, err, &sb, "the half-received message is still the next one")
+	assert.Equal(t, len(msg), sb.Need)
+
+	buf := make([]byte, 2<<20)
+	c2, cancel2 := cancelAfter(5)
+	_, err = e.RecvInto(c2, buf)
+	cancel2()
+	require.ErrorIs(t, err, context.Canceled, "cancelled again, 5 chunks later")
+
+	pipe.AfterChunk(e, nil)
+	got, err := e.Recv(ctx)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(msg, got), "the whole message, once (got %d bytes)", len(got))
+	got, err = e.Recv(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "next", string(got))
+	require.NoError(t, e.Close())
+	child.Wait()
 }

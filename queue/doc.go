@@ -55,7 +55,7 @@
 //	q.put_nowait(x)                        TryPut(msg)  → ErrFull
 //	q.get(), q.get(timeout=t)              Get(ctx)
 //	q.get_nowait()                         TryGet()  → ErrEmpty
-//	q.qsize(), q.empty(), q.full()         Len(), Len() == 0, Len() == Cap()
+//	q.qsize(), q.empty(), q.full()         Len(), Len() == 0, Cap() > 0 && Len() >= Cap()
 //	JoinableQueue: task_done(), join()     TaskDone(), Join(ctx)
 //	q.shutdown(immediate)                  Shutdown(immediate)
 //	pickled objects                        WithCodec[T](q, nil).Put / Get
@@ -103,8 +103,9 @@
 // room it claimed is skipped once its death is noticed. A consumer
 // killed holding a message (inside Get, or before Ack) gives it back.
 // Both are noticed by a scan of the ring that any blocked call runs every
-// 100ms, and busy consumers about as often; Recover runs it at once.
-// Close counts as death for the leases a process still holds.
+// 100ms, and busy or polling consumers and producers about as often;
+// Recover runs it at once. Close gives back at once the leases and
+// reservations taken through the handle it closes.
 //
 // # Caveats
 //

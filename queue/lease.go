@@ -5,21 +5,23 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/xproc-go/xproc/internal/owner"
 	"github.com/xproc-go/xproc/internal/ring"
 	"github.com/xproc-go/xproc/shm"
 )
 
 // Lease is a message handed to one consumer until it acknowledges it
 // (Ack: the message is gone) or puts it back (Nak: the next consumer gets
-// it). If the consumer's process dies first, or closes the queue, the
-// message goes back to the queue by itself within about 100ms of a
-// consumer or producer waiting (at-least-once delivery), with
-// Redelivered, NumDelivered and DeadConsumer saying so. This is the
-// contract of NATS JetStream's acknowledged consumers.
+// it). If the consumer's process dies first, the message goes back to the
+// queue by itself within about 100ms of another process calling the
+// queue (at-least-once delivery), with Redelivered, NumDelivered and
+// DeadConsumer saying so; if the consumer closes the Queue it took the
+// lease through, Close gives it back at once. This is the contract of
+// NATS JetStream's acknowledged consumers.
 //
 // Data is the message in place, in the queue's shared memory: no copy.
-// It is valid until Ack or Nak; copy what must outlive them. A lease is
-// for one goroutine at a time.
+// It is valid until Ack, Nak or the queue's Close; copy what must outlive
+// them. A lease is for one goroutine at a time.
 type Lease struct {
 	q    *Queue
 	s    ring.Slot
@@ -47,11 +49,18 @@ func (q *Queue) getLease(ctx context.Context, block bool) (*Lease, error) {
 	if err != nil {
 		return nil, q.err("get", err)
 	}
-	return &Lease{q: q, s: s}, nil
+	l := &Lease{q: q, s: s}
+	q.hold(l)
+	return l, nil
 }
 
-// Data returns the message, in place. It is valid until Ack or Nak.
-func (l *Lease) Data() []byte { return l.s.Data }
+// Data returns the message, in place. It is valid until Ack or Nak. After
+// the queue's Close it panics with an error wrapping ErrClosed (the
+// memory is gone), as Queue.Len does.
+func (l *Lease) Data() []byte {
+	l.q.live("Lease.Data")
+	return l.s.Data
+}
 
 // Seq returns the message's sequence number: 1 for the first message ever
 // put in the queue, 2 for the next, and so on (JetStream's stream
@@ -97,7 +106,16 @@ func (l *Lease) finish(op string) error {
 	if !l.done.CompareAndSwap(false, true) {
 		return &Error{Pkg: "queue", Op: op, Name: l.q.name, Err: ErrLeaseDone}
 	}
+	l.q.release(l)
 	return nil
+}
+
+// giveBack returns the message at the queue's Close, as the scans return
+// a dead consumer's.
+func (l *Lease) giveBack() {
+	if l.done.CompareAndSwap(false, true) {
+		l.q.r.Return(&l.s, owner.Self())
+	}
 }
 
 // Reservation is room for one message, reserved in the queue so that the
@@ -127,12 +145,19 @@ func (q *Queue) Reserve(ctx context.Context, n int) (*Reservation, error) {
 	if err != nil {
 		return nil, q.err("put", err)
 	}
-	return &Reservation{q: q, s: s}, nil
+	res := &Reservation{q: q, s: s}
+	q.hold(res)
+	return res, nil
 }
 
 // Bytes returns the message's n bytes in place, to be written. Their
-// initial content is unspecified. Valid until Commit or Abort.
-func (r *Reservation) Bytes() []byte { return r.s.Data }
+// initial content is unspecified. Valid until Commit, Abort or the
+// queue's Close (which aborts it); after Close it panics with an error
+// wrapping ErrClosed.
+func (r *Reservation) Bytes() []byte {
+	r.q.live("Reservation.Bytes")
+	return r.s.Data
+}
 
 // Commit puts the message in the queue. It fails with ErrLeaseDone after
 // Commit or Abort, and ErrClosed after the queue's Close.
@@ -161,5 +186,13 @@ func (r *Reservation) finish(op string) error {
 	if !r.done.CompareAndSwap(false, true) {
 		return &Error{Pkg: "queue", Op: op, Name: r.q.name, Err: ErrLeaseDone}
 	}
+	r.q.release(r)
 	return nil
+}
+
+// giveBack aborts the reservation at the queue's Close.
+func (r *Reservation) giveBack() {
+	if r.done.CompareAndSwap(false, true) {
+		r.q.r.Abort(&r.s)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,9 +19,13 @@ import (
 // Errors returned by this package, wrapped in an *Error naming the
 // operation and the queue. Compare with errors.Is.
 var (
-	// ErrFull: TryPut found no room (bytes or messages).
+	// ErrFull: TryPut found no room (bytes or messages), or Put waited
+	// for room until its context's deadline (that error also matches
+	// context.DeadlineExceeded), as Python's put(timeout=t) raises Full.
 	ErrFull = errors.New("queue full")
-	// ErrEmpty: TryGet found no message.
+	// ErrEmpty: TryGet found no message, or Get waited for one until its
+	// context's deadline (that error also matches
+	// context.DeadlineExceeded), as Python's get(timeout=t) raises Empty.
 	ErrEmpty = errors.New("queue empty")
 	// ErrTooLarge: the message is larger than the queue's maximum. Nothing
 	// was put.
@@ -132,6 +137,29 @@ type Queue struct {
 	deferred atomic.Int64
 	// Flow-control errors, built once so that polling does not allocate.
 	errFull, errEmpty error
+	// held is what this handle's leases and reservations still hold, for
+	// Close to give back: the process may keep other handles open, so
+	// closing this one is not its death, which the others' scans look for.
+	heldMu sync.Mutex
+	held   map[holder]struct{}
+}
+
+// holder is a Lease or a Reservation not yet finished.
+type holder interface{ giveBack() }
+
+func (q *Queue) hold(h holder) {
+	q.heldMu.Lock()
+	if q.held == nil {
+		q.held = make(map[holder]struct{})
+	}
+	q.held[h] = struct{}{}
+	q.heldMu.Unlock()
+}
+
+func (q *Queue) release(h holder) {
+	q.heldMu.Lock()
+	delete(q.held, h)
+	q.heldMu.Unlock()
 }
 
 var byteType = func() shm.Type {
@@ -245,10 +273,23 @@ func (q *Queue) Segment() *shm.Segment { return q.seg }
 func (q *Queue) File() *os.File { return q.seg.File() }
 
 // Close unmaps the queue. Calls blocked in this process return ErrClosed.
-// Leases still held by this process are returned to the queue by the
-// other processes' scans, as if this process had died. The queue itself
-// stays until Unlink.
-func (q *Queue) Close() error { return q.seg.Close() }
+// The leases taken through q and not yet finished go back to the queue, as
+// if their consumer had died (DeadConsumer is this process), and its
+// reservations not yet committed are aborted; their methods then fail
+// with ErrClosed. The queue itself stays until Unlink. Close is
+// idempotent.
+func (q *Queue) Close() error {
+	if !q.seg.Closed() {
+		q.heldMu.Lock()
+		held := q.held
+		q.held = nil
+		q.heldMu.Unlock()
+		for h := range held {
+			h.giveBack()
+		}
+	}
+	return q.seg.Close()
+}
 
 // Unlink removes the queue's name; processes that have it open keep
 // using it.
@@ -277,8 +318,10 @@ func (q *Queue) err(op string, err error) error {
 		err = ErrClosed
 	case errors.Is(err, ring.ErrCorrupt):
 		err = fmt.Errorf("%w: %v", ErrCorrupt, err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
+	case errors.Is(err, context.DeadlineExceeded) && op == "put":
+		err = fmt.Errorf("%w until the deadline: %w", ErrFull, err)
+	case errors.Is(err, context.DeadlineExceeded) && op == "get":
+		err = fmt.Errorf("%w until the deadline: %w", ErrEmpty, err)
 	}
 	return &Error{Pkg: "queue", Op: op, Name: q.name, Err: err}
 }
@@ -293,7 +336,8 @@ func (q *Queue) closed(op string) error {
 // Put appends msg (0 to MaxMessage bytes, copied) to the queue, waiting
 // for room until ctx is done. It returns nil once the message is in the
 // queue: a process killed after that does not take it away. It fails with
-// ErrTooLarge (nothing changed), ErrShutdown, ErrClosed or ctx.Err().
+// ErrTooLarge (nothing changed), ErrShutdown, ErrClosed or ctx.Err()
+// (a deadline also matching ErrFull).
 func (q *Queue) Put(ctx context.Context, msg []byte) error {
 	return q.put(ctx, msg, true)
 }
@@ -363,7 +407,7 @@ func (q *Queue) put(ctx context.Context, msg []byte, block bool) error {
 // ctx is done. It is a lease acknowledged once the message is copied out,
 // Get's last step: if the process is killed inside Get before that, the
 // message goes back to the queue for another consumer. It fails with ErrShutdown (shut down and drained), ErrClosed,
-// ErrCorrupt or ctx.Err().
+// ErrCorrupt or ctx.Err() (a deadline also matching ErrEmpty).
 func (q *Queue) Get(ctx context.Context) ([]byte, error) {
 	return q.get(ctx, true)
 }

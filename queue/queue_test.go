@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +53,37 @@ func init() {
 		copy(r.Bytes(), "torn!")
 		testproc.Say("reserved")
 		return testproc.Await("never")
+	})
+	testproc.Register("lease-reserve-close", func(args []string) error {
+		// Two handles: closing the one that holds a lease and a
+		// reservation gives both back while the process lives on.
+		keep, err := queue.Open(args[0])
+		if err != nil {
+			return err
+		}
+		defer keep.Close()
+		q, err := queue.Open(args[0])
+		if err != nil {
+			return err
+		}
+		l, err := q.GetLease(bg)
+		if err != nil {
+			return err
+		}
+		r, err := q.Reserve(bg, 5)
+		if err != nil {
+			return err
+		}
+		copy(r.Bytes(), "torn!")
+		testproc.Say("leased " + string(l.Data()))
+		if err := testproc.Await("close"); err != nil {
+			return err
+		}
+		if err := q.Close(); err != nil {
+			return err
+		}
+		testproc.Say("closed")
+		return testproc.Await("exit")
 	})
 	testproc.Register("get-until-shutdown", func(args []string) error {
 		q, err := queue.Open(args[0])
@@ -124,30 +156,85 @@ type point struct {
 	Y float64
 }
 
+// TestLeaseRedeliveredAfterConsumerDies: a consumer killed holding a
+// lease gives the message back, to a consumer that blocks in GetLease and
+// to one that only polls with TryGetLease.
 func TestLeaseRedeliveredAfterConsumerDies(t *testing.T) {
+	for _, poll := range []bool{false, true} {
+		t.Run(map[bool]string{false: "blocking", true: "polling"}[poll], func(t *testing.T) {
+			name, q := create(t, queue.Options{})
+			require.NoError(t, q.Put(bg, []byte("task")))
+			child := testproc.Start(t, "lease-and-die", name)
+			child.Expect("leased task")
+			_, err := q.TryGetLease()
+			require.ErrorIs(t, err, queue.ErrEmpty, "leased by the child")
+			child.Kill()
+			var l *queue.Lease
+			testproc.Within(t, 5*time.Second, "redelivery", func() {
+				l = getBy(t, poll, q.GetLease, q.TryGetLease)
+			})
+			assert.Equal(t, "task", string(l.Data()))
+			assert.True(t, l.Redelivered())
+			assert.Equal(t, 2, l.NumDelivered())
+			assert.Equal(t, child.Pid(), l.DeadConsumer())
+			assert.Equal(t, uint64(1), l.Seq())
+			require.NoError(t, l.Ack())
+			require.ErrorIs(t, l.Ack(), queue.ErrLeaseDone)
+			require.ErrorIs(t, l.Nak(), queue.ErrLeaseDone)
+			assert.Equal(t, 0, q.Len())
+		})
+	}
+}
+
+// getBy takes a message with get (blocking) or, if poll is set, by calling
+// try until it stops saying ErrEmpty, as a consumer that never blocks does.
+func getBy[M any](t *testing.T, poll bool, get func(context.Context) (M, error), try func() (M, error)) M {
+	t.Helper()
+	if !poll {
+		ctx, cancel := timeout(testproc.Bound)
+		defer cancel()
+		m, err := get(ctx)
+		require.NoError(t, err)
+		return m
+	}
+	for deadline := time.Now().Add(testproc.Bound); time.Now().Before(deadline); runtime.Gosched() {
+		m, err := try()
+		if !errors.Is(err, queue.ErrEmpty) {
+			require.NoError(t, err)
+			return m
+		}
+	}
+	t.Fatalf("still ErrEmpty after polling for %v", testproc.Bound)
+	panic("unreachable")
+}
+
+// TestCloseGivesBack: a process that closes the handle it took a lease
+// and a reservation through, while it keeps the queue open through
+// another handle (and so stays alive and attached), gives the message
+// back and the reserved room up at once, without anyone's scan.
+func TestCloseGivesBack(t *testing.T) {
 	name, q := create(t, queue.Options{})
 	require.NoError(t, q.Put(bg, []byte("task")))
-	child := testproc.Start(t, "lease-and-die", name)
+	child := testproc.Start(t, "lease-reserve-close", name)
 	child.Expect("leased task")
-	_, err := q.TryGetLease()
-	require.ErrorIs(t, err, queue.ErrEmpty, "leased by the child")
-	child.Kill()
-	ctx, cancel := timeout(testproc.Bound)
-	defer cancel()
-	var l *queue.Lease
-	testproc.Within(t, 5*time.Second, "redelivery", func() {
-		l, err = q.GetLease(ctx)
-		require.NoError(t, err)
-	})
+	require.NoError(t, q.Put(bg, []byte("after")))
+	_, err := q.TryGet()
+	require.ErrorIs(t, err, queue.ErrEmpty, "the lease is the child's, the reservation holds back what follows")
+	child.Send("close")
+	child.Expect("closed")
+	l, err := q.TryGetLease()
+	require.NoError(t, err, "given back by Close, not by a scan")
 	assert.Equal(t, "task", string(l.Data()))
 	assert.True(t, l.Redelivered())
-	assert.Equal(t, 2, l.NumDelivered())
 	assert.Equal(t, child.Pid(), l.DeadConsumer())
-	assert.Equal(t, uint64(1), l.Seq())
 	require.NoError(t, l.Ack())
-	require.ErrorIs(t, l.Ack(), queue.ErrLeaseDone)
-	require.ErrorIs(t, l.Nak(), queue.ErrLeaseDone)
-	assert.Equal(t, 0, q.Len())
+	msg, err := q.TryGet()
+	require.NoError(t, err, "the aborted reservation no longer holds back the next message")
+	assert.Equal(t, "after", string(msg))
+	assert.Zero(t, q.Len())
+	assert.Zero(t, q.Stats().Writing)
+	child.Send("exit")
+	child.Wait()
 }
 
 // TestForeignLeaseHolder: a consumer in another PID namespace (another
@@ -196,23 +283,27 @@ func TestNak(t *testing.T) {
 	assert.Equal(t, "b", string(msg))
 }
 
+// TestReservationOfDeadProducerSkipped: a producer killed between Reserve
+// and Commit holds back the messages behind its record until a consumer,
+// blocking or only polling, finds it dead and skips the record.
 func TestReservationOfDeadProducerSkipped(t *testing.T) {
-	name, q := create(t, queue.Options{})
-	child := testproc.Start(t, "reserve-and-die", name)
-	child.Expect("reserved")
-	require.NoError(t, q.Put(bg, []byte("after")))
-	_, err := q.TryGet()
-	require.ErrorIs(t, err, queue.ErrEmpty, "held back by the reservation")
-	child.Kill()
-	ctx, cancel := timeout(testproc.Bound)
-	defer cancel()
-	testproc.Within(t, 5*time.Second, "skipping the dead reservation", func() {
-		msg, err := q.Get(ctx)
-		require.NoError(t, err)
-		assert.Equal(t, "after", string(msg))
-	})
-	assert.Equal(t, 0, q.Len())
-	assert.Zero(t, q.Stats().Writing)
+	for _, poll := range []bool{false, true} {
+		t.Run(map[bool]string{false: "blocking", true: "polling"}[poll], func(t *testing.T) {
+			name, q := create(t, queue.Options{})
+			child := testproc.Start(t, "reserve-and-die", name)
+			child.Expect("reserved")
+			require.NoError(t, q.Put(bg, []byte("after")))
+			_, err := q.TryGet()
+			require.ErrorIs(t, err, queue.ErrEmpty, "held back by the reservation")
+			child.Kill()
+			testproc.Within(t, 5*time.Second, "skipping the dead reservation", func() {
+				msg := getBy(t, poll, q.Get, q.TryGet)
+				assert.Equal(t, "after", string(msg))
+			})
+			assert.Equal(t, 0, q.Len())
+			assert.Zero(t, q.Stats().Writing)
+		})
+	}
 }
 
 func TestZeroCopy(t *testing.T) {
@@ -418,6 +509,9 @@ func TestCorruptFile(t *testing.T) {
 		{"tail behind head", 16, 1 << 20, true},
 		{"put count", 24, 1 << 40, true},
 		{"read cursor beyond tail", 128, 1 << 30, true},
+		{"read cursor not on a word", 128, 12, true},
+		{"tail not on a word", 8, 76, true},
+		{"head not on a word", 16, 4, true},
 		{"record length", 1024 + 8, 0xfffffff0, true},
 		{"record state", 1024, 3 << 30, true},
 		{"record state an identity", 1024, 0x12345678, false},
@@ -907,9 +1001,11 @@ func TestUseAfterClose(t *testing.T) {
 		assert.ErrorIs(t, f(), queue.ErrClosed, op)
 	}
 	for op, f := range map[string]func(){
-		"Len":        func() { q.Len() },
-		"IsShutdown": func() { q.IsShutdown() },
-		"Stats":      func() { q.Stats() },
+		"Len":               func() { q.Len() },
+		"IsShutdown":        func() { q.IsShutdown() },
+		"Stats":             func() { q.Stats() },
+		"Lease.Data":        func() { l.Data() },
+		"Reservation.Bytes": func() { r.Bytes() },
 	} {
 		func() {
 			defer func() {

@@ -25,6 +25,8 @@ func FuzzRing(f *testing.F) {
 	f.Add([]byte{0, 200, 0, 0, 200, 0, 0, 200, 0, 3, 40, 0, 1, 0, 0, 1, 0, 0})
 	f.Add([]byte{0, 1, 0, 4, 8, 0, 1, 0, 0, 4, 130, 0, 1, 0, 0})
 	f.Add([]byte{0, 100, 0, 2, 0, 0, 5, 0, 0, 1, 0, 0, 6, 0, 0})
+	f.Add([]byte{0, 10, 0, 8, 50, 0, 0, 20, 0, 1, 0, 0, 1, 0, 0})
+	f.Add([]byte{0, 10, 0, 5, 0x45, 0x30, 1, 0, 0, 0, 5, 0})
 	f.Fuzz(func(t *testing.T, cmds []byte) {
 		cfg := ring.Config{Size: 4096, MaxPayload: 300}
 		r := newRing(t, cfg)
@@ -43,7 +45,7 @@ func FuzzRing(f *testing.F) {
 		}()
 		for i := 0; i+3 <= len(cmds); i += 3 {
 			arg := int(binary.LittleEndian.Uint16(cmds[i+1:]))
-			switch cmds[i] % 8 {
+			switch cmds[i] % 9 {
 			case 0: // put arg%400 bytes
 				seq++
 				msg := bytes.Repeat([]byte{seq}, arg%400)
@@ -93,7 +95,11 @@ func FuzzRing(f *testing.F) {
 					c.Tail.Store, c.Head.Store, c.Put.Store, c.LastRec.Store, c.Void.Store,
 					c.Read.Store, c.Returned.Store, c.Removed.Store,
 				}
-				words[arg%len(words)](uint64(arg>>3) * uint64(arg%7+1) * 8)
+				v := uint64(arg>>3) * uint64(arg%7+1) * 8
+				if arg&4 != 0 {
+					v += uint64(arg>>12) % 8 // not on a word: a torn or hostile index
+				}
+				words[arg%len(words)](v)
 				corrupted = true
 			case 6: // a held record's owner dies
 				if len(held) > 0 {
@@ -105,6 +111,13 @@ func FuzzRing(f *testing.F) {
 				r.Stats()
 				r.Peek()
 				r.Len()
+			case 8: // a producer dies half-way through writing arg%300 bytes
+				var s ring.Slot
+				if err := r.Reserve(bg, arg%300, 0, 0, false, &s); err == nil {
+					copy(s.Data, bytes.Repeat([]byte{0xee}, len(s.Data)/2))
+					r.ForgeState(s.Pos, ring.Writing(ghost))
+				}
+				r.Recover(bg) // voids it: the messages after it come out in order
 			}
 		}
 	})

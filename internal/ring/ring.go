@@ -331,6 +331,9 @@ func packW1(n uint64, deliveries int, flags uint16) uint64 {
 // header reads the header of the record at pos and its length, checking
 // them. ok is false if they cannot be a record's.
 func (r *Ring) header(pos uint64) (h Header, length uint64, ok bool) {
+	if pos%8 != 0 {
+		return h, 0, false // records start on words
+	}
 	room := r.room(pos)
 	if room < HeaderSize {
 		// Too close to the end for a header: only padding can be here.
@@ -380,7 +383,7 @@ func (r *Ring) unlock() { r.c.Lock.Unlock() }
 func (r *Ring) repair() {
 	c := r.c
 	lr, t, h := c.LastRec.Load(), c.Tail.Load(), c.Head.Load()
-	if lr < h || lr >= t || r.room(lr) < HeaderSize {
+	if lr < h || lr >= t || lr%8 != 0 || r.room(lr) < HeaderSize {
 		return // not published, or freed since: counted long ago
 	}
 	if seq := r.hdrWord(lr, 2).Load(); seq == c.Put.Load()+1 {
@@ -392,6 +395,9 @@ func (r *Ring) repair() {
 // and false if a record on the way is not one (the head moved under a
 // walk without the lock, or the ring is corrupt).
 func (r *Ring) walkDone(h, rc uint64) (uint64, bool) {
+	if h%8 != 0 {
+		return h, false
+	}
 	for h < rc && rc-h <= r.size {
 		if r.room(h) >= HeaderSize && r.state(h).Load() != r.done(h) {
 			return h, true
@@ -413,7 +419,7 @@ func (r *Ring) advance() error {
 	c := r.c
 	for {
 		start, rc, t := c.Head.Load(), c.Read.Load(), c.Tail.Load()
-		if rc < start || rc > t || t-start > r.size {
+		if rc < start || rc > t || t-start > r.size || (start|rc|t)%8 != 0 {
 			return r.corrupt("head %d, read cursor %d, tail %d", start, rc, t)
 		}
 		h, ok := r.walkDone(start, rc)
@@ -452,7 +458,7 @@ func (r *Ring) tryReserve(ctx context.Context, n uint64, flags uint16, s *Slot) 
 	// taking the lock, so that blocked producers polling do not contend.
 	// Indices that cannot be (a corrupt ring) and a shut-down ring go on
 	// to the checks below.
-	if t, h := c.Tail.Load(), c.Head.Load(); t >= h && t-h <= r.size && t+need > h+r.size && c.Read.Load() == h && c.Flags.Load() == 0 {
+	if t, h := c.Tail.Load(), c.Head.Load(); t >= h && t-h <= r.size && (t|h)%8 == 0 && t+need > h+r.size && c.Read.Load() == h && c.Flags.Load() == 0 {
 		return ErrFull
 	}
 	if !r.single {
@@ -491,7 +497,7 @@ func (r *Ring) reserveLocked(n uint64, flags uint16, s *Slot) error {
 	self := uint64(owner.Self())
 	for advanced := false; ; {
 		t, h := c.Tail.Load(), c.Head.Load()
-		if t < h || t-h > r.size {
+		if t < h || t-h > r.size || (t|h)%8 != 0 {
 			return r.corrupt("head %d, tail %d", h, t)
 		}
 		if room := r.room(t); room < need {
@@ -505,8 +511,8 @@ func (r *Ring) reserveLocked(n uint64, flags uint16, s *Slot) error {
 				continue
 			}
 		} else if t+need <= h+r.size {
-			// Plain stores: consumers read a header only after its
-			// commit (a release) or after the unlock, which publish it.
+			// Plain stores: consumers read a header only after the
+			// tail's release or the commit's, which publish it.
 			seq := c.Put.Load() + 1
 			relaxed(r.state(t), self) // WRITING by us
 			relaxed(r.hdrWord(t, 1), packW1(n, 0, flags&flagUser))
@@ -528,17 +534,12 @@ func (r *Ring) reserveLocked(n uint64, flags uint16, s *Slot) error {
 	}
 }
 
-// publishTail moves the tail. With the lock, a plain store (the unlock
-// publishes it); a single producer publishes with a release, since its
-// consumer may read the tail at any time to tell an empty ring from a
-// record not yet committed.
-func (r *Ring) publishTail(t uint64) {
-	if r.single {
-		release(&r.c.Tail, t)
-	} else {
-		relaxed(&r.c.Tail, t)
-	}
-}
+// publishTail moves the tail with a release, with or without the lock:
+// consumers read the tail without the lock, to tell an empty ring from a
+// record not yet committed, and then read the record's state word, which
+// must be the one written before the tail moved (on arm64 a plain store
+// could be seen after the tail and show last lap's word).
+func (r *Ring) publishTail(t uint64) { release(&r.c.Tail, t) }
 
 // Reserve claims a record for n payload bytes into s, waiting for room if
 // block is set. The caller writes s.Data and then calls Commit or Abort.
@@ -551,8 +552,12 @@ func (r *Ring) Reserve(ctx context.Context, n int, flags uint16, aux uint64, blo
 		return ErrTooLarge
 	}
 	err := r.tryReserve(ctx, uint64(n), flags, s)
-	if err == ErrFull && block {
-		err = r.reserveSlow(ctx, uint64(n), flags, s)
+	if err == ErrFull {
+		if block {
+			err = r.reserveSlow(ctx, uint64(n), flags, s)
+		} else {
+			r.polled() // room held by a dead process, maybe
+		}
 	}
 	if err == nil && aux != 0 {
 		relaxed(r.hdrWord(s.Pos, 3), aux) // published by the commit
@@ -658,6 +663,12 @@ func (r *Ring) claim(check Check, drain bool, s *Slot) error {
 	self := owner.Self()
 	for {
 		rc := c.Read.Load()
+		if rc%8 != 0 {
+			if c.Read.Load() == rc {
+				return r.corrupt("read cursor %d", rc)
+			}
+			continue
+		}
 		room := r.room(rc)
 		var w uint64
 		if room >= HeaderSize {
@@ -679,7 +690,7 @@ func (r *Ring) claim(check Check, drain bool, s *Slot) error {
 				}
 				return ErrEmpty
 			}
-			if t-rc > r.size {
+			if t-rc > r.size || t%8 != 0 {
 				// Possible only if the cursor moved since we read it.
 				if c.Read.Load() == rc {
 					return r.corrupt("read cursor %d, tail %d", rc, t)
@@ -777,7 +788,7 @@ func (r *Ring) claimReturned(check Check, s *Slot) (ok bool, err error) {
 	ret := c.Returned.Load()
 	h, rc := c.Head.Load(), c.Read.Load()
 	self := owner.Self()
-	for pos := h; pos < rc && rc-pos <= r.size; {
+	for pos := h; pos < rc && rc-pos <= r.size && pos%8 == 0; {
 		if r.room(pos) >= HeaderSize && r.state(pos).Load() == r.ready(pos) {
 			hd, _, ok := r.header(pos)
 			if ok && (check == nil || check(hd) == nil) && r.state(pos).CompareAndSwap(r.ready(pos), leased(self)) {
@@ -803,8 +814,12 @@ func (r *Ring) claimReturned(check Check, s *Slot) (ok bool, err error) {
 // Claim leases the next message into s, waiting for one if block is set.
 func (r *Ring) Claim(ctx context.Context, check Check, block bool, s *Slot) error {
 	err := r.tryClaim(check, s)
-	if err == ErrEmpty && block {
-		err = r.claimSlow(ctx, check, s)
+	if err == ErrEmpty {
+		if block {
+			err = r.claimSlow(ctx, check, s)
+		} else if r.Len() > 0 {
+			r.polled() // a message held by a dead process, maybe
+		}
 	}
 	if race.Enabled && err == nil {
 		race.Acquire(&r.c.DataSeq) // see Commit
@@ -967,6 +982,17 @@ func (r *Ring) maintain(ctx context.Context, block bool) {
 	r.recoverLocked()
 }
 
+// polled runs the dead-owner scan (at most every CheckInterval, any
+// process) for a caller that polls instead of blocking: TryGet on a ring
+// whose only messages are a dead consumer's lease or a dead producer's
+// reservation, or TryPut on one they fill, would otherwise never see them
+// recovered.
+func (r *Ring) polled() {
+	if !r.single {
+		r.maintain(context.Background(), false)
+	}
+}
+
 // Recover runs the dead-owner scan now, waiting for the lock, and
 // returns how many records it voided and returned.
 func (r *Ring) Recover(ctx context.Context) (voided, returned int, err error) {
@@ -987,7 +1013,7 @@ func (r *Ring) Recover(ctx context.Context) (voided, returned int, err error) {
 func (r *Ring) recoverLocked() (voided, returned int) {
 	c := r.c
 	h, t := c.Head.Load(), c.Tail.Load()
-	if t < h || t-h > r.size {
+	if t < h || t-h > r.size || (t|h)%8 != 0 {
 		return 0, 0
 	}
 	dead := map[owner.ID]bool{}
@@ -1099,6 +1125,9 @@ func (r *Ring) Peek() bool {
 	}
 	for {
 		rc, t := c.Read.Load(), c.Tail.Load()
+		if (rc|t)%8 != 0 {
+			return true // let the claim report it
+		}
 		if rc >= t {
 			return false
 		}
