@@ -57,9 +57,19 @@ func cmdTorture(args []string, w io.Writer) error {
 	} else if fs.NArg() != 0 {
 		what = ""
 	}
-	if what != "queue" || *cycles < 1 || *producers < 1 || *consumers < 1 {
-		fs.Usage()
-		return errUsage
+	switch {
+	case what != "queue":
+		return usageError(fs, "what to torture? only \"queue\" (got %q)", strings.Join(append([]string{what}, fs.Args()...), " "))
+	case *cycles < 1:
+		return usageError(fs, "-cycles %d: want at least 1", *cycles)
+	case *producers < 1:
+		return usageError(fs, "-producers %d: want at least 1", *producers)
+	case *consumers < 1:
+		return usageError(fs, "-consumers %d: want at least 1", *consumers)
+	case *delay < 0:
+		return usageError(fs, "-max-delay %v: want 0 or more", *delay)
+	case *stall <= 0:
+		return usageError(fs, "-stall %v: want more than 0", *stall)
 	}
 	fmt.Fprintf(w, "xproc torture queue: %d cycles, each killing one of %d producers and %d consumers at random with SIGKILL\n",
 		*cycles, *producers, *consumers)

@@ -51,5 +51,9 @@ func TestTortureCommand(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, cmdTorture([]string{"queue", "-cycles", "20"}, &out), out.String())
 	assert.Contains(t, out.String(), "cycles 20, hangs 0, torn 0, duplicated 0, lost 0")
-	assert.ErrorIs(t, cmdTorture([]string{"-cycles", "1"}, &out), errUsage)
+	assert.Contains(t, out.String(), "failed 0")
+	for _, args := range [][]string{{"-cycles", "1"}, {"queue", "-cycles", "0"}, {"queue", "-max-delay", "-1s"},
+		{"queue", "-stall", "0s"}, {"queue", "-producers", "0"}, {"bogus"}} {
+		assert.ErrorIs(t, cmdTorture(args, &out), errUsage, "%q", args)
+	}
 }

@@ -7,19 +7,27 @@
 //
 // Accounting lives in shared arrays so that it survives the kills:
 //
-//   - a producer incarnation k puts messages (k, seq, checksum, random
-//     bytes) and, after each Put returns, stores seq+1 in committed[k];
-//   - a consumer takes each message as a lease, checks its checksum,
-//     counts it in recv[k*PerProducer+seq], sets bit NumDelivered-1 in
-//     mask[...], and only then acknowledges it.
+//   - a producer incarnation k puts messages (k, seq, checksum, length,
+//     random bytes), half with Put and half with Reserve and Commit, and,
+//     after each returns, stores seq+1 in committed[k];
+//   - consumer incarnations alternate between two kinds. A lease consumer
+//     takes each message with GetLease, checks its checksum, counts it in
+//     recv[k*PerProducer+seq], sets bit NumDelivered-1 in mask[...], and
+//     only then acknowledges it. A Get consumer takes each message with
+//     plain GetInto straight into its own inbox, a slot of a shared
+//     array, then checks and counts it in recv and in got[...].
 //
-// A message with seq < committed[k] that was never counted is lost. One
-// counted twice under the same delivery number was handed to two
-// consumers at once (duplicated); one delivered again although no
-// consumer died holding it is duplicated too. A consumer killed between
-// counting and acknowledging makes the queue deliver the message again,
-// with a higher delivery number: that is at-least-once delivery, reported
-// as redelivered, not as an error.
+// A message with seq < committed[k] that was never counted, and is not
+// whole in the inbox of a Get consumer killed after its GetInto returned
+// but before it counted, is lost. One counted twice under the same
+// delivery number was handed to two consumers at once (duplicated); so
+// is one delivered again although no consumer died holding it, and one
+// that GetInto returned twice (Get acknowledges before it returns: a
+// message it returned is gone). A lease consumer killed between counting
+// and acknowledging makes the queue deliver the message again, with a
+// higher delivery number: that is at-least-once delivery, reported as
+// redelivered, not as an error. A worker that stops with an error (not
+// killed) is a failure.
 package torture
 
 import (
@@ -36,6 +44,7 @@ import (
 
 	"github.com/xproc-go/xproc/array"
 	"github.com/xproc-go/xproc/queue"
+	"github.com/xproc-go/xproc/shm"
 )
 
 // Ledger slots.
@@ -47,6 +56,7 @@ const (
 	slotCounted
 	slotStarted
 	slotRedelivered
+	slotFailed
 	slotCommitted = 16 // committed[k] from here on
 )
 
@@ -54,6 +64,10 @@ const (
 const PerProducer = 4096
 
 const maxMsg = 512
+
+// hdrLen is a message's header: producer incarnation, sequence number,
+// checksum of the rest, length of the whole message (4 bytes each).
+const hdrLen = 16
 
 // Roles of the worker processes.
 const (
@@ -86,12 +100,29 @@ type Config struct {
 	Seed     uint64
 }
 
+// check reports a configuration that cannot run.
+func (cfg Config) check() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+		min  int64
+	}{{"Cycles", int64(cfg.Cycles), 0}, {"Producers", int64(cfg.Producers), 1}, {"Consumers", int64(cfg.Consumers), 1},
+		{"MaxDelay", int64(cfg.MaxDelay), 0}, {"Stall", int64(cfg.Stall), 1}} {
+		if f.v < f.min {
+			return fmt.Errorf("%w: torture: Config.%s %d (want at least %d)", shm.ErrInvalid, f.name, f.v, f.min)
+		}
+	}
+	return nil
+}
+
 // Result counts what a run saw.
 type Result struct {
 	Cycles, Kills        int
 	Hangs                int
 	Torn, Duplicated     int
 	Lost                 int
+	Failed               int // workers that stopped with an error of their own
+	InInbox              int // messages found whole in a killed Get consumer's inbox, not counted
 	Messages             int // committed messages checked
 	Redelivered          int // deliveries of messages whose consumer had died
 	Recounted            int // messages counted twice (killed between count and Ack)
@@ -102,12 +133,12 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("cycles %d, hangs %d, torn %d, duplicated %d, lost %d (%d messages committed; %d deliveries after a consumer died, %d of them of a message already counted; %d producers and %d consumers killed) in %v",
-		r.Cycles, r.Hangs, r.Torn, r.Duplicated, r.Lost, r.Messages, r.Redelivered, r.Recounted, r.ProducerKills, r.ConsumerKills, r.Elapsed.Round(time.Millisecond))
+	return fmt.Sprintf("cycles %d, hangs %d, torn %d, duplicated %d, lost %d, failed %d (%d messages committed; %d deliveries after a consumer died, %d of them of a message already counted; %d taken by a Get consumer killed before it counted them; %d producers and %d consumers killed) in %v",
+		r.Cycles, r.Hangs, r.Torn, r.Duplicated, r.Lost, r.Failed, r.Messages, r.Redelivered, r.Recounted, r.InInbox, r.ProducerKills, r.ConsumerKills, r.Elapsed.Round(time.Millisecond))
 }
 
 // OK reports whether nothing went wrong.
-func (r Result) OK() bool { return r.Hangs+r.Torn+r.Duplicated+r.Lost == 0 }
+func (r Result) OK() bool { return r.Hangs+r.Torn+r.Duplicated+r.Lost+r.Failed == 0 }
 
 type worker struct {
 	p        Proc
@@ -119,9 +150,14 @@ type worker struct {
 // (segments, processes); what went wrong with the queue is in Result.
 func Run(cfg Config, start Starter) (Result, error) {
 	var res Result
+	if err := cfg.check(); err != nil {
+		return res, err
+	}
 	t0 := time.Now()
 	maxInc := cfg.Cycles + cfg.Producers + 1
+	maxCons := cfg.Cycles + cfg.Consumers + 1
 	qname, lname, rname, mname := cfg.Name+"-q", cfg.Name+"-ledger", cfg.Name+"-recv", cfg.Name+"-mask"
+	gname, iname := cfg.Name+"-got", cfg.Name+"-inbox"
 	q, err := queue.Create(qname, queue.Options{Size: 1 << 16, MaxMessage: maxMsg})
 	if err != nil {
 		return res, err
@@ -146,6 +182,18 @@ func Run(cfg Config, start Starter) (Result, error) {
 	}
 	defer mask.Close()
 	defer mask.Unlink()
+	got, err := array.Create[uint32](gname, maxInc*PerProducer)
+	if err != nil {
+		return res, err
+	}
+	defer got.Close()
+	defer got.Unlink()
+	inbox, err := array.Create[byte](iname, maxCons*maxMsg)
+	if err != nil {
+		return res, err
+	}
+	defer inbox.Close()
+	defer inbox.Unlink()
 
 	var workers []*worker
 	defer func() {
@@ -154,7 +202,7 @@ func Run(cfg Config, start Starter) (Result, error) {
 			w.p.Wait()
 		}
 	}()
-	nextInc := 0
+	nextInc, nextCons := 0, 0
 	startOne := func(producer bool) error {
 		w := &worker{producer: producer}
 		var p Proc
@@ -164,7 +212,9 @@ func Run(cfg Config, start Starter) (Result, error) {
 			nextInc++
 			p, err = start(RoleProducer, qname, lname, strconv.Itoa(w.inc))
 		} else {
-			p, err = start(RoleConsumer, qname, lname, rname, mname)
+			w.inc = nextCons
+			nextCons++
+			p, err = start(RoleConsumer, qname, lname, rname, mname, gname, iname, strconv.Itoa(w.inc))
 		}
 		if err != nil {
 			return err
@@ -272,17 +322,32 @@ func Run(cfg Config, start Starter) (Result, error) {
 	res.Torn = int(ledger.AtomicLoad(slotTorn))
 	res.Duplicated = int(ledger.AtomicLoad(slotDup) + ledger.AtomicLoad(slotSpurious))
 	res.Redelivered = int(ledger.AtomicLoad(slotRedelivered))
+	res.Failed = int(ledger.AtomicLoad(slotFailed))
 	res.ProducerIncarnations = nextInc
+	// What Get consumers had taken when they were killed: the last
+	// message each GetInto wrote into its inbox, if whole.
+	taken := map[int]bool{}
+	for c := range nextCons {
+		if i, ok := parse(inbox.Slice()[c*maxMsg:(c+1)*maxMsg], recv.Len()); ok {
+			taken[i] = true
+		}
+	}
 	for k := range nextInc {
 		committed := int(ledger.AtomicLoad(slotCommitted + k))
 		res.Messages += committed
 		for seq := range PerProducer {
-			n := int(recv.AtomicLoad(k*PerProducer + seq))
+			i := k*PerProducer + seq
+			n := int(recv.AtomicLoad(i))
 			switch {
+			case seq < committed && n == 0 && taken[i]:
+				res.InInbox++
 			case seq < committed && n == 0:
 				res.Lost++
 			case n > 1:
 				res.Recounted += n - 1
+			}
+			if got.AtomicLoad(i) > 1 {
+				res.Duplicated++ // GetInto returned it twice
 			}
 		}
 	}
@@ -320,15 +385,24 @@ func Producer(args []string) error {
 		return err
 	}
 	ledger.Add(slotStarted, 1)
+	if err := produce(q, ledger, k); err != nil {
+		ledger.Add(slotFailed, 1)
+		return err
+	}
+	return nil
+}
+
+func produce(q *queue.Queue, ledger *array.Array[uint64], k int) error {
 	rng := rand.New(rand.NewPCG(uint64(k), uint64(os.Getpid())))
 	ctx := context.Background()
 	msg := make([]byte, maxMsg)
 	for seq := 0; seq < PerProducer && ledger.AtomicLoad(slotStop) == 0; seq++ {
-		n := 12 + rng.IntN(maxMsg-12+1)
+		n := hdrLen + rng.IntN(maxMsg-hdrLen+1)
 		m := msg[:n]
 		binary.LittleEndian.PutUint32(m, uint32(k))
 		binary.LittleEndian.PutUint32(m[4:], uint32(seq))
-		for j := 12; j < n; j++ {
+		binary.LittleEndian.PutUint32(m[12:], uint32(n))
+		for j := hdrLen; j < n; j++ {
 			m[j] = byte(rng.Uint32())
 		}
 		binary.LittleEndian.PutUint32(m[8:], crc32.ChecksumIEEE(m[12:]))
@@ -359,29 +433,91 @@ func Producer(args []string) error {
 	return nil
 }
 
-// Consumer is the consumer worker: args are the queue, the ledger and
-// the two counting arrays.
+// parse checks a message and returns its index in the counting arrays
+// (k*PerProducer+seq), if it is whole and names a message that can be.
+func parse(m []byte, slots int) (int, bool) {
+	if len(m) < hdrLen {
+		return 0, false
+	}
+	n := int(binary.LittleEndian.Uint32(m[12:]))
+	if n < hdrLen || n > len(m) || crc32.ChecksumIEEE(m[12:n]) != binary.LittleEndian.Uint32(m[8:]) {
+		return 0, false
+	}
+	k, seq := int(binary.LittleEndian.Uint32(m)), int(binary.LittleEndian.Uint32(m[4:]))
+	i := k*PerProducer + seq
+	if seq >= PerProducer || i >= slots {
+		return 0, false
+	}
+	return i, true
+}
+
+// consumer is a consumer worker's shared state.
+type consumer struct {
+	q               *queue.Queue
+	ledger          *array.Array[uint64]
+	recv, mask, got *array.Array[uint32]
+	inbox           []byte // this incarnation's slot of the inbox array
+	getter          bool   // takes messages with GetInto, not GetLease
+}
+
+// Consumer is the consumer worker: args are the queue, the ledger, the
+// counting arrays (recv, mask, got), the inbox array and the incarnation
+// number (even: lease consumer; odd: Get consumer).
 func Consumer(args []string) error {
-	q, err := queue.Open(args[0])
+	var c consumer
+	var err error
+	if c.q, err = queue.Open(args[0]); err != nil {
+		return err
+	}
+	if c.ledger, err = array.Open[uint64](args[1], 0); err != nil {
+		return err
+	}
+	for i, a := range []**array.Array[uint32]{&c.recv, &c.mask, &c.got} {
+		if *a, err = array.Open[uint32](args[2+i], 0); err != nil {
+			return err
+		}
+	}
+	inbox, err := array.Open[byte](args[5], 0)
 	if err != nil {
 		return err
 	}
-	ledger, err := array.Open[uint64](args[1], 0)
+	inc, err := strconv.Atoi(args[6])
 	if err != nil {
 		return err
 	}
-	recv, err := array.Open[uint32](args[2], 0)
-	if err != nil {
+	if (inc+1)*maxMsg > inbox.Len() {
+		return fmt.Errorf("consumer %d: no inbox for it", inc)
+	}
+	c.inbox = inbox.Slice()[inc*maxMsg : (inc+1)*maxMsg]
+	c.getter = inc%2 == 1
+	c.ledger.Add(slotStarted, 1)
+	if err := c.run(); err != nil {
+		c.ledger.Add(slotFailed, 1)
 		return err
 	}
-	mask, err := array.Open[uint32](args[3], 0)
-	if err != nil {
-		return err
-	}
-	ledger.Add(slotStarted, 1)
+	return nil
+}
+
+func (c *consumer) run() error {
 	ctx := context.Background()
 	for {
-		l, err := q.GetLease(ctx)
+		if c.getter {
+			// Straight into shared memory: a kill after GetInto
+			// returned leaves the message there for the check.
+			n, err := c.q.GetInto(ctx, c.inbox)
+			if errors.Is(err, queue.ErrShutdown) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if i, ok := c.check(c.inbox[:n]); ok {
+				c.got.Add(i, 1)
+				c.count(i)
+			}
+			continue
+		}
+		l, err := c.q.GetLease(ctx)
 		if errors.Is(err, queue.ErrShutdown) {
 			return nil
 		}
@@ -396,37 +532,43 @@ func Consumer(args []string) error {
 				crc32.ChecksumIEEE(m)
 			}
 		}
-		if len(m) < 12 || crc32.ChecksumIEEE(m[12:]) != binary.LittleEndian.Uint32(m[8:]) {
-			ledger.Add(slotTorn, 1)
-		} else {
-			k, seq := int(binary.LittleEndian.Uint32(m)), int(binary.LittleEndian.Uint32(m[4:]))
-			i := k*PerProducer + seq
-			if seq >= PerProducer || i >= recv.Len() {
-				ledger.Add(slotTorn, 1)
-			} else {
-				bit := uint32(1) << (min(l.NumDelivered(), 32) - 1)
-				for {
-					old := mask.AtomicLoad(i)
-					if old&bit != 0 {
-						ledger.Add(slotDup, 1)
-						break
-					}
-					if mask.CompareAndSwap(i, old, old|bit) {
-						break
-					}
+		if i, ok := c.check(m); ok {
+			bit := uint32(1) << (min(l.NumDelivered(), 32) - 1)
+			for {
+				old := c.mask.AtomicLoad(i)
+				if old&bit != 0 {
+					c.ledger.Add(slotDup, 1)
+					break
 				}
-				if l.Redelivered() {
-					ledger.Add(slotRedelivered, 1)
-					if l.DeadConsumer() == 0 {
-						ledger.Add(slotSpurious, 1)
-					}
+				if c.mask.CompareAndSwap(i, old, old|bit) {
+					break
 				}
-				recv.Add(i, 1)
-				ledger.Add(slotCounted, 1)
 			}
+			if l.Redelivered() {
+				c.ledger.Add(slotRedelivered, 1)
+				if l.DeadConsumer() == 0 {
+					c.ledger.Add(slotSpurious, 1)
+				}
+			}
+			c.count(i)
 		}
 		if err := l.Ack(); err != nil {
 			return err
 		}
 	}
+}
+
+// check parses m, counting it as torn if it is not a whole message.
+func (c *consumer) check(m []byte) (int, bool) {
+	i, ok := parse(m, c.recv.Len())
+	if !ok || int(binary.LittleEndian.Uint32(m[12:])) != len(m) {
+		c.ledger.Add(slotTorn, 1)
+		return 0, false
+	}
+	return i, true
+}
+
+func (c *consumer) count(i int) {
+	c.recv.Add(i, 1)
+	c.ledger.Add(slotCounted, 1)
 }
