@@ -39,6 +39,22 @@ func TestArgumentsEverywhere(t *testing.T) {
 			_, err := xsync.CreateSemaphore(testproc.Name(t), -1, false)
 			return err
 		}},
+		{"xsync.CreateSemaphore", "value 4294967296", func() error {
+			_, err := xsync.CreateSemaphore(testproc.Name(t), 1<<32, false)
+			return err
+		}},
+		{"queue.Create", "Options.Size 3221225472", func() error {
+			_, err := queue.Create(testproc.Name(t), queue.Options{Size: 3 << 30})
+			return err
+		}},
+		{"queue.Create", "Options.MaxMessage 9999999", func() error {
+			_, err := queue.Create(testproc.Name(t), queue.Options{Size: 1 << 20, MaxMessage: 9999999})
+			return err
+		}},
+		{"pipe.Create", "Options.Size 3221225472", func() error {
+			_, err := pipe.Create(testproc.Name(t), pipe.Options{Size: 3 << 30})
+			return err
+		}},
 		{"array.Create", "-1", func() error { _, err := array.Create[int64](testproc.Name(t), -1); return err }},
 		{"queue.Create", "Options.Size -1", func() error {
 			_, err := queue.Create(testproc.Name(t), queue.Options{Size: -1})

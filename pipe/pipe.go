@@ -112,6 +112,9 @@ func (o Options) config() (ring.Config, uint64, error) {
 	case o.Direction < Duplex || o.Direction > OpenerSends:
 		return ring.Config{}, 0, fmt.Errorf("%w: Options.Direction %d (want Duplex, CreatorSends or OpenerSends)", shm.ErrInvalid, o.Direction)
 	}
+	if uint64(o.Size) > ring.MaxSize {
+		return ring.Config{}, 0, fmt.Errorf("%w: Options.Size %d (want 0 to %d)", shm.ErrInvalid, o.Size, uint64(ring.MaxSize))
+	}
 	if o.Size > 0 {
 		size = max(ring.MinSize, uint64(1)<<bits.Len64(uint64(o.Size)-1))
 	}

@@ -101,12 +101,17 @@ func (o Options) config() (ring.Config, error) {
 			return ring.Config{}, fmt.Errorf("%w: Options.%s %d (want 0 or more)", shm.ErrInvalid, o.name, o.v)
 		}
 	}
+	if uint64(o.Size) > ring.MaxSize {
+		return ring.Config{}, fmt.Errorf("%w: Options.Size %d (want 0 to %d)", shm.ErrInvalid, o.Size, uint64(ring.MaxSize))
+	}
 	if o.Size > 0 {
 		size = max(ring.MinSize, uint64(1)<<bits.Len64(uint64(o.Size)-1))
 	}
 	cfg := ring.Config{Size: size, MaxPayload: uint64(o.MaxMessage), MaxMessages: uint64(o.MaxMessages), Salt: ring.NewSalt()}
 	if o.MaxMessage == 0 {
 		cfg.MaxPayload = ring.MaxPayloadFor(size)
+	} else if most := ring.MaxPayloadFor(size); cfg.MaxPayload > most {
+		return ring.Config{}, fmt.Errorf("%w: Options.MaxMessage %d (want 0 to %d for a ring of %d bytes: raise Options.Size)", shm.ErrInvalid, o.MaxMessage, most, size)
 	}
 	if err := cfg.Check(); err != nil {
 		return ring.Config{}, fmt.Errorf("%w: %v", shm.ErrInvalid, err)
@@ -396,6 +401,9 @@ func (q *Queue) put(ctx context.Context, msg []byte, block bool) error {
 	var s ring.Slot
 	err := q.r.Reserve(ctx, len(msg), 0, 0, block, &s)
 	if err != nil {
+		if err == ring.ErrTooLarge {
+			return &Error{Pkg: "queue", Op: "put", Name: q.name, Err: fmt.Errorf("%w: %d bytes (at most %d bytes)", ErrTooLarge, len(msg), q.r.MaxPayload())}
+		}
 		return q.err("put", err)
 	}
 	copy(s.Data, msg)
