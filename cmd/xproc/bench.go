@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,18 +48,23 @@ type benchRow struct {
 	// names its figure where it is neither Mops/s nor a round trip.
 	run   func(n int) (measurement, error)
 	units string
+	// alt, if set, is a second row the table compares this one with:
+	// what a user would pick instead (a Unix socket), which works another
+	// way (it sleeps in the kernel, where the row may spin first), so
+	// not like with like; the table says so.
+	alt string
 }
 
 var benchRows = []benchRow{
-	{"mutex", "mutex", true, "bare-mutex-spin", "xsync.Mutex: lock, increment, unlock, in 2 processes", nil, ""},
-	{"bare-mutex-spin", "bare-mutex-spin", true, "", "reference: textbook futex mutex, spinning as long first", nil, ""},
-	{"mutex-sleeping", "mutex", false, "bare-mutex", "xsync.Mutex as above, waiters sleeping at once", nil, ""},
-	{"bare-mutex", "bare-mutex", false, "", "reference: textbook futex mutex (Drepper's), no spinning", nil, ""},
-	{"event-pingpong", "event-pingpong", true, "futex-pingpong-spin", "xsync.Event ping-pong between 2 processes, waiters spinning first", nil, ""},
-	{"futex-pingpong-spin", "futex-pingpong-spin", true, "", "reference: bare futex pair, spinning as long first, waking only sleepers", nil, ""},
-	{"event-pingpong-sleeping", "event-pingpong", false, "futex-pingpong", "xsync.Event ping-pong, waiters sleeping at once", nil, ""},
-	{"futex-pingpong", "futex-pingpong", false, "", "reference: bare futex pair, sleeping at once", nil, ""},
-	{"barrier", "barrier", true, "", "xsync.Barrier(2) rounds between 2 processes", nil, ""},
+	{"mutex", "mutex", true, "bare-mutex-spin", "xsync.Mutex: lock, increment, unlock, in 2 processes", nil, "", ""},
+	{"bare-mutex-spin", "bare-mutex-spin", true, "", "reference: textbook futex mutex, spinning as long first", nil, "", ""},
+	{"mutex-sleeping", "mutex", false, "bare-mutex", "xsync.Mutex as above, waiters sleeping at once", nil, "", ""},
+	{"bare-mutex", "bare-mutex", false, "", "reference: textbook futex mutex (Drepper's), no spinning", nil, "", ""},
+	{"event-pingpong", "event-pingpong", true, "futex-pingpong-spin", "xsync.Event ping-pong between 2 processes, waiters spinning first", nil, "", ""},
+	{"futex-pingpong-spin", "futex-pingpong-spin", true, "", "reference: bare futex pair, spinning as long first, waking only sleepers", nil, "", ""},
+	{"event-pingpong-sleeping", "event-pingpong", false, "futex-pingpong", "xsync.Event ping-pong, waiters sleeping at once", nil, "", ""},
+	{"futex-pingpong", "futex-pingpong", false, "", "reference: bare futex pair, sleeping at once", nil, "", ""},
+	{"barrier", "barrier", true, "", "xsync.Barrier(2) rounds between 2 processes", nil, "", ""},
 }
 
 // roundTrips reports whether the row measures round trips (lower is
@@ -139,11 +145,13 @@ func selectRows(all []benchRow, names []string) ([]benchRow, error) {
 	for _, n := range names {
 		r, ok := byName[n]
 		if !ok {
-			return nil, fmt.Errorf("no row %q (xproc bench lists them all)", n)
+			return nil, fmt.Errorf("no row %q (xproc bench -h lists them all)", n)
 		}
 		want[n] = true
-		if r.ref != "" {
-			want[r.ref] = true
+		for _, o := range []string{r.ref, r.alt} {
+			if o != "" {
+				want[o] = true
+			}
 		}
 	}
 	var rows []benchRow
@@ -173,6 +181,8 @@ func runBench(w io.Writer, rows []benchRow, runs int, per time.Duration, maxSpre
 	for i := range sizes {
 		sizes[i] = calibrationSize
 	}
+	machine0, ours0, loadKnown := cpuTimes()
+	start := time.Now()
 	for run := -1; run < runs; run++ {
 		for i, row := range rows {
 			m, err := measure(row, sizes[i])
@@ -188,8 +198,22 @@ func runBench(w io.Writer, rows []benchRow, runs int, per time.Duration, maxSpre
 		}
 	}
 
-	fmt.Fprintf(w, "xproc bench: %d runs of each row, about %v each, rows taking turns; spinning waiters spin for up to %v\n\n",
+	wall := time.Since(start)
+	machine1, ours1, ok := cpuTimes()
+	others := (machine1 - machine0) - (ours1 - ours0)
+	fmt.Fprintf(w, "xproc bench: %d runs of each row, about %v each, rows taking turns; spinning waiters spin for up to %v\n",
 		runs, per, spin.Limit)
+	busy := false
+	if loadKnown && ok && wall >= minLoadWall {
+		share := max(0, float64(others)/float64(wall))
+		busy = share > maxOthers
+		mark := ""
+		if busy {
+			mark = " !"
+		}
+		fmt.Fprintf(w, "other processes used %.0f%% of a CPU during the runs (%d CPUs)%s\n", 100*share, runtime.NumCPU(), mark)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROW\tUNIT\tRUNS\tMIN\tMEDIAN\tMAX\tSPREAD\tAGAINST ITS REFERENCE")
 	stats := make(map[string]summary, len(rows))
@@ -203,15 +227,26 @@ func runBench(w io.Writer, rows []benchRow, runs int, per time.Duration, maxSpre
 		if s.spread > maxSpread {
 			flag, anyFlagged = " !", true
 		}
-		against := "-"
-		if ref, ok := stats[row.ref]; ok {
-			against = compare(row, s.median, ref.median)
-			if s.spread > maxSpread || ref.spread > maxSpread {
-				against += " !"
+		var against []string
+		for _, o := range []string{row.ref, row.alt} {
+			ref, ok := stats[o]
+			if !ok {
+				continue
 			}
+			a := compare(row, s.median, ref.median)
+			if o == row.alt {
+				a += " (sleeps in the kernel)"
+			}
+			if s.spread > maxSpread || ref.spread > maxSpread || busy {
+				a += " !"
+			}
+			against = append(against, a)
+		}
+		if len(against) == 0 {
+			against = []string{"-"}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.0f%%%s\t%s\n", row.name, row.unit(), s.n,
-			figure(s.min), figure(s.median), figure(s.max), 100*s.spread, flag, against)
+			figure(s.min), figure(s.median), figure(s.max), 100*s.spread, flag, strings.Join(against, "; "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -220,12 +255,23 @@ func runBench(w io.Writer, rows []benchRow, runs int, per time.Duration, maxSpre
 	if anyFlagged {
 		fmt.Fprintf(w, "! marks a row whose runs spread over more than %.0f%% of their median, and the ratios with it:\nthe machine was busy or unsteady, and those figures cannot be trusted. Run again on a quieter\nmachine, or with more -runs.\n", 100*maxSpread)
 	}
+	if busy {
+		fmt.Fprintf(w, "! after the CPU share of other processes: they used more than %.0f%% of a CPU while the rows ran, so\nevery figure here, however steady, may be off (a steadily busy machine does not show in SPREAD).\nRun again on a quieter machine.\n", 100*maxOthers)
+	}
 	fmt.Fprintln(w)
 	for _, row := range rows {
 		fmt.Fprintf(w, "%-24s %s\n", row.name, row.what)
 	}
 	return nil
 }
+
+// minLoadWall is the shortest run of the rows whose load is reported:
+// the machine's CPU time is counted in hundredths of a second.
+const minLoadWall = time.Second
+
+// maxOthers is the share of a CPU that other processes may use while the
+// rows run before the table warns that the machine was busy.
+const maxOthers = 0.10
 
 // summary is what the table shows of a row's runs.
 type summary struct {

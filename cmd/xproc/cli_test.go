@@ -43,6 +43,14 @@ func init() {
 		return testproc.Await("exit")
 	})
 	// Says "idle" and lives until killed.
+	testproc.Register("cmd-hog", func(args []string) error {
+		testproc.Say("hogging")
+		for x := uint64(1); ; x = x*6364136223846793005 + 1 {
+			if x == 0 {
+				return nil // never: keeps the loop from being removed
+			}
+		}
+	})
 	testproc.Register("cmd-idle", func(args []string) error {
 		testproc.Say("idle")
 		return testproc.Await("never")
@@ -423,6 +431,31 @@ func TestBenchTable(t *testing.T) {
 	assert.Contains(t, s, "a row that moved 80×")
 }
 
+// TestBenchBusyMachine: while another process keeps a CPU busy, the
+// table says so and marks every ratio, steady or not.
+func TestBenchBusyMachine(t *testing.T) {
+	if _, _, ok := cpuTimes(); !ok {
+		t.Skip("no /proc/stat or getrusage here: xproc bench cannot tell a busy machine")
+	}
+	hog := testproc.Start(t, "cmd-hog")
+	hog.Expect("hogging")
+	defer hog.Kill()
+	rows := []benchRow{
+		{name: "steady", workload: "mutex", spin: true, ref: "ref", what: "a steady row"},
+		{name: "ref", workload: "bare-mutex-spin", spin: true, what: "its reference"},
+	}
+	var out bytes.Buffer
+	err := runBench(&out, rows, 2, 10*time.Millisecond, 0.25, func(r benchRow, n int) (measurement, error) {
+		time.Sleep(minLoadWall / 5) // the row's work: idle, while the hog runs
+		return measurement{value: 10, took: 10 * time.Millisecond}, nil
+	})
+	require.NoError(t, err)
+	s := out.String()
+	assert.Regexp(t, `other processes used [0-9]+% of a CPU during the runs \([0-9]+ CPUs\) !`, s)
+	assert.Regexp(t, `(?m)^steady .* 1\.00× faster than ref !$`, s)
+	assert.Contains(t, s, "a steadily busy machine does not show in SPREAD")
+}
+
 // TestBenchRowsLikeWithLike: every row is compared with a reference that
 // spins as it does and measures the same thing.
 func TestBenchRowsLikeWithLike(t *testing.T) {
@@ -440,6 +473,23 @@ func TestBenchRowsLikeWithLike(t *testing.T) {
 		assert.Equal(t, r.unit(), ref.unit(), "%s and %s", r.name, r.ref)
 		assert.Empty(t, ref.ref, "a reference has no reference")
 	}
+	// The alternatives a user would pick instead sleep in the kernel;
+	// the table says so rather than pass them off as like references.
+	for _, r := range allRows() {
+		if r.alt == "" {
+			continue
+		}
+		alt, ok := byName[r.alt]
+		require.True(t, ok, "%s: no row %s", r.name, r.alt)
+		assert.False(t, alt.spin, "%s sleeps in the kernel", r.alt)
+		assert.True(t, r.spin, "%s spins first, unlike %s", r.name, r.alt)
+		assert.Equal(t, r.unit(), alt.unit(), "%s and %s", r.name, r.alt)
+		assert.Empty(t, alt.ref+alt.alt, "an alternative has no reference")
+	}
+	for _, n := range []string{"queue-64B", "queue-64B-2p2c", "queue-4KiB", "pipe-pingpong"} {
+		assert.True(t, byName[n].spin, "%s: the queue's and pipe's waiters spin first", n)
+	}
+	assert.False(t, byName["pipe-pingpong-asleep"].spin)
 	for _, w := range []string{"event-pingpong", "mutex"} {
 		var spins []bool
 		for _, r := range benchRows {

@@ -245,8 +245,11 @@ func messageRows() []benchRow {
 		gbs
 		rt
 	)
-	row := func(name, ref, what string, f fig, run func(start qbench.Starter, name string, n int) (qbench.Result, error)) benchRow {
-		r := benchRow{name: name, workload: name, ref: ref, what: what}
+	// Rows name a like reference (ref) and what a user would pick
+	// instead (alt); the queue's and pipe's waiters spin before they
+	// sleep.
+	row := func(name, ref, alt, what string, f fig, run func(start qbench.Starter, name string, n int) (qbench.Result, error)) benchRow {
+		r := benchRow{name: name, workload: name, ref: ref, alt: alt, what: what, spin: alt != ""}
 		switch f {
 		case msgs:
 			r.units = "M msgs/s"
@@ -273,27 +276,27 @@ func messageRows() []benchRow {
 		return r
 	}
 	return []benchRow{
-		row("queue-64B", "socket-64B", "queue.Queue, 64-byte messages, 1 producer → 1 consumer process", msgs,
+		row("queue-64B", "", "socket-64B", "queue.Queue, 64-byte messages, 1 producer → 1 consumer process", msgs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.Queue(start, qbench.NoTimer{}, name, 1, 1, n, 64)
 			}),
-		row("queue-64B-2p2c", "socket-64B-2p2c", "queue.Queue, 64-byte messages, 2 producer → 2 consumer processes (total)", msgs,
+		row("queue-64B-2p2c", "", "socket-64B-2p2c", "queue.Queue, 64-byte messages, 2 producer → 2 consumer processes (total)", msgs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.Queue(start, qbench.NoTimer{}, name, 2, 2, n, 64)
 			}),
-		row("socket-64B-2p2c", "", "reference: Unix seqpacket socket pair, 2 producer → 2 consumer processes", msgs,
+		row("socket-64B-2p2c", "", "", "reference: Unix seqpacket socket pair, 2 producer → 2 consumer processes", msgs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.Socket(start, qbench.NoTimer{}, name, 2, 2, n, 64)
 			}),
-		row("socket-64B", "", "reference: Unix stream socket, 64-byte messages", msgs,
+		row("socket-64B", "", "", "reference: Unix stream socket, 64-byte messages", msgs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.FD(start, qbench.NoTimer{}, "socket", n, 64)
 			}),
-		row("ospipe-64B", "", "reference: os.Pipe, 64-byte messages", msgs,
+		row("ospipe-64B", "", "", "reference: os.Pipe, 64-byte messages", msgs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.FD(start, qbench.NoTimer{}, "pipe", n, 64)
 			}),
-		row("channel-64B", "", "reference: buffered Go channel, 2 goroutines of one process, 64-byte arrays", msgs,
+		row("channel-64B", "", "", "reference: buffered Go channel, 2 goroutines of one process, 64-byte arrays", msgs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.Chan(qbench.NoTimer{}, n, 64)
 			}),
@@ -307,23 +310,23 @@ func messageRows() []benchRow {
 				r, err := qbench.ChanPutGet(qbench.NoTimer{}, n)
 				return measurement{value: float64(r.Elapsed.Nanoseconds()) / float64(max(r.Msgs, 1)), took: r.Elapsed}, err
 			}},
-		row("queue-4KiB", "socket-4KiB", "queue.Queue, 4 KiB messages, 1 → 1", gbs,
+		row("queue-4KiB", "", "socket-4KiB", "queue.Queue, 4 KiB messages, 1 → 1", gbs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.Queue(start, qbench.NoTimer{}, name, 1, 1, n, 4096)
 			}),
-		row("socket-4KiB", "", "reference: Unix stream socket, 4 KiB messages", gbs,
+		row("socket-4KiB", "", "", "reference: Unix stream socket, 4 KiB messages", gbs,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.FD(start, qbench.NoTimer{}, "socket", n, 4096)
 			}),
-		row("pipe-pingpong", "socket-pingpong", "pipe.End ping-pong of 64 bytes, both running", rt,
+		row("pipe-pingpong", "futex-pingpong-spin", "socket-pingpong", "pipe.End ping-pong of 64 bytes, both running, waiters spinning first", rt,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.PipePingPong(start, qbench.NoTimer{}, name, n, 20*time.Microsecond)
 			}),
-		row("socket-pingpong", "", "reference: Unix socket ping-pong of 64 bytes", rt,
+		row("socket-pingpong", "", "", "reference: Unix socket ping-pong of 64 bytes", rt,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.FDPingPong(start, qbench.NoTimer{}, "socket", n)
 			}),
-		row("pipe-pingpong-asleep", "futex-pingpong", "pipe.End ping-pong, receiver always asleep", rt,
+		row("pipe-pingpong-asleep", "futex-pingpong", "", "pipe.End ping-pong, receiver always asleep", rt,
 			func(start qbench.Starter, name string, n int) (qbench.Result, error) {
 				return qbench.PipePingPong(start, qbench.NoTimer{}, name, n, 0)
 			}),
