@@ -97,8 +97,9 @@
 //
 // Elements are stored as Go lays them out, in the machine's byte order
 // (little-endian on Linux amd64 and arm64). Types whose size depends on
-// the machine (int, uint, uintptr) are best avoided in arrays shared with
-// other languages.
+// the machine (int, uint) are best avoided in arrays shared with other
+// languages; uintptr is refused (it holds addresses and handles: store a
+// uint64).
 //
 // Only Linux is supported; elsewhere Create and Open return
 // shm.ErrNotSupported.

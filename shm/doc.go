@@ -46,6 +46,13 @@
 // each block instead, which allocates it on most file systems (not on
 // those that store zeros as holes, such as ZFS with compression).
 //
+// Pages of /dev/shm (tmpfs) and of anonymous segments are memory,
+// charged to the memory cgroup of the process that reserves them. In a
+// container with a memory limit, a Create or CreateAnonymous bigger than
+// the room left under the limit does not fail: the kernel's OOM killer
+// kills the process inside it (leaving no file). Size the container's
+// memory limit for its heap plus its segments.
+//
 // # Who maps a segment
 //
 // Every process that maps a segment holds an open-file-description lock
@@ -68,6 +75,13 @@
 // its directory at start-up (xproc rm -stale does the same), or use
 // anonymous segments, which vanish with the last process that has them.
 //
+// A container that restarts gets a new PID namespace: the leftovers of
+// its previous run then have a creator of another namespace, and Sweep
+// keeps them. Name the segments with a prefix of its own and sweep with
+// Sweep(shm.Prefix(p), shm.Foreign()) (xproc rm -stale -foreign -prefix
+// p): that removes every segment of the prefix no process maps, whoever
+// created it, and never one that a process of any namespace maps.
+//
 // # Caveats
 //
 // Each mapping keeps one file descriptor open until Close: the one that
@@ -76,7 +90,8 @@
 // of thousands of segments at once.)
 //
 // Memory returned by Data, View and Slice is valid only until Close;
-// using it afterwards faults. Unlink removes the name only: mappings stay
+// using it afterwards faults. The Segment's own methods never do: after
+// Close they answer from the header copy or fail with ErrClosed. Unlink removes the name only: mappings stay
 // valid until closed.
 //
 // A process that truncates a segment file others have mapped makes their

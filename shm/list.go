@@ -47,7 +47,9 @@ type Info struct {
 	Attached []int
 	Dead     []int
 	// Err is set by List for files that look like segments (right magic)
-	// but fail validation; the other fields are then unreliable.
+	// but fail validation; the other fields are then unreliable. Info of
+	// a closed Segment sets it to an error wrapping ErrClosed; the fields
+	// then say what the header said, and nothing of who maps it.
 	Err error
 }
 
@@ -65,12 +67,16 @@ func Stat(name string, opts ...Option) (Info, error) {
 	return info, nil
 }
 
-// List returns the segments in the segment directory, sorted by name.
+// List returns the segments in the segment directory, sorted by name
+// (with the Prefix option, those whose names start with the prefix).
 // Files without the segment magic are skipped; files with it that fail
 // validation are listed with Err set.
 func List(opts ...Option) ([]Info, error) {
 	o := getOptions(opts)
 	dir := o.dir
+	if err := o.checkPrefix(); err != nil {
+		return nil, &Error{Op: "list", Name: dir, Err: err}
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		var errno syscall.Errno
@@ -81,7 +87,7 @@ func List(opts ...Option) ([]Info, error) {
 	}
 	var out []Info
 	for _, e := range ents {
-		if ValidName(e.Name()) != nil || !e.Type().IsRegular() {
+		if ValidName(e.Name()) != nil || !o.selected(e.Name()) || !e.Type().IsRegular() {
 			continue
 		}
 		if fi, err := e.Info(); err != nil || fi.Size() < int64(len(layout.Magic)) {
@@ -105,8 +111,16 @@ func List(opts ...Option) ([]Info, error) {
 // RemoveIf with that test. A process that
 // opens the segment at the same moment either keeps it from being removed
 // or, if it comes a moment later, gets ErrNotExist: a segment in use is
-// never removed. A segment that fails validation is never stale.
+// never removed. A segment that fails validation is never stale, nor is
+// one whose name does not start with the Prefix option's prefix.
 func RemoveStale(name string, opts ...Option) (bool, error) {
+	o := getOptions(opts)
+	if err := o.checkPrefix(); err != nil {
+		return false, &Error{Op: "unlink", Name: name, Err: err}
+	}
+	if !o.selected(name) {
+		return false, nil
+	}
 	return RemoveIf(name, staleFor(opts), opts...)
 }
 
@@ -114,6 +128,12 @@ func RemoveStale(name string, opts ...Option) (bool, error) {
 // Info.Stale and RemoveStale) and returns the names it removed. Programs
 // that may be killed call it at start-up, for their own directory, to
 // clean up after a previous run; xproc rm -stale does the same.
+//
+// In a container, a restart brings a new PID namespace, and the
+// leftovers of the previous run then count as another namespace's, which
+// Sweep keeps: sweep with Prefix and Foreign there (see Prefix). The
+// hidden files a creation or removal killed half-way leaves are removed
+// whatever the options, once old and unmapped.
 func Sweep(opts ...Option) ([]string, error) {
 	infos, err := List(opts...)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"unicode/utf8"
 )
@@ -70,7 +71,8 @@ type options struct {
 	dir     string
 	fromEnv bool // dir came from DirEnv
 	perm    os.FileMode
-	foreign bool // Foreign: sweep foreign creators' unused segments
+	foreign bool   // Foreign: sweep foreign creators' unused segments
+	prefix  string // Prefix: only names that start with it
 }
 
 // Dir places segments in dir instead of DefaultDir(). Any directory works;
@@ -86,9 +88,41 @@ func Perm(perm os.FileMode) Option { return func(o *options) { o.perm = perm.Per
 // once no process maps it (Info.Unused). Whether that creator still runs
 // cannot be told from here, so a segment it closed meaning to open it
 // again, or left for a later reader, goes too: use it where that cannot
-// happen (every container sweeps its own at start, or the others are
-// known gone). Other functions ignore it.
+// happen (the others are known gone), or with Prefix, restricted to
+// names that only this program uses (the way to sweep after a container
+// restart; see Prefix). Other functions ignore it.
 func Foreign() Option { return func(o *options) { o.foreign = true } }
+
+// Prefix makes List, Sweep and RemoveStale consider only the segments
+// whose names start with prefix (which must itself be a valid name, or
+// they fail with ErrInvalidName). Other functions ignore it.
+//
+// With Foreign it is the way to clean up after a restarted container:
+// a container that restarts gets a new PID namespace, so the leftovers of
+// its previous run have a creator of another namespace, which Sweep alone
+// keeps. Sweep(Prefix(p), Foreign()) removes every segment named p...
+// that no process maps, whichever namespace created it, and leaves the
+// rest of the directory alone. A segment some process maps, in any
+// namespace, is never removed (liveness is the kernel's lock of each
+// mapping, not a pid). Choose a prefix that no other container sharing
+// the directory uses, such as the application's name and the
+// container's.
+func Prefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
+
+// checkPrefix reports whether the Prefix option, if any, is usable: a
+// prefix no valid name could start with is an error, not an empty sweep.
+func (o *options) checkPrefix() error {
+	if o.prefix == "" {
+		return nil
+	}
+	if err := ValidName(o.prefix); err != nil {
+		return fmt.Errorf("prefix %q: %w", o.prefix, err)
+	}
+	return nil
+}
+
+// selected reports whether name passes the Prefix option.
+func (o *options) selected(name string) bool { return strings.HasPrefix(name, o.prefix) }
 
 func getOptions(opts []Option) options {
 	o := options{perm: 0o600}

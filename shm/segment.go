@@ -72,9 +72,13 @@ type Spec struct {
 // Segment is a mapped segment. Its methods are safe for concurrent use.
 //
 // Memory returned by Data (and any pointer or slice derived from it) is
-// valid only until Close; using it afterwards faults. After Close, Data
-// returns nil and View and Slice fail with ErrClosed, so code that
-// fetches its memory afresh for each use gets an error, not a fault.
+// valid only until Close; using it afterwards faults. After Close no
+// method touches the unmapped memory: Data returns nil, View and Slice
+// fail with ErrClosed, Info returns an Info whose Err wraps ErrClosed,
+// and the others answer from this process's copy of the header (or, for
+// Unlink, act on the name), so code that fetches its memory afresh for
+// each use gets an error, not a fault. A call racing with Close is a
+// bug: it may fault.
 type Segment struct {
 	name string
 	path string
@@ -141,11 +145,19 @@ func (s *Segment) Closed() bool { return s.closed.Load() }
 // File returns the open file of an anonymous segment, to be handed to a
 // child process (exec.Cmd.ExtraFiles), which maps it with OpenFile. It
 // returns nil for named segments, which children open by name. The file
-// belongs to the segment; Close closes it.
+// belongs to the segment; Close closes it (its methods then fail with
+// os.ErrClosed).
 func (s *Segment) File() *os.File { return s.file }
 
-// Info describes the segment as Stat would.
+// Info describes the segment as Stat would. After Close it asks nothing
+// of the unmapped memory: it returns what the header said, with InUse
+// false, no attached processes, and Err wrapping ErrClosed.
 func (s *Segment) Info() Info {
+	if s.closed.Load() {
+		info := infoFromHeader(s.name, s.path, &s.hdr, int64(len(s.mem)), nil, nil, false)
+		info.Err = &Error{Op: "info", Name: s.name, Err: ErrClosed}
+		return info
+	}
 	return infoFromHeader(s.name, s.path, &s.hdr, int64(len(s.mem)), s.region.Attached(), s.region.Alive, true)
 }
 

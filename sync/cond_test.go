@@ -411,7 +411,7 @@ func TestCondReaperKilled(t *testing.T) {
 			nc, err := xsync.CreateCond(name)
 			require.NoError(t, err)
 			defer nc.Close()
-			require.Zero(t, xsync.CondGen(nc.Cond())%xsync.CondSlots, "Signal starts at slot 0")
+			require.Zero(t, xsync.CondGen(xsync.CondOf(nc))%xsync.CondSlots, "Signal starts at slot 0")
 
 			d := testproc.Start(t, "exec-idle")
 			d.Expect("idle")
@@ -423,7 +423,7 @@ func TestCondReaperKilled(t *testing.T) {
 			if reaperKilled {
 				dead |= 1 << 31 // marked by a reaper that died: D itself
 			}
-			xsync.ForgeCondSlot(nc.Cond(), 0, dead, 1) // D waiting
+			xsync.ForgeCondSlot(xsync.CondOf(nc), 0, dead, 1) // D waiting
 
 			bound := strconv.Itoa(int(testproc.Bound / time.Millisecond))
 			l := testproc.Start(t, "cond-wait-named", name, bound)
@@ -439,7 +439,7 @@ func TestCondReaperKilled(t *testing.T) {
 			l2 := testproc.Start(t, "cond-wait-named", name, bound)
 			l2.Expect("waiting")
 			eventually(t, "D's slot freed, L2 waiting", func() bool {
-				id := xsync.CondSlotID(nc.Cond(), 0)
+				id := xsync.CondSlotID(xsync.CondOf(nc), 0)
 				return id != dead && id != dead|1<<31 && nc.Waiting() == 1
 			})
 			nc.Lock()

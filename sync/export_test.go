@@ -94,3 +94,6 @@ func CondGen(c *Cond) uint32 { return c.gen.Load() }
 
 // ForgeMutex stores word in m's lock word, as a holder would.
 func ForgeMutex(m *NamedMutex, word uint64) { m.mu.state.Store(word) }
+
+// CondOf returns the Cond inside a named condition (valid until Close).
+func CondOf(c *NamedCond) *Cond { return &c.p.Cond }

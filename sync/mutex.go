@@ -38,7 +38,7 @@ import (
 // learns of the holder's exit through a pidfd in Go's network poller and
 // takes the lock over within about a millisecond; where it cannot watch
 // the holder that way (another PID namespace, an exec), it checks every
-// 100ms.
+// 100ms, and takes the lock over within about 200ms.
 //
 // A Mutex must not be copied after first use.
 type Mutex struct {

@@ -306,6 +306,13 @@ type condPair struct {
 
 // NamedCond is a Cond together with its Mutex, in a segment of its own:
 // Python's Condition with its own lock.
+//
+// It hands out no pointer to its Cond or Mutex: such a pointer would
+// outlive Close, and a call through it then would fault, where every
+// method of the handle fails with ErrClosed. A Cond to be waited on with
+// a mutex of one's choosing, or a Mutex to be passed around, is a field
+// of a struct in a value.Value (whose pointers are valid until Close, as
+// its documentation says).
 type NamedCond struct {
 	p *condPair
 	named
@@ -329,16 +336,15 @@ func OpenCond(name string, opts ...shm.Option) (*NamedCond, error) {
 	return &NamedCond{p, n}, nil
 }
 
-// Mutex returns the condition's mutex. The pointer is into the segment:
-// valid until Close.
-func (c *NamedCond) Mutex() *Mutex { c.check("Mutex"); return &c.p.Mu }
-
-// Cond returns the condition variable. The pointer is into the segment:
-// valid until Close.
-func (c *NamedCond) Cond() *Cond { c.check("Cond"); return &c.p.Cond }
-
-// Lock locks the condition's mutex.
+// Lock locks the condition's mutex; see Mutex.Lock.
 func (c *NamedCond) Lock() { c.check("Lock"); c.p.Mu.Lock() }
+
+// TryLock tries to lock the condition's mutex; see Mutex.TryLock.
+func (c *NamedCond) TryLock() bool { c.check("TryLock"); return c.p.Mu.TryLock() }
+
+// Locked reports whether the condition's mutex is locked; see
+// Mutex.Locked.
+func (c *NamedCond) Locked() bool { c.check("Locked"); return c.p.Mu.Locked() }
 
 // LockContext locks the condition's mutex, giving up when ctx is done.
 func (c *NamedCond) LockContext(ctx context.Context) error {

@@ -120,13 +120,13 @@ func TestCondCloseUnderWaiter(t *testing.T) {
 	var mu xsync.Mutex
 	got := make(chan error, 1)
 	mu.Lock()
-	go func() { got <- c.Cond().WaitContext(context.Background(), &mu) }()
-	eventually(t, "waiter asleep", func() bool { return xsync.Asleep(other.Cond()) })
+	go func() { got <- xsync.CondOf(c).WaitContext(context.Background(), &mu) }()
+	eventually(t, "waiter asleep", func() bool { return xsync.Asleep(xsync.CondOf(other)) })
 	require.NoError(t, c.Close())
 	assert.ErrorIs(t, <-got, xsync.ErrClosed)
 	assert.True(t, mu.Locked(), "the mutex is held again")
 	mu.Unlock()
-	assert.Equal(t, 0, other.Cond().Waiting(), "the closed waiter withdrew")
+	assert.Equal(t, 0, xsync.CondOf(other).Waiting(), "the closed waiter withdrew")
 }
 
 // A waiter whose segment is closed after it was notified hands the
@@ -141,13 +141,13 @@ func TestCondCloseHandsOnNotification(t *testing.T) {
 		mu.Unlock()
 	}
 	gotA, gotB := make(chan error, 1), make(chan error, 1)
-	go wait(c.Cond(), gotA)
-	go wait(other.Cond(), gotB)
+	go wait(xsync.CondOf(c), gotA)
+	go wait(xsync.CondOf(other), gotB)
 	eventually(t, "both waiters asleep", func() bool {
-		return other.Cond().Waiting() == 2 && xsync.Sleepers(other.Cond()) == 2
+		return xsync.CondOf(other).Waiting() == 2 && xsync.Sleepers(xsync.CondOf(other)) == 2
 	})
 	mu.Lock()
-	other.Cond().Signal()
+	xsync.CondOf(other).Signal()
 	mu.Unlock()
 	require.NoError(t, c.Close())
 
@@ -155,7 +155,7 @@ func TestCondCloseHandsOnNotification(t *testing.T) {
 		// A took the notification before its segment closed; B waits
 		// on, as it should, until the next one.
 		mu.Lock()
-		other.Cond().Broadcast()
+		xsync.CondOf(other).Broadcast()
 		mu.Unlock()
 	} else {
 		require.ErrorIs(t, errA, xsync.ErrClosed)

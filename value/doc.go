@@ -112,8 +112,9 @@
 //
 // T is stored as Go lays it out in memory, which is the machine's (Linux
 // on amd64 and arm64 is little-endian) and which the fingerprint pins
-// down. Types whose size depends on the machine (int, uint, uintptr) are
-// best avoided in values shared with other languages.
+// down. Types whose size depends on the machine (int, uint) are best
+// avoided in values shared with other languages; uintptr is refused (it
+// holds addresses and handles: store a uint64).
 //
 // Only Linux is supported; elsewhere Create and Open return
 // shm.ErrNotSupported.

@@ -6,7 +6,7 @@
 //	xproc ls [-dir D]               list segments
 //	xproc inspect [-dir D] NAME     show a segment's header and the state inside it
 //	xproc rm [-dir D] [-force] NAME...  remove segments (-force: files that are not segments too)
-//	xproc rm -stale [-dir D] [NAME...]  remove leftovers of crashes, and nothing else
+//	xproc rm -stale [-dir D] [-foreign] [NAME... | -prefix P]  remove leftovers of crashes, and nothing else
 //	xproc torture queue [-cycles N]  kill queue workers at random; count lost messages
 //	xproc help [command]            print the usage of xproc or of a command
 //

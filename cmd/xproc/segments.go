@@ -281,6 +281,7 @@ func cmdRemove(args []string, w io.Writer) error {
 	stale := fs.Bool("stale", false, "remove only leftovers of crashes (creator exited, no process attached): the NAMEs given, or all")
 	force := fs.Bool("force", false, "remove the NAMEs even if they are not segments (never directories)")
 	foreign := fs.Bool("foreign", false, "with -stale: also remove segments no process maps whose creator is in another PID namespace (another container), which may still run")
+	prefix := fs.String("prefix", "", "with -stale and no NAMEs: only segments whose names start with `P`; with -foreign, how a restarted container (a new PID namespace) removes its previous run's leftovers and nothing of other containers'")
 	names, err := parseArgs(fs, args)
 	switch {
 	case err != nil:
@@ -289,10 +290,19 @@ func cmdRemove(args []string, w io.Writer) error {
 		return usageError(fs, "-stale and -force exclude each other")
 	case *foreign && !*stale:
 		return usageError(fs, "-foreign goes with -stale")
+	case *prefix != "" && !*stale:
+		return usageError(fs, "-prefix goes with -stale")
+	case *prefix != "" && len(names) > 0:
+		return usageError(fs, "-prefix chooses the segments: give it or NAMEs, not both")
+	case *prefix != "" && shm.ValidName(*prefix) != nil:
+		return usageError(fs, "-prefix %q: no segment name starts so: %v", *prefix, shm.ValidName(*prefix))
 	case !*stale && len(names) == 0:
 		return usageError(fs, "no segment named")
 	}
 	opts := dirOption(*dir)
+	if *prefix != "" {
+		opts = append(opts, shm.Prefix(*prefix))
+	}
 	isStale := shm.Info.Stale
 	if *foreign {
 		opts = append(opts, shm.Foreign())
@@ -306,7 +316,7 @@ func cmdRemove(args []string, w io.Writer) error {
 			fmt.Fprintln(w, "removed", name)
 		}
 		if len(removed) == 0 && err == nil {
-			fmt.Fprintln(w, "nothing stale to remove"+foreignHint(*foreign, opts))
+			fmt.Fprintln(w, "nothing stale to remove"+foreignHint(*foreign, *prefix, opts))
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -356,11 +366,10 @@ func cmdRemove(args []string, w io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// notStale says why a segment is not a crash's leftover.
 // foreignHint says, after a sweep without -foreign, how many segments
 // of creators of another PID namespace no process maps (rm -stale
-// -foreign would remove them).
-func foreignHint(foreign bool, opts []shm.Option) string {
+// -foreign would remove them; with the same -prefix, if one was given).
+func foreignHint(foreign bool, prefix string, opts []shm.Option) string {
 	if foreign {
 		return ""
 	}
@@ -377,9 +386,14 @@ func foreignHint(foreign bool, opts []shm.Option) string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (%d unused segments of creators of another PID namespace, which may still run: rm -stale -foreign removes them)", n)
+	cmd := "rm -stale -foreign"
+	if prefix != "" {
+		cmd += " -prefix " + prefix
+	}
+	return fmt.Sprintf(" (%d unused segments of creators of another PID namespace, which may still run: %s removes them)", n, cmd)
 }
 
+// notStale says why a segment is not a crash's leftover.
 func notStale(in shm.Info) string {
 	switch {
 	case in.Err != nil:

@@ -3,8 +3,10 @@ package layout_test
 import (
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"reflect"
 	"runtime/cgo"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,7 +66,6 @@ func TestDescribeAccepts(t *testing.T) {
 		reflect.TypeFor[uint16](),
 		reflect.TypeFor[uint32](),
 		reflect.TypeFor[uint64](),
-		reflect.TypeFor[uintptr](),
 		reflect.TypeFor[float32](),
 		reflect.TypeFor[float64](),
 		reflect.TypeFor[complex64](),
@@ -79,7 +80,6 @@ func TestDescribeAccepts(t *testing.T) {
 		reflect.TypeFor[atomic.Int64](),
 		reflect.TypeFor[atomic.Uint32](),
 		reflect.TypeFor[atomic.Uint64](),
-		reflect.TypeFor[atomic.Uintptr](),
 		reflect.TypeFor[atomic.Bool](),
 		reflect.TypeFor[withAtomics](),
 		reflect.TypeFor[xsync.Mutex](),
@@ -418,8 +418,22 @@ func TestCanonicalModuleTypes(t *testing.T) {
 	assert.Regexp(t, `^struct\{0:sync\.Mutex=struct\{.*\}8/8;\}8/8$`, c)
 }
 
+// Types declared from process-local ones: reflection sees only the
+// struct (or uintptr) underneath.
+type (
+	myMu     sync.Mutex
+	myMuToo  myMu
+	myRW     sync.RWMutex
+	myOnce   sync.Once
+	myWG     sync.WaitGroup
+	mySeed   maphash.Seed
+	myHandle cgo.Handle
+	myTask   trace.Task
+)
+
 // TestProcessLocalTypes: pointer-free types whose meaning is tied to one
-// process are refused, naming the field and what to use instead.
+// process are refused, naming the field (or the type the user wrote)
+// and what to use instead.
 func TestProcessLocalTypes(t *testing.T) {
 	type withMutex struct {
 		N  int64
@@ -428,28 +442,81 @@ func TestProcessLocalTypes(t *testing.T) {
 	type nested struct {
 		A [2]struct{ Once sync.Once }
 	}
+	type withMyMu struct {
+		N  int64
+		Mu myMu
+	}
+	type withSeed struct {
+		N    int64
+		Seed maphash.Seed
+	}
+	type withMySeeds struct {
+		S [2]mySeed
+	}
+	type withHandle struct {
+		H myHandle
+	}
+	type withPtr struct {
+		A [3]uintptr
+	}
 	for _, c := range []struct {
 		t    reflect.Type
 		want string
 	}{
-		{reflect.TypeFor[sync.Mutex](), "sync.Mutex works only within one process"},
-		{reflect.TypeFor[withMutex](), "field layout_test.withMutex.Mu is sync.Mutex"},
-		{reflect.TypeFor[sync.RWMutex](), "sync.RWMutex"},
-		{reflect.TypeFor[sync.WaitGroup](), "sync.WaitGroup"},
-		{reflect.TypeFor[nested](), "field layout_test.nested.A[].Once is sync.Once"},
-		{reflect.TypeFor[[4]sync.Mutex](), "sync.Mutex"},
-		{reflect.TypeFor[cgo.Handle](), "cgo.Handle"},
+		{reflect.TypeFor[sync.Mutex](), "sync.Mutex works only within one process: use xsync.Mutex"},
+		{reflect.TypeFor[withMutex](), "field layout_test.withMutex.Mu is sync.Mutex, which works only within one process: use xsync.Mutex"},
+		{reflect.TypeFor[sync.RWMutex](), "sync.RWMutex works only within one process: use xsync.Mutex"},
+		{reflect.TypeFor[sync.WaitGroup](), "sync.WaitGroup works only within one process: use xsync.Barrier"},
+		{reflect.TypeFor[nested](), "field layout_test.nested.A[].Once is sync.Once, which works only within one process: use an xsync.Mutex with a done flag"},
+		{reflect.TypeFor[[4]sync.Mutex](), "field [4]sync.Mutex[] is sync.Mutex"},
+		{reflect.TypeFor[cgo.Handle](), "cgo.Handle works only within one process"},
+		{reflect.TypeFor[maphash.Seed](), "maphash.Seed works only within one process"},
+		{reflect.TypeFor[maphash.Hash](), "maphash.Hash works only within one process"},
+		{reflect.TypeFor[withSeed](), "field layout_test.withSeed.Seed is maphash.Seed, which works only within one process"},
+		{reflect.TypeFor[trace.Task](), "trace.Task works only within one process"},
+		// Declared from them: the type the user wrote is named, and what
+		// it is underneath, never the runtime's unexported fields.
+		{reflect.TypeFor[myMu](), "layout_test.myMu (declared as sync.Mutex) works only within one process: use xsync.Mutex"},
+		{reflect.TypeFor[myMuToo](), "layout_test.myMuToo (declared as sync.Mutex) works only within one process: use xsync.Mutex"},
+		{reflect.TypeFor[withMyMu](), "field layout_test.withMyMu.Mu is layout_test.myMu (declared as sync.Mutex), which works only within one process: use xsync.Mutex"},
+		{reflect.TypeFor[myRW](), "layout_test.myRW (declared as sync.RWMutex)"},
+		{reflect.TypeFor[myOnce](), "layout_test.myOnce (declared as sync.Once)"},
+		{reflect.TypeFor[myWG](), "layout_test.myWG (declared as sync.WaitGroup)"},
+		{reflect.TypeFor[mySeed](), "layout_test.mySeed (declared as maphash.Seed) works only within one process"},
+		{reflect.TypeFor[withMySeeds](), "field layout_test.withMySeeds.S[] is layout_test.mySeed (declared as maphash.Seed)"},
+		{reflect.TypeFor[myTask](), "layout_test.myTask (declared as trace.Task)"},
 	} {
 		_, err := layout.Describe(c.t)
 		assert.ErrorIs(t, err, layout.ErrUnsupportedType, "%v", c.t)
 		assert.ErrorContains(t, err, c.want)
-		assert.ErrorContains(t, err, "one process")
+		assert.NotContains(t, fmt.Sprint(err), "noCopy")
+		assert.NotContains(t, fmt.Sprint(err), "primitive of that name", "xsync has no primitive of every name")
 	}
-	// sync/atomic types are fine: plain words, meaningful anywhere.
+	// uintptr is refused on purpose: an address or a handle, whose type
+	// reflection cannot tell from a number (a type declared as
+	// cgo.Handle is one), with the machine's size.
+	for _, c := range []struct {
+		t    reflect.Type
+		want string
+	}{
+		{reflect.TypeFor[uintptr](), "uintptr is a uintptr: a uintptr holds an address or a handle"},
+		{reflect.TypeFor[myHandle](), "layout_test.myHandle is a uintptr: a uintptr holds an address or a handle (such as runtime/cgo.Handle)"},
+		{reflect.TypeFor[withHandle](), "field layout_test.withHandle.H is a uintptr (layout_test.myHandle)"},
+		{reflect.TypeFor[withPtr](), "field layout_test.withPtr.A[] is a uintptr (uintptr)"},
+		{reflect.TypeFor[atomic.Uintptr](), "field atomic.Uintptr.v is a uintptr"},
+	} {
+		_, err := layout.Describe(c.t)
+		assert.ErrorIs(t, err, layout.ErrUnsupportedType, "%v", c.t)
+		assert.ErrorContains(t, err, c.want)
+		assert.ErrorContains(t, err, "use uint64")
+	}
+	// sync/atomic types are fine: plain words, meaningful anywhere; so is
+	// a struct of the same shape as a process-local one.
 	_, err := layout.Describe(reflect.TypeFor[struct {
 		A atomic.Int64
 		B atomic.Uint32
 		C atomic.Bool
+		s uint64
 	}]())
 	assert.NoError(t, err)
 }
