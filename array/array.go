@@ -273,7 +273,7 @@ func build[T any](seg *shm.Segment) (*Array[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Array[T]{seg: seg, s: s, lk: elems.NewLock("array", mu), kind: atomicx.KindOf[T]()}
+	a := &Array[T]{seg: seg, s: s, lk: elems.NewLock("array", seg.Name(), mu), kind: atomicx.KindOf[T]()}
 	// The header has checked that the dimensions multiply to n, so each
 	// is at least 1 and at most n.
 	for _, d := range seg.Shape() {
@@ -322,7 +322,7 @@ func (a *Array[T]) Index(idx ...int) int {
 func (a *Array[T]) Get(i int) T {
 	a.live("Get")
 	p := &a.s[i]
-	if !a.lk.Enter() {
+	if !a.lk.Enter("Get") {
 		return *p
 	}
 	x := *p
@@ -335,7 +335,7 @@ func (a *Array[T]) Get(i int) T {
 func (a *Array[T]) Set(i int, x T) {
 	a.live("Set")
 	p := &a.s[i]
-	if !a.lk.Enter() {
+	if !a.lk.Enter("Set") {
 		*p = x
 		return
 	}
@@ -349,7 +349,7 @@ func (a *Array[T]) Set(i int, x T) {
 func (a *Array[T]) ReadAt(dst []T, off int) int {
 	a.live("ReadAt")
 	s := a.s[off:]
-	if !a.lk.Enter() {
+	if !a.lk.Enter("ReadAt") {
 		return copy(dst, s)
 	}
 	n := copy(dst, s)
@@ -363,7 +363,7 @@ func (a *Array[T]) ReadAt(dst []T, off int) int {
 func (a *Array[T]) WriteAt(src []T, off int) int {
 	a.live("WriteAt")
 	s := a.s[off:]
-	if !a.lk.Enter() {
+	if !a.lk.Enter("WriteAt") {
 		return copy(s, src)
 	}
 	n := copy(s, src)
@@ -376,11 +376,12 @@ func (a *Array[T]) WriteAt(src []T, off int) int {
 // slice. Update takes the lock for f alone, not for its goroutine as Lock
 // does: if f calls a's locked methods (Get, Set, ReadAt, WriteAt, Update)
 // they wait for f for ever, unless the goroutine holds the lock through
-// Lock already. Where the steps need those methods, hold the lock with
-// Lock. If f panics the lock is released.
+// Lock already; after a second the handle says so on standard error,
+// once, with the waiting goroutine's stack. Where the steps need those
+// methods, hold the lock with Lock. If f panics the lock is released.
 func (a *Array[T]) Update(f func(s []T)) {
 	a.live("Update")
-	if a.lk.Enter() {
+	if a.lk.Enter("Update") {
 		defer a.lk.Mu.Unlock()
 	}
 	f(a.s)

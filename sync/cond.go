@@ -106,14 +106,18 @@ func (c *Cond) Wait(m *Mutex) error {
 // returns ErrClosed, holding m again only if m's segment is not closing
 // too; if m's segment alone closes during the re-lock, it returns
 // ErrClosed without m. It returns nil when notified, ctx.Err() when ctx ended first,
-// ErrOwnerDead if the re-lock took m from a dead holder, and ErrNotOwner,
-// without waiting, if m is not held by this process. A waiter that fails
+// ErrOwnerDead if the re-lock took m from a dead holder, and ErrNotOwner
+// (ErrInvalid if m is nil), without waiting, if m is not held by this
+// process. A waiter that fails
 // with ErrClosed hands a notification it was given on to another waiter.
 //
 // Like any condition variable it may return without the condition the
 // caller waits for being true; callers check it in a loop (or use
 // WaitFor).
 func (c *Cond) WaitContext(ctx context.Context, m *Mutex) error {
+	if m == nil {
+		return invalidArg("Cond.Wait", "m", "nil", "the Mutex the caller holds")
+	}
 	if m.holder() != owner.Self() {
 		return fmt.Errorf("xsync: Cond.Wait: %w", ErrNotOwner)
 	}
@@ -393,6 +397,9 @@ func (c *Cond) Waiting() int {
 // that took m from a dead holder is always reported, as ErrOwnerDead.
 // The caller must hold m, and holds it again on return.
 func (c *Cond) WaitFor(ctx context.Context, m *Mutex, pred func() bool) (bool, error) {
+	if pred == nil {
+		return false, invalidArg("Cond.WaitFor", "pred", "nil", "a condition to wait for")
+	}
 	for !pred() {
 		if err := c.WaitContext(ctx, m); err != nil {
 			if errors.Is(err, ErrClosed) {

@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -89,6 +90,15 @@ func TestArgumentRule(t *testing.T) {
 			_, err := xsync.CreateSemaphore(testproc.Name(t), 1<<31, true)
 			return err
 		}},
+		{"Cond.Wait", "m", "nil", func() error { var c xsync.Cond; return c.WaitContext(context.Background(), nil) }},
+		{"Cond.WaitFor", "pred", "nil", func() error {
+			var c xsync.Cond
+			var m xsync.Mutex
+			m.Lock()
+			defer m.Unlock()
+			_, err := c.WaitFor(context.Background(), &m, nil)
+			return err
+		}},
 		{"CreateBarrier", "parties", -3, func() error {
 			_, err := xsync.CreateBarrier(testproc.Name(t), -3, 0)
 			return err
@@ -107,6 +117,14 @@ func TestArgumentRule(t *testing.T) {
 			assert.Equal(t, 1, strings.Count(msg, "xsync: "), "one prefix: %s", msg)
 		})
 	}
+	// Other errors of the package carry its prefix once too.
+	var m xsync.Mutex
+	var c xsync.Cond
+	for _, err := range []error{c.WaitContext(context.Background(), &m), sem.ReleaseN(1), (&xsync.Semaphore{}).ReleaseN(xsync.MaxSemaphore + 1)} {
+		require.Error(t, err)
+		assert.Equal(t, 1, strings.Count(err.Error(), "xsync: "), "one prefix: %s", err)
+	}
+	assert.ErrorIs(t, (&xsync.Semaphore{}).ReleaseN(xsync.MaxSemaphore+1), xsync.ErrOverRelease, "above MaxSemaphore, bounded or not")
 	// Nothing changed, and nothing was created.
 	assert.Equal(t, 3, sem.Value())
 	assert.True(t, sem.Bounded())

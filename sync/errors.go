@@ -15,20 +15,21 @@ var (
 	// process, with the lock held when its previous holder died holding
 	// it. The data the lock guards may be inconsistent; the new holder
 	// should repair or discard it, then unlock as usual.
-	ErrOwnerDead = errors.New("xsync: previous owner died holding the lock")
+	ErrOwnerDead = errors.New("previous owner died holding the lock")
 	// ErrNotOwner is returned when a caller that does not hold a lock
 	// waits on a condition with it (Cond.Wait), and is the panic value
 	// (wrapped) when it unlocks a ReentrantMutex it does not hold.
-	ErrNotOwner = errors.New("xsync: lock not held by caller")
-	// ErrOverRelease is returned when a bounded semaphore would be
-	// released above its initial value.
-	ErrOverRelease = errors.New("xsync: semaphore released too many times")
+	ErrNotOwner = errors.New("lock not held by caller")
+	// ErrOverRelease is returned when a semaphore would be released above
+	// its bound: a bounded semaphore's initial value, or MaxSemaphore for
+	// any semaphore (its count is 31 bits).
+	ErrOverRelease = errors.New("semaphore released too many times")
 	// ErrBroken is returned by Barrier waits when the barrier is broken:
 	// aborted, reset, timed out, or a party died or gave up.
-	ErrBroken = errors.New("xsync: barrier is broken")
+	ErrBroken = errors.New("barrier is broken")
 	// ErrTimeout is returned (together with ErrBroken) when a barrier's
 	// default timeout expires.
-	ErrTimeout = errors.New("xsync: timeout")
+	ErrTimeout = errors.New("timeout")
 	// ErrInvalid is returned for an argument out of range, and for a
 	// Barrier used before Init. The message names the call, the argument,
 	// the value given and the values allowed; see "Arguments" in the

@@ -208,5 +208,10 @@ func (m *Mutex) unlockSlow(old uint64) {
 // Locked reports whether m is locked at this instant, by anyone.
 func (m *Mutex) Locked() bool { return m.state.Load() != 0 }
 
+// HeldBySelf reports whether the calling process holds m at this instant
+// (a Mutex is held by a process, not by a goroutine), for assertions and
+// diagnostics: Cond.Wait refuses a mutex the process does not hold.
+func (m *Mutex) HeldBySelf() bool { return m.holder() == owner.Self() }
+
 // holder returns the identity of the locking process, or 0.
 func (m *Mutex) holder() owner.ID { return owner.ID(m.state.Load() & mutexOwner) }

@@ -159,14 +159,14 @@ func build[T any](seg *shm.Segment) (*Value[T], error) {
 		return nil, fmt.Errorf("%w: a value holds %d elements", shm.ErrCorrupt, len(s))
 	}
 	p := &s[0]
-	return &Value[T]{seg: seg, p: p, lk: elems.NewLock("value", mu), kind: atomicx.KindOf[T]()}, nil
+	return &Value[T]{seg: seg, p: p, lk: elems.NewLock("value", seg.Name(), mu), kind: atomicx.KindOf[T]()}, nil
 }
 
 // Load returns the value, read under the lock (or, by the goroutine
 // that holds the lock through Lock, read directly).
 func (v *Value[T]) Load() T {
 	v.live("Load")
-	if !v.lk.Enter() {
+	if !v.lk.Enter("Load") {
 		return *v.p
 	}
 	x := *v.p
@@ -178,7 +178,7 @@ func (v *Value[T]) Load() T {
 // the lock through Lock, directly).
 func (v *Value[T]) Store(x T) {
 	v.live("Store")
-	if !v.lk.Enter() {
+	if !v.lk.Enter("Store") {
 		*v.p = x
 		return
 	}
@@ -196,11 +196,14 @@ func (v *Value[T]) Store(x T) {
 // for its goroutine as Lock does: if f calls v's locked methods (Load,
 // Store, Update) they wait for f for ever, unless the goroutine holds the
 // lock through Lock already (then Update, and those calls in f, do not
-// take it again). Where the steps need those methods, hold the lock with
-// Lock. If f panics the lock is released.
+// take it again); after a second the handle says so on standard error,
+// once, with the waiting goroutine's stack (telling that wait from one
+// for another goroutine's f would cost every Update the goroutine's id).
+// Where the steps need those methods, hold the lock with Lock. If f
+// panics the lock is released.
 func (v *Value[T]) Update(f func(p *T)) {
 	v.live("Update")
-	if v.lk.Enter() {
+	if v.lk.Enter("Update") {
 		defer v.lk.Mu.Unlock()
 	}
 	f(v.p)

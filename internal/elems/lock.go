@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
 	"sync/atomic"
+	"time"
 
 	"github.com/xproc-go/xproc/internal/goid"
 	xsync "github.com/xproc-go/xproc/sync"
@@ -30,17 +34,56 @@ import (
 // goroutine holds it through Lock, so an uncontended locked method costs
 // what locking Mu costs.
 type Lock struct {
-	Mu  *xsync.Mutex
-	pkg string // "value" or "array", for messages
+	Mu   *xsync.Mutex
+	pkg  string // "value" or "array", for messages
+	name string // the segment's name, for messages
 	// owner is the goroutine holding Mu through Lock, or 0. It is set
 	// after Mu is taken and cleared before Mu is released, so a goroutine
 	// that reads its own id here holds Mu.
 	owner atomic.Uint64
 	depth int // Lock calls not yet undone; only the owner touches it
+	// warned is set once the handle has warned of a wait that looks like
+	// a call from inside Update's function (see waitHeld).
+	warned atomic.Bool
 }
 
-// NewLock returns the lock of a handle of package pkg whose mutex is mu.
-func NewLock(pkg string, mu *xsync.Mutex) *Lock { return &Lock{Mu: mu, pkg: pkg} }
+// NewLock returns the lock of a handle of package pkg, on the segment
+// named name, whose mutex is mu.
+func NewLock(pkg, name string, mu *xsync.Mutex) *Lock { return &Lock{Mu: mu, pkg: pkg, name: name} }
+
+// selfWaitWarning is how long a locked method waits for a lock that its
+// own process holds, not through Lock, before it warns that it may be
+// waiting on itself.
+var selfWaitWarning = time.Second
+
+// Warnings is where that warning goes.
+var Warnings io.Writer = os.Stderr
+
+// waitHeld locks Mu, which this process holds but not through Lock: by a
+// locked method or an Update of this handle (or of another handle of the
+// segment in this process). A Load, Store or Get lets go at once; an
+// Update's function may take a while; but a call made from inside that
+// function, on the same value, waits for ever, since Update holds the
+// lock for its function and not for its goroutine. Telling the two apart
+// would cost every Update the goroutine's id, so waitHeld waits a while
+// first and then says, once per handle, what may be happening, with the
+// stack of the waiting goroutine, and waits on: a slow function of
+// another goroutine still gets its lock.
+func (l *Lock) waitHeld(ctx context.Context, op string) error {
+	wctx, cancel := context.WithTimeout(ctx, selfWaitWarning)
+	err := l.Mu.LockContext(wctx)
+	cancel()
+	if err == nil || errors.Is(err, xsync.ErrOwnerDead) || ctx.Err() != nil {
+		return err
+	}
+	if !l.warned.Swap(true) {
+		fmt.Fprintf(Warnings, "%s %q: %s has waited %v for the lock, which this process holds, not through Lock: "+
+			"if it is called from inside the function given to Update, on the same %s, it waits for ever "+
+			"(that function must work through its pointer, or the caller must hold the lock with Lock). "+
+			"The waiting goroutine:\n%s\n", l.pkg, l.name, op, selfWaitWarning, l.pkg, debug.Stack())
+	}
+	return l.Mu.LockContext(ctx)
+}
 
 // Lock locks l for the calling goroutine, or locks it once more if the
 // goroutine holds it already. A lock whose holder died is taken over
@@ -59,7 +102,12 @@ func (l *Lock) LockContext(ctx context.Context) error {
 		l.depth++
 		return nil
 	}
-	err := l.Mu.LockContext(ctx)
+	var err error
+	if l.owner.Load() == 0 && l.Mu.HeldBySelf() {
+		err = l.waitHeld(ctx, "Lock")
+	} else {
+		err = l.Mu.LockContext(ctx)
+	}
 	if err != nil && !errors.Is(err, xsync.ErrOwnerDead) {
 		return err
 	}
@@ -104,13 +152,18 @@ func (l *Lock) Unlock() {
 // Enter takes Mu for one locked method, unless the calling goroutine
 // holds it through Lock. It reports whether it took it; the method then
 // unlocks Mu when done.
-func (l *Lock) Enter() bool {
-	return l.Mu.TryLock() || l.enterSlow()
+func (l *Lock) Enter(op string) bool {
+	return l.Mu.TryLock() || l.enterSlow(op)
 }
 
-func (l *Lock) enterSlow() bool {
-	if o := l.owner.Load(); o != 0 && o == goid.Get() {
+func (l *Lock) enterSlow(op string) bool {
+	o := l.owner.Load()
+	if o != 0 && o == goid.Get() {
 		return false
+	}
+	if o == 0 && l.Mu.HeldBySelf() {
+		l.waitHeld(context.Background(), op) // ErrOwnerDead: taken over, as Lock does
+		return true
 	}
 	l.Mu.Lock()
 	return true

@@ -1,9 +1,13 @@
 package elems_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,14 +41,14 @@ func inGoroutine(f func() error) error {
 // Enter without taking Mu; to any other goroutine it is a held lock.
 func TestLockHolderIsTheGoroutine(t *testing.T) {
 	var mu xsync.Mutex
-	l := elems.NewLock("value", &mu)
+	l := elems.NewLock("value", "test", &mu)
 
-	require.True(t, l.Enter(), "a free lock is taken by Enter")
+	require.True(t, l.Enter("test"), "a free lock is taken by Enter")
 	assert.True(t, mu.Locked())
 	mu.Unlock()
 
 	l.Lock()
-	assert.False(t, l.Enter(), "the holder enters without taking it again")
+	assert.False(t, l.Enter("test"), "the holder enters without taking it again")
 	l.Lock()
 	assert.True(t, l.TryLock())
 	l.Unlock()
@@ -78,4 +82,54 @@ func TestLockHolderIsTheGoroutine(t *testing.T) {
 	assert.False(t, l.TryLock())
 	assert.ErrorIs(t, inGoroutine(func() error { l.Unlock(); return nil }), xsync.ErrNotOwner)
 	mu.Unlock()
+}
+
+// lockedBuffer is a bytes.Buffer for one writer and one reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestWaitOnOwnUpdateWarns: a locked method called from inside Update's
+// function, on the same value, waits for the lock Update holds for that
+// function: for ever. It is not silent: after a while the handle says,
+// once, what may be happening and where; and once the lock is free (here
+// the test frees it) the call goes on.
+func TestWaitOnOwnUpdateWarns(t *testing.T) {
+	defer elems.SetSelfWaitWarning(20 * time.Millisecond)()
+	var warnings lockedBuffer
+	old := elems.Warnings
+	elems.Warnings = &warnings
+	defer func() { elems.Warnings = old }()
+
+	var mu xsync.Mutex
+	l := elems.NewLock("value", "counter", &mu)
+	require.True(t, l.Enter("Update"), "Update takes the lock for its function")
+	entered := make(chan bool)
+	go func() { entered <- l.Enter("Load") }() // what the function would call
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(warnings.String(), "waits for ever") {
+		require.True(t, time.Now().Before(deadline), "no warning")
+		runtime.Gosched()
+	}
+	w := warnings.String()
+	assert.Contains(t, w, `value "counter": Load has waited 20ms for the lock`)
+	assert.Contains(t, w, "inside the function given to Update")
+	assert.Contains(t, w, "TestWaitOnOwnUpdateWarns", "the waiting goroutine's stack")
+	mu.Unlock() // what Update does when its function returns
+	assert.True(t, <-entered, "the call gets the lock once it is free")
+	mu.Unlock()
+
 }
