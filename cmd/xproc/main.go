@@ -6,7 +6,7 @@
 //	xproc ls [-dir D]               list segments
 //	xproc inspect [-dir D] NAME     show a segment's header and the state inside it
 //	xproc rm [-dir D] [-force] NAME...  remove segments (-force: files that are not segments too)
-//	xproc rm -stale [-dir D] [-foreign] [NAME... | -prefix P]  remove leftovers of crashes, and nothing else
+//	xproc rm -stale [-dir D] [-foreign] [NAME... | -prefix P]  remove stale segments (creator gone, nobody attached), and nothing else
 //	xproc torture queue [-cycles N]  kill queue workers at random; count lost messages
 //	xproc help [command]            print the usage of xproc or of a command
 //
@@ -55,7 +55,7 @@ commands:
   bench     measure locks, events, barriers, queues, pipes and pools across processes
   ls        list segments (in $XPROC_SHM_DIR or /dev/shm)
   inspect   show a segment's header and the state of what it holds
-  rm        remove segments; rm -stale removes what crashes left
+  rm        remove segments; rm -stale removes only stale ones (creator gone, nobody attached)
   torture   kill queue producers and consumers at random and check every message
   help      print this, or a command's usage: xproc help <command>
 

@@ -278,7 +278,7 @@ func lockHolder(word uint64, reg *region.Region) (id owner.ID, maps, waiters boo
 func cmdRemove(args []string, w io.Writer) error {
 	fs := newFlags("rm", "NAME...")
 	dir := fs.String("dir", "", dirUsage)
-	stale := fs.Bool("stale", false, "remove only leftovers of crashes (creator exited, no process attached): the NAMEs given, or all")
+	stale := fs.Bool("stale", false, "remove only stale segments, the NAMEs given or all: creator exited (crashed, or left the segment on purpose) and no process attached")
 	force := fs.Bool("force", false, "remove the NAMEs even if they are not segments (never directories)")
 	foreign := fs.Bool("foreign", false, "with -stale: also remove segments no process maps whose creator is in another PID namespace (another container), which may still run")
 	prefix := fs.String("prefix", "", "with -stale and no NAMEs: only segments whose names start with `P`; with -foreign, how a restarted container (a new PID namespace) removes its previous run's leftovers and nothing of other containers'")
