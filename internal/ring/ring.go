@@ -758,17 +758,37 @@ func (r *Ring) claim(check Check, drain bool, s *Slot) error {
 }
 
 // drained reports, for a shut-down ring whose cursor reached the tail,
-// whether no message can come any more: none is left anywhere (a leased
-// one may come back, by Nak or its consumer's death) and no dead lock
-// holder owes the put count a repair.
+// whether no message can come any more: no record between the head and
+// the tail is still being written, ready (given back) or leased (it may
+// come back, by Nak or its consumer's death), and no producer holds the
+// lock. It walks the records rather than trust the counts, which a
+// process killed between a count and its change leaves one off.
 func (r *Ring) drained() bool {
 	if r.single {
 		return true
 	}
 	// The lock first: once it is seen free, every claim made under it
-	// before is counted in Put (stored before the unlock), and every
-	// later one sees the shutdown flag and is refused.
-	return !r.c.Lock.Locked() && r.Len() == 0
+	// before has moved the tail, and every later one sees the shutdown
+	// flag and is refused.
+	c := r.c
+	if c.Lock.Locked() {
+		return false
+	}
+	h, t := c.Head.Load(), c.Tail.Load()
+	if t < h || t-h > r.size || (t|h)%8 != 0 {
+		return false // moving under us, or corrupt: the claim reports that
+	}
+	for pos := h; pos < t; {
+		_, n, ok := r.header(pos)
+		if !ok {
+			return false // freed and reused under the walk: look again later
+		}
+		if r.room(pos) >= HeaderSize && r.state(pos).Load() != r.done(pos) {
+			return false
+		}
+		pos += n
+	}
+	return true
 }
 
 // leased completes a claim of the record at pos, read as h while READY.

@@ -389,3 +389,32 @@ func TestDeadLockHolder(t *testing.T) {
 	assert.Equal(t, "x", string(got))
 	assert.Equal(t, 0, r.Len())
 }
+
+// TestShutdownDrainDespiteOverCount: a consumer killed between counting
+// a removal and marking its record leaves Removed one too high, so Len
+// says 0 while its lease still waits to be recovered. A shut-down ring
+// must not tell consumers it is drained then: the message comes back and
+// is delivered.
+func TestShutdownDrainDespiteOverCount(t *testing.T) {
+	r := newRing(t, ring.Config{Size: 4096, MaxPayload: 100})
+	self := owner.Self()
+	ghost := owner.ID(uint64(self) ^ 1<<40)
+	r.SetAlive(func(id owner.ID) bool { return id == self })
+	require.NoError(t, put(t, r, []byte("last"), false))
+	var s ring.Slot
+	require.NoError(t, r.Claim(bg, nil, false, &s))
+	r.Control().Removed.Add(1)              // Release's count ...
+	r.ForgeState(s.Pos, ring.Leased(ghost)) // ... and then its process died
+	r.SetFlags(ring.NoPut)                  // Shutdown, not immediate
+	assert.Zero(t, r.Len(), "the counts are one off")
+	_, err := get(t, r, false)
+	require.ErrorIs(t, err, ring.ErrEmpty, "not drained: a lease may come back")
+	_, ret, err := r.Recover(bg)
+	require.NoError(t, err)
+	assert.Equal(t, 1, ret)
+	got, err := get(t, r, false)
+	require.NoError(t, err)
+	assert.Equal(t, "last", string(got))
+	_, err = get(t, r, false)
+	require.ErrorIs(t, err, ring.ErrShutdown, "drained now")
+}
