@@ -82,6 +82,35 @@ func (m *Mutex) TryLock() bool {
 	return false
 }
 
+// TryLockRobust locks m without waiting if it is unlocked, or if its
+// holder has died: POSIX's pthread_mutex_trylock on a robust mutex. It
+// reports whether it locked m, with ErrOwnerDead (an *OwnerDeadError)
+// when it took the lock over from a dead holder, as LockContext does;
+// false, nil while a live process holds it; false and ErrClosed if m's
+// segment is closed. Where m is held it checks the holder's liveness (a
+// system call), so it is for callers that poll now and then, not for a
+// spinning loop, where TryLock is.
+func (m *Mutex) TryLockRobust() (bool, error) {
+	if m.TryLock() {
+		return true, nil
+	}
+	w, err := startWait(context.Background(), m)
+	if err != nil {
+		return false, err
+	}
+	defer w.done()
+	v := m.state.Load()
+	holder := owner.ID(v & mutexOwner)
+	if holder == 0 || w.reg.Alive(holder) {
+		return m.TryLock(), nil
+	}
+	if !m.state.CompareAndSwap(v, uint64(owner.Self())|v&mutexWaiters) {
+		return false, nil // changed meanwhile: somebody else took it over or it was freed
+	}
+	race.Acquire(m)
+	return true, &OwnerDeadError{PID: holder.Pid()}
+}
+
 // LockContext locks m, giving up when ctx is done. It returns nil, or
 // ErrOwnerDead with the lock held, or ctx.Err() (or ErrClosed) without it.
 // If m is free the lock is taken even if ctx is already done.

@@ -73,11 +73,11 @@ func (l *Lock) waitHeld(ctx context.Context, op string) error {
 	wctx, cancel := context.WithTimeout(ctx, selfWaitWarning)
 	err := l.Mu.LockContext(wctx)
 	cancel()
-	if err == nil || errors.Is(err, xsync.ErrOwnerDead) || ctx.Err() != nil {
-		return err
+	if err == nil || errors.Is(err, xsync.ErrOwnerDead) || errors.Is(err, xsync.ErrClosed) || ctx.Err() != nil {
+		return err // ErrClosed: the memory is gone, Mu with it
 	}
 	if !l.warned.Swap(true) {
-		fmt.Fprintf(Warnings, "%s %q: %s has waited %v for the lock, which this process holds, not through Lock: "+
+		fmt.Fprintf(Warnings, "%s %q: %s has waited %v for the lock, which this process holds, not through this handle's Lock: "+
 			"if it is called from inside the function given to Update, on the same %s, it waits for ever "+
 			"(that function must work through its pointer, or the caller must hold the lock with Lock). "+
 			"The waiting goroutine:\n%s\n", l.pkg, l.name, op, selfWaitWarning, l.pkg, debug.Stack())
@@ -162,7 +162,10 @@ func (l *Lock) enterSlow(op string) bool {
 		return false
 	}
 	if o == 0 && l.Mu.HeldBySelf() {
-		l.waitHeld(context.Background(), op) // ErrOwnerDead: taken over, as Lock does
+		// ErrOwnerDead: taken over, as Lock does; closed: Mu.Lock's panic.
+		if err := l.waitHeld(context.Background(), op); err != nil && !errors.Is(err, xsync.ErrOwnerDead) {
+			panic("xsync: Lock: " + err.Error())
+		}
 		return true
 	}
 	l.Mu.Lock()

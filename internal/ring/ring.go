@@ -837,8 +837,8 @@ func (r *Ring) Claim(ctx context.Context, check Check, block bool, s *Slot) erro
 	if err == ErrEmpty {
 		if block {
 			err = r.claimSlow(ctx, check, s)
-		} else if r.Len() > 0 {
-			r.polled() // a message held by a dead process, maybe
+		} else if r.Len() > 0 || r.c.Lock.Locked() {
+			r.polled() // a message, or the lock, held by a dead process, maybe
 		}
 	}
 	if race.Enabled && err == nil {
@@ -988,17 +988,24 @@ func (r *Ring) maintain(ctx context.Context, block bool) {
 	if now >= last && now-last < int64(wait.CheckInterval) {
 		return
 	}
-	if !r.c.LastScan.CompareAndSwap(last, now) {
-		return
-	}
 	if !block {
-		if !r.c.Lock.TryLock() {
+		// Without waiting; but a producer that died holding the lock
+		// is taken over, or a queue whose callers all poll would stay
+		// blocked behind it.
+		if ok, err := r.c.Lock.TryLockRobust(); !ok {
 			return
+		} else if err != nil {
+			r.repair()
 		}
 	} else if r.lock(ctx) != nil {
 		return
 	}
 	defer r.unlock()
+	// Claim the scan only once the lock is held, so that a caller that
+	// could not take it does not put off everyone's scan.
+	if !r.c.LastScan.CompareAndSwap(last, now) {
+		return
+	}
 	r.recoverLocked()
 }
 

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -417,4 +418,39 @@ func TestShutdownDrainDespiteOverCount(t *testing.T) {
 	assert.Equal(t, "last", string(got))
 	_, err = get(t, r, false)
 	require.ErrorIs(t, err, ring.ErrShutdown, "drained now")
+}
+
+// TestDeadLockHolderPolled: consumers that only poll (TryGet) take over
+// the producers' lock from a producer killed holding it, repair the
+// count, void its record and deliver what follows; on a shut-down ring
+// they then learn it is drained, instead of finding it empty for ever.
+func TestDeadLockHolderPolled(t *testing.T) {
+	r := newRing(t, ring.Config{Size: 4096, MaxPayload: 64})
+	self := owner.Self()
+	ghost := owner.ID(uint64(self) ^ 1<<40) // our pid, another start time: dead
+	r.SetAlive(func(id owner.ID) bool { return id == self })
+	require.NoError(t, put(t, r, []byte("first"), false))
+	var w ring.Slot
+	require.NoError(t, r.Reserve(bg, 5, 0, 0, false, &w))
+	r.ForgeState(w.Pos, ring.Writing(ghost))
+	r.ForgeDeadHolder(ghost)
+	r.SetFlags(ring.NoPut)
+	var got []string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		require.True(t, time.Now().Before(deadline), "polling never got past the dead holder (got %q)", got)
+		m, err := get(t, r, false)
+		if errors.Is(err, ring.ErrShutdown) {
+			break
+		}
+		if err == nil {
+			got = append(got, string(m))
+			continue
+		}
+		require.ErrorIs(t, err, ring.ErrEmpty)
+		runtime.Gosched()
+	}
+	assert.Equal(t, []string{"first"}, got)
+	assert.False(t, r.Control().Lock.Locked(), "taken over and released")
+	assert.Zero(t, r.Stats().Writing, "the dead producer's record voided")
 }
