@@ -27,7 +27,7 @@ func Map[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], xs 
 func mapCall[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], c *call, xs []In) ([]Out, error) {
 	out := make([]Out, len(xs))
 	var first *TaskError
-	err := drive(ctx, p, c, f.Codec(), len(xs), &sliceSource[In]{xs: xs}, nil, func(i int, y Out, err error) bool {
+	err := drive(ctx, p, c, f.Codec(), len(xs), &sliceSource[In]{xs: xs}, func(i int, y Out, err error) bool {
 		out[i] = y
 		if te, ok := err.(*TaskError); ok && (first == nil || i < first.Index) {
 			first = te
@@ -44,14 +44,31 @@ func mapCall[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out],
 }
 
 // Imap runs f on the inputs of seq in the pool's workers and yields the
-// results in input order, as they come: Python's pool.imap(f, xs). It is
-// lazy: it reads seq only a bounded number of inputs ahead of what has
-// been yielded, so seq may be endless: at most 8192 inputs (or one batch,
-// if ChunkSize is larger), in flight or with their results held back
-// while it waits for a slow call's. A call that fails yields its
-// *TaskError, and the others go on; a yielded error that is not a
-// *TaskError (ctx ended, the pool was closed) ends the sequence.
-// Stopping the range early stops the calls under way.
+// results in input order, as they come: Python's pool.imap(f, xs).
+//
+// It is lazy: a goroutine of its own reads seq, and each batch goes to
+// the workers with the inputs read so far (one at least), never waiting
+// for more while those could run; and it reads seq at most 8192 inputs
+// (or ChunkSize, if larger) ahead of the results it has yielded, so seq
+// may be endless or slow. seq is called from that goroutine alone, never
+// from two at once.
+//
+// A call that fails yields its *TaskError, and the others go on; a
+// yielded error that is not a *TaskError ends the sequence: ctx.Err()
+// once ctx has ended (no result is yielded after that, even one that
+// had arrived), ErrClosed if the pool is closed under it. Stopping the
+// range early, an ended ctx, and a panic in seq or in the loop body all
+// cancel the calls under way, as Map does when its ctx ends (a panic in
+// seq is raised again in the goroutine ranging over Imap, with its
+// value: the stack printed is that goroutine's, not seq's).
+//
+// When the range ends, the goroutine reading seq stops at seq's next
+// yield, which then returns false; Imap waits for that only if seq is
+// not running its own code at that moment. A seq that blocks for ever
+// (a read of a channel nobody sends on) keeps that goroutine for ever,
+// and only it: Imap returns, and the pool goes on. (A panic of seq
+// after Imap has returned without waiting for it is that goroutine's,
+// and ends the program.)
 func Imap[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], seq iter.Seq[In]) iter.Seq2[Out, error] {
 	return imap(ctx, p, f, seq, true)
 }
@@ -64,8 +81,29 @@ func ImapUnordered[In, Out any](ctx context.Context, p *Pool, f process.Func[In,
 
 func imap[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], seq iter.Seq[In], ordered bool) iter.Seq2[Out, error] {
 	return func(yield func(Out, error) bool) {
-		next, stop := iter.Pull(seq)
-		defer stop()
+		var zero Out
+		c, err := p.newCall(ctx, f.Name())
+		if err != nil {
+			yield(zero, err)
+			return
+		}
+		src := newFeed(seq, max(maxHeld, p.o.chunk))
+		defer src.stop()
+		ctxDone := ctx.Done()
+		quit := false // yield returned false: it must not be called again
+		give := func(y Out, err error) bool {
+			select {
+			case <-ctxDone:
+				return false // drive returns ctx.Err()
+			default:
+			}
+			if !yield(y, err) {
+				quit = true
+				return false
+			}
+			src.yielded.Add(1)
+			return true
+		}
 		// Ordered: results that arrived before an earlier one wait in win,
 		// win[k] holding input want+k (a slice, not a map: no hashing on
 		// the path of every result).
@@ -75,35 +113,28 @@ func imap[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], se
 			set bool
 		}
 		var win []slot
-		want, held := 0, 0
-		var heldBack func() int
-		if ordered {
-			heldBack = func() int { return held }
-		}
-		err := run(ctx, p, f, -1, &pullSource[In]{next: next}, heldBack, func(i int, y Out, err error) bool {
+		want := 0
+		err = drive(ctx, p, c, f.Codec(), -1, src, func(i int, y Out, err error) bool {
 			if !ordered {
-				return yield(y, err)
+				return give(y, err)
 			}
 			k := i - want
 			for len(win) <= k {
 				win = append(win, slot{})
 			}
 			win[k] = slot{y, err, true}
-			held++
 			for len(win) > 0 && win[0].set {
 				s := win[0]
 				win[0] = slot{} // hold no reference to a yielded result
 				win = win[1:]
 				want++
-				held--
-				if !yield(s.y, s.err) {
+				if !give(s.y, s.err) {
 					return false
 				}
 			}
 			return true
 		})
-		if err != nil {
-			var zero Out
+		if err != nil && !quit {
 			yield(zero, err)
 		}
 	}

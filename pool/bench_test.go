@@ -91,14 +91,22 @@ func BenchmarkMapAuto(b *testing.B) { benchMap(b, 200_000) }
 func BenchmarkMapChunk1(b *testing.B) { benchMap(b, 20_000, pool.ChunkSize(1)) }
 
 // BenchmarkImapChunk1: Imap, one task per message.
-func BenchmarkImapChunk1(b *testing.B) {
+func BenchmarkImapChunk1(b *testing.B) { benchImap(b, 20_000, pool.ChunkSize(1)) }
+
+// BenchmarkImapAuto: Imap of 200,000 tiny tasks on 2 workers, batched
+// automatically, its input an iterator (Python: pool.imap with a
+// chunksize, which it has no automatic one for).
+func BenchmarkImapAuto(b *testing.B) { benchImap(b, 200_000) }
+
+// benchImap measures Imap of n tiny tasks on 2 workers, in tasks/s,
+// checking every result and its order.
+func benchImap(b *testing.B, n int, opts ...pool.Option) {
 	ctx := context.Background()
-	p, err := pool.New(ctx, pool.Workers(2), pool.ChunkSize(1))
+	p, err := pool.New(ctx, append([]pool.Option{pool.Workers(2)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer p.Terminate()
-	const n = 20_000
 	for b.Loop() {
 		i := 0
 		for y, err := range pool.Imap(ctx, p, square, slices.Values(ints(n))) {
@@ -106,6 +114,9 @@ func BenchmarkImapChunk1(b *testing.B) {
 				b.Fatal("wrong result", err)
 			}
 			i++
+		}
+		if i != n {
+			b.Fatal("missing results")
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mtasks/s")

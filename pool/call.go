@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"runtime"
 	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/xproc-go/xproc/internal/codec"
 	"github.com/xproc-go/xproc/process"
@@ -41,10 +43,6 @@ type answer struct {
 	r    result
 	done bool // the last answer of b
 }
-
-// pullFlushDelay bounds how long an input iterator that blocks keeps the
-// batches sent before it from the workers asleep (see drive).
-const pullFlushDelay = time.Millisecond
 
 // maxWindow bounds the batches of one call in flight.
 const maxWindow = 256
@@ -112,10 +110,25 @@ func (c *call) fail(err error) {
 }
 
 // source is where a call's inputs come from: a slice (Map) or an
-// iterator (Imap).
+// iterator that a feeder goroutine reads (Imap, see feed). The
+// dispatcher (drive) alone calls its methods.
 type source[In any] interface {
-	// take returns up to k more inputs; fewer (or none) at the end.
-	take(k int) []In
+	// take returns up to k inputs, those available now (it never
+	// waits), and whether the input has ended with them. ahead is how
+	// many inputs the dispatcher could send now (k, for each batch the
+	// window has room for): a source may read that many ahead.
+	take(k, ahead int) (xs []In, ended bool)
+	// wait returns a channel that receives when inputs may be available
+	// or the input may have ended, for take to be tried again; nil if
+	// take never comes back empty before the end.
+	wait() <-chan struct{}
+	// broken returns a channel closed once reading the input has
+	// panicked; rethrow then raises the panic again. nil: never.
+	broken() <-chan struct{}
+	rethrow()
+	// release tells the source that results were yielded, for its
+	// bound on reading ahead.
+	release()
 }
 
 type sliceSource[In any] struct {
@@ -123,168 +136,448 @@ type sliceSource[In any] struct {
 	i  int
 }
 
-func (s *sliceSource[In]) take(k int) []In {
+func (s *sliceSource[In]) take(k, _ int) ([]In, bool) {
 	k = min(k, len(s.xs)-s.i)
 	out := s.xs[s.i : s.i+k]
 	s.i += k
-	return out
+	return out, s.i == len(s.xs)
 }
 
-type pullSource[In any] struct {
-	next func() (In, bool)
-	buf  []In
-	done bool
-}
+func (s *sliceSource[In]) wait() <-chan struct{}   { return nil }
+func (s *sliceSource[In]) broken() <-chan struct{} { return nil }
+func (s *sliceSource[In]) rethrow()                {}
+func (s *sliceSource[In]) release()                {}
 
-func (s *pullSource[In]) take(k int) []In {
-	s.buf = s.buf[:0]
-	for !s.done && len(s.buf) < k {
-		x, ok := s.next()
-		if !ok {
-			s.done = true
-			break
-		}
-		s.buf = append(s.buf, x)
-	}
-	return s.buf
-}
-
-// maxHeld bounds how far an ordered Imap reads ahead of what it has
-// yielded: the inputs in flight and the results held back while it waits
-// for an earlier one (or one batch, if larger).
+// maxHeld bounds how far Imap reads ahead of what it has yielded: the
+// inputs read and waiting to be sent, in flight, and with their results
+// held back while it waits for an earlier one (or one batch, if
+// ChunkSize is larger).
 const maxHeld = 8192
 
-// run drives one call of f: it takes inputs from src (total of them, or
-// -1 if unknown), sends them to the workers in batches, keeps a bounded
-// window of batches in flight, and hands each result to emit as answers
-// arrive. emit returning false stops the call (the caller has stopped
-// reading). held, if not nil, returns how many results the caller holds
-// back (ordered Imap); run then keeps those and the inputs in flight
-// within maxHeld.
-// run returns ctx.Err() if ctx ends first (the call's batches are
-// cancelled and the workers running them stopped), ErrClosed if the pool
-// is terminated under it.
-func run[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out], total int, src source[In],
-	held func() int, emit func(i int, y Out, err error) bool) error {
-	c, err := p.newCall(ctx, f.Name())
-	if err != nil {
-		return err
-	}
-	return drive(ctx, p, c, f.Codec(), total, src, held, emit)
+// feed reads an Imap's input in a goroutine of its own (the feeder), so
+// that the call goes on while the iterator blocks: its results are
+// yielded, its context's end is seen, and a batch goes out with the
+// inputs read so far rather than waiting for more. The feeder reads
+// ahead of the dispatcher by at most what the window has room for
+// (ahead), and of the results yielded by at most bound inputs; it asks
+// the iterator for an input only when there is room for it. A feeder
+// waiting for room is woken once its buffer is half empty (not for each
+// input taken), and at most once per round of answers for the bound.
+// The iterator is called from the feeder alone. When the call ends, the
+// feeder stops at the iterator's next yield (its loop ends, which stops
+// the iterator); an iterator that never yields again keeps the feeder,
+// and only it.
+type feed[In any] struct {
+	yielded atomic.Int64 // results the caller has been given (Imap's yield)
+
+	mu       sync.Mutex
+	buf      []In // inputs read, not yet taken
+	out      []In // the inputs taken last, reused
+	ahead    int  // the most buf holds: what the dispatcher could send
+	bound    int  // the most inputs read and not yet yielded
+	read     int
+	ended    bool // the input has ended, or its iterator panicked
+	stopping bool // the call has ended
+	inIter   bool // the feeder runs the iterator's code, not feed's
+	needIn   bool // the dispatcher waits on more
+	needRoom bool // the feeder waits on room
+	panicked bool
+	goexit   bool // the iterator called runtime.Goexit
+	pnc      any  // the value of its panic
+	raised   bool // rethrow has raised it
+	awaited  bool // stop waits for the feeder to return
+
+	more   chan struct{} // room for one: inputs or the end, for the dispatcher
+	room   chan struct{} // room for one: room in buf, for the feeder
+	quit   chan struct{} // closed by stop
+	broke  chan struct{} // closed if the iterator panicked
+	exited chan struct{} // closed once the feeder has returned
 }
 
-// drive is run for call c, registered already, encoding with cc (the
-// function's codec); it ends c.
-func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec, total int, src source[In],
-	held func() int, emit func(i int, y Out, err error) bool) error {
-	defer p.endCall(c)
-	// Batches go out with PutDeferred, and the workers asleep are woken
-	// once per burst: before waiting for answers, and on any return.
-	unflushed := false
-	flush := func() {
-		if unflushed {
-			unflushed = false
-			p.flush()
-		}
+// newFeed starts a feeder reading seq, bound inputs at most ahead of
+// the results yielded.
+func newFeed[In any](seq iter.Seq[In], bound int) *feed[In] {
+	f := &feed[In]{ahead: 1, bound: bound, more: make(chan struct{}, 1), room: make(chan struct{}, 1),
+		quit: make(chan struct{}), broke: make(chan struct{}), exited: make(chan struct{})}
+	go f.run(seq)
+	return f
+}
+
+// notify leaves a wake-up in ch, unless one is there already.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
-	defer flush()
-	// An input iterator (Imap) may block after a batch was sent: a timer
-	// wakes the workers within pullFlushDelay.
-	var guard *flushTimer
-	if _, pull := src.(*pullSource[In]); pull {
-		guard = newFlushTimer(pullFlushDelay, p.flush)
-		defer guard.stop()
-	}
-	in, out := codec.For[In](cc), codec.For[Out](cc)
-	bat := newBatcher(p, total, min(fitCount(in), fitCount(out)))
-	progress := p.o.reporter()
-	sent, done, inflight, exhausted := 0, 0, 0, false
-	// known is the total as far as it is known: Imap's once its input
-	// has ended.
-	known := func() int {
-		if total < 0 && exhausted {
-			return sent
-		}
-		return total
-	}
+}
+
+// run is the feeder.
+func (f *feed[In]) run(seq iter.Seq[In]) {
+	ok := false
 	defer func() {
-		if progress != nil { // not finished: cancelled, failed, or ended by emit
-			progress(done, known(), stopped)
+		if !ok {
+			v := recover() // nil: runtime.Goexit, which goes on
+			f.mu.Lock()
+			lost := f.stopping && !f.awaited
+			f.mu.Unlock()
+			if lost && v != nil {
+				// Nobody is left to raise it in: it is this goroutine's.
+				close(f.exited)
+				panic(v)
+			}
+			f.fail(v)
 		}
+		close(f.exited)
 	}()
-	count := func(i int, y Out, err error) bool {
-		done++
-		return emit(i, y, err)
+	f.mu.Lock()
+	if f.stopping { // the call ended before the feeder began
+		f.mu.Unlock()
+		ok = true
+		return
 	}
+	f.inIter = true
+	f.mu.Unlock()
+	for x := range seq {
+		if !f.put(x) {
+			break
+		}
+	}
+	ok = true
+	f.mu.Lock()
+	f.ended, f.inIter = true, false
+	wake := f.needIn
+	f.mu.Unlock()
+	if wake {
+		notify(f.more)
+	}
+}
+
+// fail records a panic of the iterator, value v (nil: runtime.Goexit),
+// for the dispatcher to raise again.
+func (f *feed[In]) fail(v any) {
+	f.mu.Lock()
+	f.ended, f.inIter, f.panicked = true, false, true
+	f.pnc, f.goexit = v, v == nil
+	f.mu.Unlock()
+	close(f.broke)
+}
+
+// hasRoom reports whether the feeder may read another input. The caller
+// holds f.mu.
+func (f *feed[In]) hasRoom() bool {
+	return len(f.buf) < f.ahead && f.read-int(f.yielded.Load()) < f.bound
+}
+
+// put adds x, read from the iterator, and waits until there is room for
+// another before it returns to the iterator (which then reads one), so
+// that the input is read no further ahead than feed allows; it returns
+// false once the call has ended.
+func (f *feed[In]) put(x In) bool {
+	f.mu.Lock()
+	f.inIter = false
+	if f.stopping {
+		f.mu.Unlock()
+		return false
+	}
+	f.buf = append(f.buf, x)
+	f.read++
+	if f.needIn {
+		f.needIn = false
+		notify(f.more)
+	}
+	for !f.stopping && !f.hasRoom() {
+		f.needRoom = true
+		f.mu.Unlock()
+		select {
+		case <-f.room:
+		case <-f.quit:
+		}
+		f.mu.Lock()
+	}
+	ok := !f.stopping
+	f.inIter = ok
+	f.mu.Unlock()
+	return ok
+}
+
+func (f *feed[In]) take(k, ahead int) ([]In, bool) {
+	f.mu.Lock()
+	f.ahead = max(1, ahead)
+	n := min(k, len(f.buf))
+	f.out = append(f.out[:0], f.buf[:n]...)
+	m := copy(f.buf, f.buf[n:])
+	clear(f.buf[m:]) // hold no reference to an input taken
+	f.buf = f.buf[:m]
+	ended := f.ended && !f.panicked && m == 0
+	wake := f.wakeFeeder()
+	f.mu.Unlock()
+	if wake {
+		notify(f.room)
+	}
+	return f.out, ended
+}
+
+// wakeFeeder reports whether the feeder waits for room and now has
+// enough of it to be woken, and if so counts it woken. The caller holds
+// f.mu.
+func (f *feed[In]) wakeFeeder() bool {
+	if f.needRoom && f.hasRoom() && len(f.buf) <= f.ahead/2 {
+		f.needRoom = false
+		return true
+	}
+	return false
+}
+
+func (f *feed[In]) wait() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.buf) > 0 || f.ended && !f.panicked { // a panic: broken
+		notify(f.more)
+	} else {
+		f.needIn = true
+	}
+	return f.more
+}
+
+func (f *feed[In]) broken() <-chan struct{} { return f.broke }
+
+// rethrow raises the iterator's panic again, in the dispatcher: the
+// caller's goroutine. Its value is the same; its stack is the
+// dispatcher's.
+func (f *feed[In]) rethrow() {
+	f.mu.Lock()
+	v, goexit := f.pnc, f.goexit
+	f.raised = true
+	f.mu.Unlock()
+	if goexit {
+		runtime.Goexit()
+	}
+	panic(v)
+}
+
+func (f *feed[In]) release() {
+	f.mu.Lock()
+	wake := f.wakeFeeder()
+	f.mu.Unlock()
+	if wake {
+		notify(f.room)
+	}
+}
+
+// stop ends the feeder's reading, once the call has ended: at once if
+// it waits for room, at the iterator's next yield if it is running the
+// iterator. In the first case (or if it has ended) stop waits until the
+// iterator has returned, as iter.Pull's stop does, and raises a panic of
+// the iterator that the call has not raised; in the second it does not
+// wait for the iterator, which may block for ever (and a panic of the
+// iterator then is the feeder's own: it ends the program).
+func (f *feed[In]) stop() {
+	f.mu.Lock()
+	f.stopping = true
+	clear(f.buf)
+	f.buf = nil
+	wait := !f.inIter
+	f.awaited = wait
+	f.mu.Unlock()
+	close(f.quit)
+	if !wait {
+		return
+	}
+	<-f.exited
+	f.mu.Lock()
+	raise := f.panicked && !f.raised
+	f.mu.Unlock()
+	if raise {
+		f.rethrow()
+	}
+}
+
+// driver is the state of drive.
+type driver[In, Out any] struct {
+	ctx      context.Context
+	p        *Pool
+	c        *call
+	src      source[In]
+	in       codec.Of[In]
+	out      codec.Of[Out]
+	bat      *batcher
+	progress reporter // nil once told the call has finished
+	emit     func(i int, y Out, err error) bool
+	total    int
+	sent     int
+	done     int
+	inflight int
+	// exhausted: the input has ended; unflushed: batches were sent with
+	// PutDeferred since the workers were last woken.
+	exhausted, unflushed bool
+}
+
+// drive runs call c, registered already, of a function whose codec is
+// cc: it takes inputs from src (total of them, or -1 if unknown), sends
+// them to the workers in batches, keeps a bounded window of batches in
+// flight, and hands each result to emit as answers arrive. emit
+// returning false stops the call: the caller has stopped reading, or ctx
+// has ended. drive returns ctx.Err() if ctx ends first, ErrClosed if the
+// pool is terminated under it (or its ErrBroken error if it breaks), and
+// nil otherwise; it ends c.
+//
+// Whatever way it ends short of the call's end (ctx, the caller
+// stopping, the pool closing, or a panic or runtime.Goexit in the
+// caller's code that runs in it: the input iterator, the loop body of
+// an Imap, a Progress function), the call's work in the workers is
+// cancelled, as for a cancelled ctx, and a panic goes on unchanged.
+func drive[In, Out any](ctx context.Context, p *Pool, c *call, cc process.Codec, total int, src source[In],
+	emit func(i int, y Out, err error) bool) error {
+	in, out := codec.For[In](cc), codec.For[Out](cc)
+	d := &driver[In, Out]{ctx: ctx, p: p, c: c, src: src, in: in, out: out,
+		bat:      newBatcher(p, total, min(fitCount(in), fitCount(out))),
+		progress: p.o.reporter(), emit: emit, total: total}
+	returned, complete := false, false
+	defer func() {
+		d.flush()
+		if !complete {
+			p.cancelCall(c) // does nothing once the pool is terminated
+		}
+		p.endCall(c)
+		if d.progress == nil { // finished
+			return
+		}
+		if returned {
+			d.progress(d.done, d.known(), stopped)
+			return
+		}
+		// Panicking: a second panic of the caller's Progress function
+		// would replace the first, which must go on unchanged.
+		func() {
+			defer func() { _ = recover() }()
+			d.progress(d.done, d.known(), stopped)
+		}()
+	}()
+	complete, err := d.loop()
+	returned = true
+	return err
+}
+
+// flush wakes the workers for the batches sent with PutDeferred.
+func (d *driver[In, Out]) flush() {
+	if d.unflushed {
+		d.unflushed = false
+		d.p.flush()
+	}
+}
+
+// known returns the total as far as it is known: Imap's once its input
+// has ended.
+func (d *driver[In, Out]) known() int {
+	if d.total < 0 && d.exhausted {
+		return d.sent
+	}
+	return d.total
+}
+
+// count hands a result to emit.
+func (d *driver[In, Out]) count(i int, y Out, err error) bool {
+	d.done++
+	return d.emit(i, y, err)
+}
+
+// stopped is what the call returns once emit has returned false: ctx's
+// error if it has ended, nil if the caller stopped reading.
+func (d *driver[In, Out]) stopped() error { return d.ctx.Err() }
+
+// loop runs the call; complete reports that it ran to its end (every
+// input answered, or the pool failed it: no work of it is left).
+func (d *driver[In, Out]) loop() (complete bool, err error) {
+	ctxDone := d.ctx.Done()
 	var answers []answer
 	for {
-		for !exhausted && inflight < bat.window() {
-			k := bat.size(total - sent)
-			if held != nil && inflight > 0 && held()+(sent-done)+k > maxHeld {
-				break // read no further ahead of what has been yielded
-			}
-			if guard != nil && unflushed {
-				guard.arm()
-			}
-			xs := src.take(k)
-			if len(xs) < k {
-				exhausted = true
-			}
-			if len(xs) == 0 {
-				break
-			}
-			n, ok, err := send(c.ctx, p, c, in, bat, sent, xs, count)
-			if err != nil {
-				select {
-				case <-c.failed: // the pool broke or was terminated
-					return c.failErr
-				default:
-				}
-				if ctx.Err() != nil {
-					p.cancelCall(c)
-					return ctx.Err()
-				}
-				return err
-			}
-			if !ok {
-				p.cancelCall(c)
-				return nil
-			}
-			sent += len(xs)
-			inflight += n
-			unflushed = unflushed || n > 0
+		if stop, err := d.dispatch(); stop {
+			return false, err
 		}
-		if inflight == 0 {
-			if progress != nil {
-				progress(done, sent, finished)
-				progress = nil
+		if d.inflight == 0 && d.exhausted {
+			if d.progress != nil {
+				d.progress(d.done, d.sent, finished)
+				d.progress = nil
 			}
-			return nil
+			return true, nil
 		}
-		flush() // the batches just sent, before waiting for answers
+		d.flush() // the batches just sent, before waiting
+		var more <-chan struct{}
+		if !d.exhausted && d.inflight < d.bat.window() {
+			more = d.src.wait()
+		}
 		select {
-		case <-c.arrived:
-		case <-ctx.Done():
-			p.cancelCall(c)
-			return ctx.Err()
-		case <-c.failed:
-			return c.failErr
+		case <-d.c.arrived:
+		case <-more:
+			continue
+		case <-d.src.broken():
+			d.src.rethrow()
+		case <-ctxDone:
+			return false, d.ctx.Err()
+		case <-d.c.failed:
+			return true, d.c.failErr
 		}
-		answers = c.takeAnswers(answers)
+		// Inputs read meanwhile go to the workers before the answers go
+		// to the caller, who may be slow to take them.
+		if stop, err := d.dispatch(); stop {
+			return false, err
+		}
+		d.flush()
+		answers = d.c.takeAnswers(answers)
 		for _, a := range answers {
-			if a.done {
-				inflight--
+			select { // whichever the select chose, an ended ctx stops the call
+			case <-ctxDone:
+				return false, d.ctx.Err()
+			default:
 			}
-			bat.observe(&a.r)
-			if !deliver(p, c, out, a, count) {
-				p.cancelCall(c)
-				return nil
+			if a.done {
+				d.inflight--
+			}
+			d.bat.observe(&a.r)
+			if !deliver(d.p, d.c, d.out, a, d.count) {
+				return false, d.stopped()
 			}
 		}
-		if progress != nil {
-			progress(done, known(), running)
+		d.src.release()
+		if d.progress != nil {
+			d.progress(d.done, d.known(), running)
 		}
 	}
+}
+
+// dispatch sends the inputs available, in batches, while the window has
+// room. stop reports that the call must end, with err: ctx has ended,
+// the pool failed the call (whose work is then gone: cancelling it does
+// nothing), or the caller stopped reading (nil) while a result was
+// handed over (an argument that cannot be sent fails its call at once).
+func (d *driver[In, Out]) dispatch() (stop bool, err error) {
+	for !d.exhausted && d.inflight < d.bat.window() {
+		k := d.bat.size(d.total - d.sent)
+		xs, ended := d.src.take(k, k*(d.bat.window()-d.inflight))
+		d.exhausted = ended
+		if len(xs) == 0 {
+			return false, nil // none read yet, or the end
+		}
+		n, ok, err := send(d.c.ctx, d.p, d.c, d.in, d.bat, d.sent, xs, d.count)
+		if err != nil {
+			select {
+			case <-d.c.failed: // the pool broke or was terminated
+				return true, d.c.failErr
+			default:
+			}
+			if d.ctx.Err() != nil {
+				return true, d.ctx.Err()
+			}
+			return true, err
+		}
+		if !ok {
+			return true, d.stopped()
+		}
+		d.sent += len(xs)
+		d.inflight += n
+		d.unflushed = d.unflushed || n > 0
+	}
+	return false, nil
 }
 
 // deliver decodes answer a and hands each of its calls' results to emit;
@@ -313,6 +606,8 @@ func deliver[Out any](p *Pool, c *call, out codec.Of[Out], a answer, emit func(i
 		return failAll(process.ErrUnknownFunc, r.pid, r.message)
 	case statusCancelled:
 		return failAll(context.Canceled, r.pid, "cancelled")
+	case statusMaxRSS:
+		return failAll(ErrMaxRSS, r.pid, r.message)
 	}
 	ys, err := out.DecodeSlice(r.payload, r.count)
 	if err != nil {

@@ -28,7 +28,9 @@
 // them) travel as raw bytes; any other type with encoding/gob, or the
 // codec the function was registered with (process.Encoding). Batches
 // are sized automatically (see ChunkSize): tiny calls go by thousands,
-// long ones one by one. Large data is better shared than sent: create a
+// long ones one by one. Imap reads its input in a goroutine of its own
+// and sends what it has read so far, so a slow or blocking input holds
+// back no result. Large data is better shared than sent: create a
 // value.Value or array.Array and open it by name in the function.
 //
 // # Failures
@@ -57,15 +59,29 @@
 //     milliseconds: the call is named in shared memory, which the workers
 //     watch). A worker still running one after the grace period (its
 //     function ignores its context) is killed with SIGKILL and replaced.
-//     The call returns ctx.Err() at once. (Not SIGTERM, as the design
-//     notes first had it: a signal cannot say which call to stop, and would end
-//     the batch of another call that the worker had moved on to.)
+//     The call returns ctx.Err() at once (an Imap yields no result
+//     after that, even one already arrived, and ends with ctx.Err()).
+//     (Not SIGTERM, as the design notes first had it: a signal cannot
+//     say which call to stop, and would end the batch of another call
+//     that the worker had moved on to.)
+//   - A panic, or runtime.Goexit, in the caller's code that runs within
+//     a call (an Imap's input iterator or loop body, a Progress
+//     function) cancels the call's work in the workers as an ended
+//     context does, and goes on to the caller unchanged.
+//   - A worker whose resident memory passes MaxRSS while it runs a
+//     batch (a watchdog looks every 5ms) fails that batch's calls with
+//     ErrMaxRSS, exits and is replaced; the other calls go on.
 //
 // Workers never outlive the program (package process), and Close and
 // Terminate reap every one: no child process, no zombie and no segment
 // is left (the queues are anonymous).
 //
 // # Caveats
+//
+// An Imap's input iterator that blocks for ever keeps the goroutine
+// reading it for ever (Imap itself returns when its context ends, and
+// the pool goes on); one that yields again after Imap has returned is
+// stopped then.
 //
 // Functions must be registered in every process alike, at package
 // initialisation; one registered later is unknown to the workers

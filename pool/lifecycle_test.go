@@ -314,52 +314,62 @@ func TestManyLongFailures(t *testing.T) {
 
 // An ordered Imap waiting for a slow call stops reading its input 8192
 // inputs ahead of what it has yielded (as Imap's doc says), then goes on
-// when the slow call ends.
+// when the slow call ends; with batches of one call, and sized
+// automatically.
 func TestImapReadAheadBound(t *testing.T) {
-	ctx := bound(t)
-	gate := testproc.Name(t)
-	ev, err := xsync.CreateEvent(gate)
-	require.NoError(t, err)
-	defer ev.Close()
-	t.Setenv("POOL_TEST_GATE", gate)
-	p := newPool(t, pool.Workers(2), pool.ChunkSize(1))
+	for _, chunk := range []int{1, 0} {
+		t.Run(fmt.Sprintf("chunk %d", chunk), func(t *testing.T) {
+			ctx := bound(t)
+			gate := testproc.Name(t)
+			ev, err := xsync.CreateEvent(gate)
+			require.NoError(t, err)
+			defer ev.Close()
+			t.Setenv("POOL_TEST_GATE", gate)
+			p := newPool(t, pool.Workers(2), pool.ChunkSize(chunk))
 
-	const bound = 8192
-	var reads atomic.Int64
-	endless := func(yield func(int) bool) {
-		for i := 0; ; i++ {
-			reads.Add(1)
-			if !yield(i) {
-				return
+			const bound = 8192
+			var reads, yielded atomic.Int64
+			var over atomic.Int64 // the most inputs read ahead of those yielded
+			endless := func(yield func(int) bool) {
+				for i := 0; ; i++ {
+					if ahead := reads.Add(1) - yielded.Load(); ahead > over.Load() {
+						over.Store(ahead)
+					}
+					if !yield(i) {
+						return
+					}
+				}
 			}
-		}
+			// Open the gate once reading has reached the bound, and a little
+			// after, to give a wrong Imap time to read past it. A correct one
+			// passes whatever the timing.
+			go func() {
+				for reads.Load() < bound && ctx.Err() == nil {
+					time.Sleep(time.Millisecond) // observing, not synchronising
+				}
+				time.Sleep(100 * time.Millisecond)
+				ev.Set()
+			}()
+			n := 0
+			for y, err := range pool.Imap(ctx, p, gated, endless) {
+				require.NoError(t, err)
+				require.Equal(t, n, y)
+				if n == 0 {
+					assert.Equal(t, int64(bound), reads.Load(), "read ahead while waiting for the first result")
+				}
+				n++
+				yielded.Add(1)
+				if n == 20000 {
+					break
+				}
+			}
+			assert.Equal(t, 20000, n)
+			assert.LessOrEqual(t, over.Load(), int64(bound), "read ahead of the results yielded")
+			got, err := pool.Map(ctx, p, square, ints(10))
+			require.NoError(t, err, "the pool goes on after the range stopped early")
+			assert.Equal(t, squares(10), got)
+		})
 	}
-	// Open the gate once reading has reached the bound, and a little
-	// after, to give a wrong Imap time to read past it. A correct one
-	// passes whatever the timing.
-	go func() {
-		for reads.Load() < bound && ctx.Err() == nil {
-			time.Sleep(time.Millisecond) // observing, not synchronising
-		}
-		time.Sleep(100 * time.Millisecond)
-		ev.Set()
-	}()
-	n := 0
-	for y, err := range pool.Imap(ctx, p, gated, endless) {
-		require.NoError(t, err)
-		require.Equal(t, n, y)
-		if n == 0 {
-			assert.Equal(t, int64(bound), reads.Load(), "read ahead while waiting for the first result")
-		}
-		n++
-		if n == 20000 {
-			break
-		}
-	}
-	assert.Equal(t, 20000, n)
-	got, err := pool.Map(ctx, p, square, ints(10))
-	require.NoError(t, err, "the pool goes on after the range stopped early")
-	assert.Equal(t, squares(10), got)
 }
 
 // A call that runs for long does not hold up the others: its batch's

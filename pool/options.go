@@ -21,6 +21,7 @@ type options struct {
 	gomaxprocs int
 	maxTasks   int
 	maxRSS     int64
+	noWatchdog bool // tests: MaxRSS between batches only
 	retries    int
 	chunk      int
 	grace      time.Duration
@@ -85,12 +86,26 @@ func Initializer[In, Out any](f process.Func[In, Out], arg In) Option {
 // maxtasksperchild): batches are then at most n calls. 0 means no limit.
 func MaxTasksPerChild(n int) Option { return func(o *options) { o.maxTasks = n } }
 
-// MaxRSS replaces a worker whose resident memory exceeds bytes, checked
-// after each batch it runs. 0 means no limit. Resident memory is what
-// /proc/self/statm counts: the program's own pages (about 8 MiB for a
-// small Go program) and the parts of the pool's rings the worker has
-// touched are in it, so a limit of a few MiB replaces every worker after
-// every batch.
+// MaxRSS caps each worker's resident memory at bytes (0, the default:
+// no cap). A watchdog in the worker reads its resident memory every 5ms
+// while a function runs; once it exceeds bytes, the calls of the batch
+// running fail with a *TaskError wrapping ErrMaxRSS (naming the worker's
+// pid, its resident memory and the cap), the worker exits, and a
+// replacement starts; the other calls go on. The memory is also checked
+// after each batch, and a worker past the cap then is replaced, its
+// results delivered. A function that allocates fast can pass the cap by
+// what it allocates within one 5ms period before it is stopped: some 12
+// MiB (2.5 MiB/ms) where each 4 KiB page is faulted in alone, but
+// hundreds of MiB where the kernel backs a large allocation with
+// transparent huge pages (a 512 MiB Go slice was made resident in 2ms on
+// the machine this was measured on). Set the cap below the memory there
+// is to spare by that much.
+//
+// Resident memory is what /proc/self/statm counts: the program's own
+// pages (about 8 MiB for a small Go program, several times that with the
+// race detector) and the parts of the pool's rings the worker has
+// touched are in it, so a cap of a few MiB replaces every worker as soon
+// as it runs a function.
 func MaxRSS(bytes int64) Option { return func(o *options) { o.maxRSS = bytes } }
 
 // Retries runs a batch again, up to n more times, when the worker running
@@ -172,7 +187,9 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 // fn at once: it must be safe for concurrent use then. Reports come as
 // answers arrive, a batch of calls at a time: with automatic batching a
 // Map of a few dozen quick calls may report twice in all (ChunkSize(1)
-// reports every call, at the cost of a message each).
+// reports every call, at the cost of a message each). If fn panics, the
+// call's work in the workers is cancelled, as when its context ends, and
+// the panic goes on in the goroutine that called fn.
 func Progress(fn func(done, total int)) Option {
 	return func(o *options) {
 		o.progress = func() reporter {

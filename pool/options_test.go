@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,14 +61,12 @@ func residentNow() (int64, error) {
 	return pages * int64(os.Getpagesize()), err
 }
 
-// TestMaxRSS: a worker whose resident memory grows past MaxRSS is
-// replaced after the batch that made it grow, and the batch's results
-// are right; workers that stay below it are kept.
-func TestMaxRSS(t *testing.T) {
-	ctx := bound(t)
-	// A worker's own memory, here (the race detector adds to it).
+// workerMemory returns the most resident memory of a worker of a fresh
+// pool, here (the race detector adds to it), in bytes.
+func workerMemory(t *testing.T) int64 {
+	t.Helper()
 	probe := newPool(t, pool.Workers(2), pool.ChunkSize(1))
-	sizes, err := pool.Map(ctx, probe, residentBytes, ints(20))
+	sizes, err := pool.Map(bound(t), probe, residentBytes, ints(20))
 	require.NoError(t, err)
 	require.NoError(t, probe.Terminate())
 	base := int64(0)
@@ -75,10 +74,21 @@ func TestMaxRSS(t *testing.T) {
 		require.Positive(t, s)
 		base = max(base, s)
 	}
+	return base
+}
+
+// TestMaxRSS: a worker whose resident memory has grown past MaxRSS when
+// a batch ends is replaced after that batch, and the batch's results are
+// right; workers that stay below it are kept. (The watchdog, which
+// would have cut the batch short, is off: this is the check after each
+// batch, which catches memory taken within a period of the watchdog's.)
+func TestMaxRSS(t *testing.T) {
+	ctx := bound(t)
+	base := workerMemory(t)
 	limit := base + hogSize/2
 	t.Logf("a worker's resident memory: %d MiB; MaxRSS %d MiB", base>>20, limit>>20)
 
-	p := newPool(t, pool.Workers(2), pool.ChunkSize(1), pool.MaxRSS(limit))
+	p := newPool(t, pool.Workers(2), pool.ChunkSize(1), pool.MaxRSS(limit), pool.NoWatchdog())
 	pidsOf := func(rs []pool.Pair[int, int]) map[int]int {
 		t.Helper()
 		calls := map[int]int{}
@@ -138,4 +148,58 @@ func TestWorkerGOMAXPROCS(t *testing.T) {
 			require.NoError(t, p.Terminate())
 		})
 	}
+}
+
+// gobble, given n, makes n bytes resident in its worker (mapped outside
+// Go's heap) and holds them until its context ends; given 0, it returns
+// its worker's pid.
+var gobble = process.Register("pool-test-gobble", func(ctx context.Context, n int) (int, error) {
+	if n == 0 {
+		return os.Getpid(), nil
+	}
+	mem, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i < len(mem); i += os.Getpagesize() {
+		mem[i] = 1
+	}
+	<-ctx.Done()
+	return 0, ctx.Err()
+})
+
+// TestMaxRSSCap: MaxRSS is a cap. A call that makes 512 MiB resident
+// under a cap 64 MiB above a worker's own memory (and would then wait
+// for ever) fails quickly with ErrMaxRSS, naming its worker, the
+// worker's resident memory and the cap; that worker is replaced, the
+// other calls of the Map succeed, and the pool goes on.
+func TestMaxRSSCap(t *testing.T) {
+	const much = 512 << 20
+	ctx := bound(t)
+	limit := workerMemory(t) + 64<<20
+	p := newPool(t, pool.Workers(2), pool.ChunkSize(1), pool.MaxRSS(limit))
+	start := time.Now()
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a bound: without the cap, the call waits for ever
+	defer cancel()
+	got, err := pool.Map(mctx, p, gobble, []int{0, much, 0, 0, 0})
+	took := time.Since(start)
+	require.ErrorIs(t, err, pool.ErrMaxRSS)
+	var te *pool.TaskError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, 1, te.Index)
+	assert.Contains(t, te.Message, fmt.Sprintf("worker %d: resident memory ", te.Pid))
+	assert.Contains(t, te.Message, fmt.Sprintf(" bytes, MaxRSS %d bytes", limit))
+	assert.Contains(t, err.Error(), "exceeded MaxRSS")
+	assert.Less(t, took, 5*time.Second, "the call failed %v after it started", took)
+	t.Logf("failed after %v: %v", took, err)
+	for i, pid := range got {
+		if i != 1 {
+			assert.NotZero(t, pid, "call %d", i)
+		}
+	}
+	require.True(t, waitFor(ctx, func() bool { return !alive(te.Pid) }), "the worker past MaxRSS is still there")
+	ys, err := pool.Map(ctx, p, square, ints(100))
+	require.NoError(t, err, "the pool goes on")
+	assert.Equal(t, squares(100), ys)
+	assert.NotContains(t, p.Pids(), te.Pid, "replaced")
 }

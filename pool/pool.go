@@ -112,21 +112,6 @@ func (b *batch) take(r *result) (done bool) {
 	return b.left == 0
 }
 
-// Errors returned by this package, wrapped; compare with errors.Is.
-var (
-	// ErrWorkerDied is the error (in a *TaskError) of a call whose worker
-	// died while running it, when no retry was left.
-	ErrWorkerDied = errors.New("pool: the worker running the task died")
-	// ErrClosed is returned for calls made after Close or Terminate, and
-	// for calls still running when Terminate is called.
-	ErrClosed = errors.New("pool: closed")
-	// ErrBroken is returned when a worker cannot be started, its
-	// initializer fails, or workers keep being killed before they are
-	// ready: the pool runs nothing more. New calls fail with it at once;
-	// calls under way fail with it once no worker is left to run them.
-	ErrBroken = errors.New("pool: broken")
-)
-
 // Sizes of the queues between the parent and the workers. A batch's
 // arguments, or its results, must fit in maxMessage; batches are cut to
 // fit. A ring of ringSize takes a message of maxMessage wherever its free
@@ -272,7 +257,7 @@ func (p *Pool) startWorker(i int) error {
 		p.mu.Unlock()
 	}()
 	cfg := workerConfig{Slot: i, Token: token, Retries: p.o.retries, MaxTasks: p.o.maxTasks, MaxRSS: p.o.maxRSS,
-		Init: p.o.initName, InitArg: p.o.initArg}
+		NoWatchdog: p.o.noWatchdog, Init: p.o.initName, InitArg: p.o.initArg}
 	proc, err := process.Start(context.Background(), workerLoop, cfg,
 		process.Files(p.tasks.File(), p.results.File(), p.ctl.Segment().File()),
 		process.GOMAXPROCS(p.o.gomaxprocs), process.Name(fmt.Sprintf("PoolWorker-%d", i+1)),
@@ -292,6 +277,13 @@ func (p *Pool) startWorker(i int) error {
 	return nil
 }
 
+// exitedOverRSS reports whether err is the exit of a worker that passed
+// MaxRSS while running a function (workerState.overRSS).
+func exitedOverRSS(err error) bool {
+	var ee *process.ExitError
+	return errors.As(err, &ee) && ee.Signal == 0 && ee.Code == exitMaxRSS
+}
+
 // maxEarlyDeaths is how many workers in a row may be killed before they
 // are ready (by the OOM killer in the initializer, say) before the pool
 // gives up and counts itself broken.
@@ -308,8 +300,9 @@ func (p *Pool) monitor(w *worker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// A worker that returned nil had put its ready message (runWorker
-	// sends it first), even if the router has not read it yet.
-	ready := p.ready[w.token] || w.err == nil
+	// sends it first), even if the router has not read it yet; so had
+	// one that passed MaxRSS running a function.
+	ready := p.ready[w.token] || w.err == nil || exitedOverRSS(w.err)
 	delete(p.ready, w.token)
 	delete(p.tokens, w.token)
 	delete(p.live, w)
@@ -672,7 +665,7 @@ func (p *Pool) allWorkers() []*worker {
 // cancelCall stops the work of c, after c's caller gave up: its id goes
 // into the cancelled ring, so that workers skip its batches still queued,
 // and a worker running one cancels its function's context (within a few
-// milliseconds; see watchCancels). A worker still running a batch of c
+// milliseconds; see workerState.watch). A worker still running a batch of c
 // after the grace period is killed, and replaced.
 //
 // The design's first plan, SIGTERM to the workers running the call, would

@@ -556,6 +556,61 @@ func TestEncoding(t *testing.T) {
 	assert.Equal(t, []tagged{{A: 4, Note: "!"}}, ys)
 }
 
+// nanAt2 returns, for 2, a result JSON cannot encode (a NaN), and x
+// itself otherwise.
+var nanAt2 = process.Register("pool-test-nan-at-2", func(ctx context.Context, x int) (tagged, error) {
+	r := tagged{A: x}
+	if x == 2 {
+		r.F = math.NaN()
+	}
+	return r, nil
+}, process.Encoding(queue.JSONCodec))
+
+// A result that cannot be encoded in the worker fails its call alone,
+// with process.ErrCodec and the codec's message, naming the worker; the
+// other results of its batch (ChunkSize(5): all in one, which is then
+// sent in parts) and of the call are right, in Map and in Imap, and the
+// pool goes on.
+func TestResultEncodeError(t *testing.T) {
+	for _, chunk := range []int{1, 5} {
+		t.Run(fmt.Sprintf("chunk %d", chunk), func(t *testing.T) {
+			ctx := bound(t)
+			p := newPool(t, pool.Workers(2), pool.ChunkSize(chunk))
+			check := func(err error) {
+				t.Helper()
+				var te *pool.TaskError
+				require.ErrorAs(t, err, &te)
+				assert.Equal(t, 2, te.Index)
+				assert.ErrorIs(t, err, process.ErrCodec)
+				assert.Contains(t, te.Message, "result")
+				assert.Contains(t, te.Message, "NaN")
+				assert.Contains(t, p.Pids(), te.Pid, "the worker that could not encode it")
+			}
+			got, err := pool.Map(ctx, p, nanAt2, ints(5))
+			check(err)
+			for i, r := range got {
+				if i != 2 {
+					assert.Equal(t, tagged{A: i}, r, "call %d", i)
+				}
+			}
+			i := 0
+			for r, err := range pool.Imap(ctx, p, nanAt2, slices.Values(ints(5))) {
+				if i == 2 {
+					check(err)
+				} else {
+					require.NoError(t, err)
+					assert.Equal(t, tagged{A: i}, r, "call %d", i)
+				}
+				i++
+			}
+			assert.Equal(t, 5, i)
+			ys, err := pool.Map(ctx, p, square, ints(10))
+			require.NoError(t, err, "the pool goes on")
+			assert.Equal(t, squares(10), ys)
+		})
+	}
+}
+
 // MapAsync: Python's map_async. The call is under way when it returns,
 // so Close finishes it; a failed call's Future holds its *TaskError;
 // after Close, the Future is done at once with ErrClosed.

@@ -52,6 +52,7 @@ const (
 	statusUnknown          // not run: its function is not registered in the worker
 	statusReady            // a worker has started and is taking tasks
 	statusTooLarge         // run, but its result does not fit a message
+	statusMaxRSS           // cut short: its worker passed MaxRSS running it, and exits
 )
 
 var errWire = errors.New("pool: malformed message")

@@ -26,9 +26,12 @@ type workerConfig struct {
 	Token    uint64 // sent back in the ready message
 	Retries  int    // runs of a batch after the first, when a worker died holding it
 	MaxTasks int    // calls after which the worker exits and is replaced; 0: no limit
-	MaxRSS   int64  // resident bytes after which it exits between batches; 0: no limit
-	Init     string // a registered function run once before the first task
-	InitArg  []byte // its argument, in the function's codec
+	MaxRSS   int64  // resident bytes past which it exits (see MaxRSS); 0: no limit
+	// NoWatchdog (tests only) leaves MaxRSS to the check between
+	// batches.
+	NoWatchdog bool
+	Init       string // a registered function run once before the first task
+	InitArg    []byte // its argument, in the function's codec
 }
 
 // workerLoop is the function every pool worker runs: it takes batches
@@ -88,7 +91,7 @@ func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 	pid := os.Getpid()
 	w := &workerState{ctx: ctx, cfg: cfg, tasks: tasks, results: results, ctl: ctl, layout: layoutOf(ctl.Len()), pid: pid}
 	w.batchCtx, w.cancelBatch = context.WithCancel(ctx)
-	stop := w.watchCancels()
+	stop := w.watch()
 	defer stop()
 	if err := w.put(&result{batch: cfg.Token, pid: pid, status: statusReady}); err != nil {
 		return none, err
@@ -123,6 +126,8 @@ func runWorker(ctx context.Context, cfg workerConfig) (struct{}, error) {
 			return none, err
 		}
 		done += n
+		// Memory past MaxRSS that watch did not see (the function ended
+		// within a watchPoll of taking it) ends the worker here.
 		if cfg.MaxTasks > 0 && done >= cfg.MaxTasks || cfg.MaxRSS > 0 && rss() > cfg.MaxRSS {
 			return none, nil // the parent starts a replacement
 		}
@@ -145,13 +150,17 @@ type workerState struct {
 	pid            int
 	buf            []byte // the last result message, reused
 	args           []byte // the running batch's arguments, copied out of the ring
-	// The batches run with batchCtx, which watchCancels cancels when the
-	// call of the batch running is cancelled; the next batch then gets a
-	// fresh one. current is that call (0 between batches).
+	// The batches run with batchCtx, which watch cancels when the call
+	// of the batch running is cancelled; the next batch then gets a
+	// fresh one. current is that call while its function runs (0
+	// otherwise); batch and count are the batch's id and size from
+	// startBatch to endBatch.
 	mu          sync.Mutex
 	batchCtx    context.Context
 	cancelBatch context.CancelFunc
 	current     atomic.Uint64
+	batch       uint64
+	count       int
 	lastName    string
 	lastEntry   registry.Entry
 	// The cancelled ring as last read, and the count it was read at.
@@ -173,17 +182,30 @@ func (w *workerState) lookup(fn string) (registry.Entry, bool) {
 	return e, ok
 }
 
-// cancelPoll is how often a worker looks for the cancellation of the call
-// whose batch it runs.
-const cancelPoll = 5 * time.Millisecond
+// watchPoll is how often a worker looks, while a function runs, for the
+// cancellation of its call and, with MaxRSS, at its resident memory. A
+// look at the memory reads /proc/self/statm (about 10µs): every 5ms,
+// 0.2% of a CPU, in a wake-up that the watch for cancellations makes
+// anyway. A function may pass MaxRSS by what it makes resident within
+// a period before it is seen to (see MaxRSS); a shorter period would
+// cost more for every function, and bound that only where memory comes
+// a 4 KiB page at a time.
+const watchPoll = 5 * time.Millisecond
 
-// watchCancels cancels the running batch's context when its call is
-// cancelled (the parent writes the call into the cancelled ring), so that
-// a cancelled Map stops the functions running for it, and only those.
-func (w *workerState) watchCancels() (stop func()) {
+// exitMaxRSS is the exit status of a worker that has passed MaxRSS while
+// running a function (see overRSS).
+const exitMaxRSS = 3
+
+// watch, every watchPoll while a function runs, cancels its batch's
+// context when its call is cancelled (the parent writes the call into
+// the cancelled ring), so that a cancelled Map stops the functions
+// running for it, and only those; and, with MaxRSS, ends the worker once
+// its resident memory has passed MaxRSS (overRSS).
+func (w *workerState) watch() (stop func()) {
 	quit := make(chan struct{})
+	watchRSS := w.cfg.MaxRSS > 0 && !w.cfg.NoWatchdog
 	go func() {
-		t := time.NewTicker(cancelPoll)
+		t := time.NewTicker(watchPoll)
 		defer t.Stop()
 		for {
 			select {
@@ -191,25 +213,62 @@ func (w *workerState) watchCancels() (stop func()) {
 				return
 			case <-t.C:
 			}
-			if id := w.current.Load(); id != 0 && w.cancelled(id) {
+			id := w.current.Load()
+			if id == 0 {
+				continue
+			}
+			if w.cancelled(id) {
 				w.mu.Lock()
 				if w.current.Load() == id {
 					w.cancelBatch()
 				}
 				w.mu.Unlock()
 			}
+			if watchRSS {
+				if r := rss(); r > w.cfg.MaxRSS {
+					w.overRSS(r)
+				}
+			}
 		}
 	}()
 	return func() { close(quit) }
 }
 
-// startBatch marks batch, of call, as running and returns its context.
-func (w *workerState) startBatch(call, batch uint64) context.Context {
+// overRSS ends the worker, whose resident memory, r bytes, has passed
+// MaxRSS while it runs a function: it answers the batch running as
+// failed with statusMaxRSS (its calls fail with ErrMaxRSS), clears the
+// batch's words in the control array (the parent is not to take the
+// exit for a death holding the batch, which would fail it with
+// ErrWorkerDied or send it again), and exits with exitMaxRSS; the
+// parent starts a replacement. The function cannot be stopped otherwise.
+// If the batch has just ended, its results are sent as usual, and the
+// check after the batch ends the worker. If the answer cannot be sent,
+// the worker exits all the same, with the batch's words set: its calls
+// fail with ErrWorkerDied.
+func (w *workerState) overRSS(r int64) {
+	w.mu.Lock() // never unlocked: the batch running stays the one answered
+	if w.current.Load() == 0 || w.batch == 0 {
+		w.mu.Unlock()
+		return
+	}
+	res := result{batch: w.batch, count: w.count, pid: w.pid, status: statusMaxRSS,
+		message: fmt.Sprintf("worker %d: resident memory %d bytes, MaxRSS %d bytes", w.pid, r, w.cfg.MaxRSS)}
+	if msg, err := appendResult(nil, &res); err == nil && w.results.Put(w.ctx, msg) == nil {
+		w.ctl.AtomicStore(w.layout.call(w.cfg.Slot), 0)
+		w.ctl.AtomicStore(w.layout.batch(w.cfg.Slot), 0)
+	}
+	os.Exit(exitMaxRSS)
+}
+
+// startBatch marks batch, of call and of count calls, as running and
+// returns its context.
+func (w *workerState) startBatch(call, batch uint64, count int) context.Context {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.batchCtx.Err() != nil {
 		w.batchCtx, w.cancelBatch = context.WithCancel(w.ctx)
 	}
+	w.batch, w.count = batch, count
 	w.current.Store(call)
 	w.ctl.AtomicStore(w.layout.batch(w.cfg.Slot), batch)
 	w.ctl.AtomicStore(w.layout.call(w.cfg.Slot), call)
@@ -221,6 +280,7 @@ func (w *workerState) endBatch() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.current.Store(0)
+	w.batch, w.count = 0, 0
 	w.ctl.AtomicStore(w.layout.call(w.cfg.Slot), 0)
 	w.ctl.AtomicStore(w.layout.batch(w.cfg.Slot), 0)
 }
@@ -266,7 +326,7 @@ func (w *workerState) serve(l *queue.Lease) (int, error) {
 		return 0, l.Ack()
 	}
 	w.args = append(w.args[:0], t.args...)
-	ctx := w.startBatch(t.call, t.batch)
+	ctx := w.startBatch(t.call, t.batch, t.count)
 	defer w.endBatch()
 	if err := l.Ack(); err != nil {
 		return 0, err

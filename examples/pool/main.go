@@ -13,6 +13,8 @@ import (
 	"log"
 	"math"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/xproc-go/xproc/array"
 	"github.com/xproc-go/xproc/pool"
@@ -39,6 +41,9 @@ var (
 			norm += x * x
 		}
 		norm = math.Sqrt(norm)
+		if norm == 0 {
+			return 0, fmt.Errorf("span %d-%d is zero: it has no direction", s.From, s.To)
+		}
 		for i := range xs {
 			xs[i] /= norm
 		}
@@ -61,28 +66,45 @@ const (
 
 func main() {
 	process.Init() // in a worker: runs the task it was started for, and exits
-	ctx := context.Background()
+	// Ctrl-C ends the calls under way, and run cleans up.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, func(i int) float64 { return float64(i%spans + 1) })
+	if err != nil {
+		log.Fatal(err) // run has cleaned up: log.Fatal skips deferred calls
+	}
+}
+
+// run does the work on an array whose element i starts as fill(i). It
+// cleans up on every way out, an error or a panic: the shared array is
+// unlinked and the pool closed (log.Fatal or os.Exit in here would skip
+// that, and leave the array's name behind in /dev/shm).
+func run(ctx context.Context, fill func(i int) float64) (err error) {
 	p, err := pool.New(ctx, pool.Workers(-1), pool.ProgressBar()) // every CPU, as joblib's n_jobs=-1
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	defer p.Close(ctx)
+	defer func() {
+		if cerr := p.Close(ctx); err == nil {
+			err = cerr
+		}
+	}()
 
 	squares, err := pool.Map(ctx, p, square, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Println("squares:", squares)
 
 	name := fmt.Sprintf("example-pool-%d", os.Getpid())
 	data, err := array.CreateFunc(name, n, func(xs []float64) error {
 		for i := range xs {
-			xs[i] = float64(i%spans + 1)
+			xs[i] = fill(i)
 		}
 		return nil
 	})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer data.Close()
 	defer data.Unlink()
@@ -92,7 +114,7 @@ func main() {
 	}
 	norms, err := pool.Map(ctx, p, normalise, tasks)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	var sum float64
 	for _, x := range data.Slice()[:n/spans] {
@@ -100,4 +122,5 @@ func main() {
 	}
 	fmt.Printf("%d spans of %d float64s normalised in %d worker processes: first norm %.1f, the first span now has length %.3f\n",
 		len(norms), n/spans, p.Workers(), norms[0], math.Sqrt(sum))
+	return nil
 }
