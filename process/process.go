@@ -219,7 +219,12 @@ func (p *Process[Out]) Done() <-chan struct{} { return p.done }
 // ignores its context does not keep the worker alive). A worker still
 // starting up dies of the signal at once. Only a worker that had sent its
 // result in full before the signal came exits as it would have: Wait
-// returns the result. Terminating a worker that has exited does nothing.
+// returns the result (a signal landing in the instant between the last
+// byte of the result and the worker's note that it was sent still kills
+// it: Wait returns the result and ExitCode -15). A worker whose program
+// started with SIGTERM ignored (inherited from a parent that ignores it)
+// cannot die of it: it exits with status 1 after its clean-up.
+// Terminating a worker that has exited does nothing.
 // The signal goes through the process's pidfd, so a pid that was reused
 // after the worker exited is never signalled.
 func (p *Process[Out]) Terminate() error { return p.signal(syscall.SIGTERM) }

@@ -102,9 +102,11 @@
 // A producer killed before its message is committed leaves nothing: the
 // room it claimed is skipped once its death is noticed. A consumer
 // killed holding a message (inside Get, or before Ack) gives it back.
-// Both are noticed by a scan of the ring that any blocked call runs every
-// 100ms, and busy or polling consumers and producers about as often;
-// Recover runs it at once. Close gives back at once the leases and
+// Both are noticed by a scan of the ring, at most every 100ms in all:
+// any call blocked waiting runs it, and so do a TryGet or TryPut that
+// find nothing (or no room) while messages are held, and a consumer every
+// 1024 messages it removes; Recover runs it at once. A queue only ever
+// put to, with nobody waiting or polling, is not scanned. Close gives back at once the leases and
 // reservations taken through the handle it closes.
 //
 // # Caveats

@@ -13,8 +13,9 @@ import (
 // Lease is a message handed to one consumer until it acknowledges it
 // (Ack: the message is gone) or puts it back (Nak: the next consumer gets
 // it). If the consumer's process dies first, the message goes back to the
-// queue by itself within about 100ms of another process calling the
-// queue (at-least-once delivery), with Redelivered, NumDelivered and
+// queue by itself within about 100ms of another process waiting on the
+// queue or polling it (see "Process death" in the package documentation;
+// at-least-once delivery), with Redelivered, NumDelivered and
 // DeadConsumer saying so; if the consumer closes the Queue it took the
 // lease through, Close gives it back at once. This is the contract of
 // NATS JetStream's acknowledged consumers.
@@ -26,6 +27,7 @@ type Lease struct {
 	q    *Queue
 	s    ring.Slot
 	done atomic.Bool
+	link link
 }
 
 // GetLease takes the oldest message as a lease, waiting for one until ctx
@@ -41,16 +43,21 @@ func (q *Queue) TryGetLease() (*Lease, error) {
 }
 
 func (q *Queue) getLease(ctx context.Context, block bool) (*Lease, error) {
-	if err := q.closed("get"); err != nil {
+	if err := q.enter("get"); err != nil {
 		return nil, err
 	}
+	defer q.r.Region().Leave()
 	var s ring.Slot
 	err := q.r.Claim(ctx, nil, block, &s)
 	if err != nil {
 		return nil, q.err("get", err)
 	}
 	l := &Lease{q: q, s: s}
-	q.hold(l)
+	l.link.h = l
+	if !q.hold(&l.link) {
+		l.giveBack()
+		return nil, &Error{Pkg: "queue", Op: "get", Name: q.name, Err: ErrClosed}
+	}
 	return l, nil
 }
 
@@ -106,7 +113,7 @@ func (l *Lease) finish(op string) error {
 	if !l.done.CompareAndSwap(false, true) {
 		return &Error{Pkg: "queue", Op: op, Name: l.q.name, Err: ErrLeaseDone}
 	}
-	l.q.release(l)
+	l.q.release(&l.link)
 	return nil
 }
 
@@ -129,24 +136,30 @@ type Reservation struct {
 	q    *Queue
 	s    ring.Slot
 	done atomic.Bool
+	link link
 }
 
 // Reserve reserves room for a message of n bytes, waiting for room until
 // ctx is done. It fails as Put does.
 func (q *Queue) Reserve(ctx context.Context, n int) (*Reservation, error) {
-	if err := q.closed("reserve"); err != nil {
+	if err := q.enter("reserve"); err != nil {
 		return nil, err
 	}
+	defer q.r.Region().Leave()
 	if n < 0 {
 		return nil, &Error{Pkg: "queue", Op: "reserve", Name: q.name, Err: fmt.Errorf("%w: n %d (want 0 to %d)", shm.ErrInvalid, n, q.MaxMessage())}
 	}
 	var s ring.Slot
 	err := q.r.Reserve(ctx, n, 0, 0, true, &s)
 	if err != nil {
-		return nil, q.err("put", err)
+		return nil, q.putErr(n, err)
 	}
 	res := &Reservation{q: q, s: s}
-	q.hold(res)
+	res.link.h = res
+	if !q.hold(&res.link) {
+		res.giveBack()
+		return nil, &Error{Pkg: "queue", Op: "reserve", Name: q.name, Err: ErrClosed}
+	}
 	return res, nil
 }
 
@@ -186,7 +199,7 @@ func (r *Reservation) finish(op string) error {
 	if !r.done.CompareAndSwap(false, true) {
 		return &Error{Pkg: "queue", Op: op, Name: r.q.name, Err: ErrLeaseDone}
 	}
-	r.q.release(r)
+	r.q.release(&r.link)
 	return nil
 }
 

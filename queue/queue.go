@@ -142,29 +142,56 @@ type Queue struct {
 	deferred atomic.Int64
 	// Flow-control errors, built once so that polling does not allocate.
 	errFull, errEmpty error
-	// held is what this handle's leases and reservations still hold, for
-	// Close to give back: the process may keep other handles open, so
+	// held lists this handle's leases and reservations not yet finished,
+	// for Close to give back: the process may keep other handles open, so
 	// closing this one is not its death, which the others' scans look for.
-	heldMu sync.Mutex
-	held   map[holder]struct{}
+	// A list threaded through them: no allocation, O(1) both ways.
+	heldMu  sync.Mutex
+	held    link // the list's sentinel, once init'ed
+	closing bool // Close has taken the list: hold refuses
 }
 
-// holder is a Lease or a Reservation not yet finished.
-type holder interface{ giveBack() }
+// link threads a Lease or Reservation through its queue's held list.
+type link struct {
+	prev, next *link
+	h          interface{ giveBack() }
+}
 
-func (q *Queue) hold(h holder) {
+// hold adds l (of h) to the held list, or reports false once Close has
+// begun: the caller then gives it back itself (its Enter keeps the
+// mapping until it is done) and fails with ErrClosed.
+func (q *Queue) hold(l *link) bool {
 	q.heldMu.Lock()
-	if q.held == nil {
-		q.held = make(map[holder]struct{})
+	defer q.heldMu.Unlock()
+	if q.closing {
+		return false
 	}
-	q.held[h] = struct{}{}
+	if q.held.next == nil {
+		q.held.prev, q.held.next = &q.held, &q.held
+	}
+	l.prev, l.next = q.held.prev, &q.held
+	l.prev.next, q.held.prev = l, l
+	return true
+}
+
+// release takes l off the held list (it was finished).
+func (q *Queue) release(l *link) {
+	q.heldMu.Lock()
+	if l.next != nil {
+		l.prev.next, l.next.prev = l.next, l.prev
+		l.prev, l.next = nil, nil
+	}
 	q.heldMu.Unlock()
 }
 
-func (q *Queue) release(h holder) {
-	q.heldMu.Lock()
-	delete(q.held, h)
-	q.heldMu.Unlock()
+// enter begins an operation that may take a lease or a reservation: Close
+// waits for it to end before unmapping, so that what it takes is either on
+// the held list when Close takes the list or given back by the operation.
+func (q *Queue) enter(op string) error {
+	if !q.r.Region().Enter() {
+		return &Error{Pkg: "queue", Op: op, Name: q.name, Err: ErrClosed}
+	}
+	return nil
 }
 
 var byteType = func() shm.Type {
@@ -284,14 +311,17 @@ func (q *Queue) File() *os.File { return q.seg.File() }
 // with ErrClosed. The queue itself stays until Unlink. Close is
 // idempotent.
 func (q *Queue) Close() error {
-	if !q.seg.Closed() {
-		q.heldMu.Lock()
-		held := q.held
-		q.held = nil
-		q.heldMu.Unlock()
-		for h := range held {
-			h.giveBack()
+	q.heldMu.Lock()
+	var held []*link
+	if !q.closing && q.held.next != nil {
+		for l := q.held.next; l != &q.held; l = l.next {
+			held = append(held, l)
 		}
+	}
+	q.closing = true
+	q.heldMu.Unlock()
+	for _, l := range held {
+		l.h.giveBack()
 	}
 	return q.seg.Close()
 }
@@ -299,6 +329,14 @@ func (q *Queue) Close() error {
 // Unlink removes the queue's name; processes that have it open keep
 // using it.
 func (q *Queue) Unlink() error { return q.seg.Unlink() }
+
+// putErr is err for a put of n bytes: ErrTooLarge says how large.
+func (q *Queue) putErr(n int, err error) error {
+	if err == ring.ErrTooLarge {
+		return &Error{Pkg: "queue", Op: "put", Name: q.name, Err: fmt.Errorf("%w: %d bytes (at most %d bytes)", ErrTooLarge, n, q.r.MaxPayload())}
+	}
+	return q.err("put", err)
+}
 
 // err wraps a ring error for op, translating the ring's sentinels.
 func (q *Queue) err(op string, err error) error {
@@ -341,8 +379,8 @@ func (q *Queue) closed(op string) error {
 // Put appends msg (0 to MaxMessage bytes, copied) to the queue, waiting
 // for room until ctx is done. It returns nil once the message is in the
 // queue: a process killed after that does not take it away. It fails with
-// ErrTooLarge (nothing changed), ErrShutdown, ErrClosed or ctx.Err()
-// (a deadline also matching ErrFull).
+// ErrTooLarge (nothing changed), ErrShutdown, ErrClosed or an error
+// wrapping ctx.Err() (a deadline also matching ErrFull).
 func (q *Queue) Put(ctx context.Context, msg []byte) error {
 	return q.put(ctx, msg, true)
 }
@@ -373,7 +411,7 @@ func (q *Queue) PutDeferred(ctx context.Context, msg []byte) error {
 		err = q.r.Reserve(ctx, len(msg), 0, 0, true, &s)
 	}
 	if err != nil {
-		return q.err("put", err)
+		return q.putErr(len(msg), err)
 	}
 	copy(s.Data, msg)
 	q.r.CommitDeferred(&s)
@@ -401,10 +439,7 @@ func (q *Queue) put(ctx context.Context, msg []byte, block bool) error {
 	var s ring.Slot
 	err := q.r.Reserve(ctx, len(msg), 0, 0, block, &s)
 	if err != nil {
-		if err == ring.ErrTooLarge {
-			return &Error{Pkg: "queue", Op: "put", Name: q.name, Err: fmt.Errorf("%w: %d bytes (at most %d bytes)", ErrTooLarge, len(msg), q.r.MaxPayload())}
-		}
-		return q.err("put", err)
+		return q.putErr(len(msg), err)
 	}
 	copy(s.Data, msg)
 	q.r.Commit(&s)
@@ -415,7 +450,8 @@ func (q *Queue) put(ctx context.Context, msg []byte, block bool) error {
 // ctx is done. It is a lease acknowledged once the message is copied out,
 // Get's last step: if the process is killed inside Get before that, the
 // message goes back to the queue for another consumer. It fails with ErrShutdown (shut down and drained), ErrClosed,
-// ErrCorrupt or ctx.Err() (a deadline also matching ErrEmpty).
+// ErrCorrupt or an error wrapping ctx.Err() (a deadline also matching
+// ErrEmpty).
 func (q *Queue) Get(ctx context.Context) ([]byte, error) {
 	return q.get(ctx, true)
 }
@@ -592,7 +628,7 @@ func (q *Queue) wakeJoin() {
 
 // Join waits until every message put has been marked done with TaskDone
 // (or discarded by an immediate Shutdown), Python's JoinableQueue.join.
-// It fails with ErrClosed or ctx.Err().
+// It fails with ErrClosed or an error wrapping ctx.Err().
 func (q *Queue) Join(ctx context.Context) error {
 	if err := q.closed("join"); err != nil {
 		return err

@@ -101,8 +101,9 @@ func Foreign() Option { return func(o *options) { o.foreign = true } }
 // a container that restarts gets a new PID namespace, so the leftovers of
 // its previous run have a creator of another namespace, which Sweep alone
 // keeps. Sweep(Prefix(p), Foreign()) removes every segment named p...
-// that no process maps, whichever namespace created it, and leaves the
-// rest of the directory alone. A segment some process maps, in any
+// that no process maps, whichever namespace created it, and of the rest
+// of the directory only the hidden files of creations cut short, as
+// every Sweep does. A segment some process maps, in any
 // namespace, is never removed (liveness is the kernel's lock of each
 // mapping, not a pid). Choose a prefix that no other container sharing
 // the directory uses, such as the application's name and the

@@ -427,7 +427,7 @@ func (b *Barrier) waitGen(w waiter, g uint32, arrived bool) error {
 		case err != nil && !arrived:
 			// Not yet a party of round g: leave without breaking it.
 			if err != ErrClosed && context.Cause(w.ctx) == ErrTimeout {
-				return ErrTimeout
+				return fmt.Errorf("xsync: Barrier.Wait: %w", ErrTimeout)
 			}
 			return err
 		case err != nil:

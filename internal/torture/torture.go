@@ -19,11 +19,16 @@
 //
 // A message with seq < committed[k] that was never counted, and is not
 // whole in the inbox of a Get consumer killed after its GetInto returned
-// but before it counted, is lost. One counted twice under the same
+// but before it counted, is lost. (A message a Get consumer was killed
+// holding, copied but not yet removed, is whole in its inbox too, and
+// should come back to another consumer; were it never to, the check
+// would count it as taken, not lost: at most one message per killed Get
+// consumer, reported apart as InInbox.) One counted twice under the same
 // delivery number was handed to two consumers at once (duplicated); so
 // is one delivered again although no consumer died holding it, and one
-// that GetInto returned twice (Get acknowledges before it returns: a
-// message it returned is gone). A lease consumer killed between counting
+// that GetInto returned twice or that a lease consumer got after
+// GetInto returned it (Get acknowledges before it returns: a message it
+// returned is gone). A lease consumer killed between counting
 // and acknowledging makes the queue deliver the message again, with a
 // higher delivery number: that is at-least-once delivery, reported as
 // redelivered, not as an error. A worker that stops with an error (not
@@ -533,6 +538,10 @@ func (c *consumer) run() error {
 			}
 		}
 		if i, ok := c.check(m); ok {
+			if c.got.AtomicLoad(i) != 0 {
+				// GetInto returned it (and so removed it) already.
+				c.ledger.Add(slotDup, 1)
+			}
 			bit := uint32(1) << (min(l.NumDelivered(), 32) - 1)
 			for {
 				old := c.mask.AtomicLoad(i)
