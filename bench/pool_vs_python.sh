@@ -17,7 +17,7 @@ go test -c -o "$tmp/pool.test" ./pool
 go build -o "$tmp/xproc" ./cmd/xproc
 for r in $(seq "$rounds"); do
 	echo "# round $r" >&2
-	(cd pool && "$tmp/pool.test" -test.run '^$' -test.bench 'Ready|MapAuto|MapChunk1|ImapChunk1' -test.benchtime=2s) >>"$tmp/go.txt"
+	(cd pool && "$tmp/pool.test" -test.run '^$' -test.bench 'Ready|MapAuto|MapChunk1|ImapChunk1|ImapAuto' -test.benchtime=2s) >>"$tmp/go.txt"
 	(cd pool && "$tmp/pool.test" -test.run '^$' -test.bench 'Pi' -test.benchtime=10x) >>"$tmp/go.txt"
 	"$tmp/xproc" bench -runs 3 pool-ready >>"$tmp/xproc.txt"
 	python3 bench/python_pool.py --runs 3 >>"$tmp/python.txt"
