@@ -106,3 +106,6 @@ func start(ctx context.Context, fn string, arg []byte, o *options) (*proc, error
 }
 
 func closeOnExec(fd int) { syscall.CloseOnExec(fd) }
+
+// raise sends sig to this process.
+func raise(sig syscall.Signal) { syscall.Kill(os.Getpid(), sig) }

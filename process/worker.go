@@ -258,7 +258,7 @@ func (t *terminator) sent() {
 // -sig). It does not return.
 func dieOf(sig syscall.Signal) {
 	signal.Reset(sig)
-	syscall.Kill(os.Getpid(), sig)
+	raise(sig)
 	// The signal is on its way to a thread of this process; the runtime
 	// then dies of it. Should it somehow not, exit rather than return.
 	time.Sleep(time.Second)
