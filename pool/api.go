@@ -51,7 +51,8 @@ func mapCall[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out],
 // for more while those could run; and it reads seq at most 8192 inputs
 // (or ChunkSize, if larger) ahead of the results it has yielded, so seq
 // may be endless or slow. seq is called from that goroutine alone, never
-// from two at once.
+// from two at once; but it runs while the loop body does, not in step
+// with it as iter.Pull would: state the two share needs a lock.
 //
 // A call that fails yields its *TaskError, and the others go on; a
 // yielded error that is not a *TaskError ends the sequence: ctx.Err()
@@ -60,7 +61,10 @@ func mapCall[In, Out any](ctx context.Context, p *Pool, f process.Func[In, Out],
 // range early, an ended ctx, and a panic in seq or in the loop body all
 // cancel the calls under way, as Map does when its ctx ends (a panic in
 // seq is raised again in the goroutine ranging over Imap, with its
-// value: the stack printed is that goroutine's, not seq's).
+// value: the stack printed is that goroutine's, not seq's; a panic of
+// the loop body goes on with its value, unless seq, told to stop,
+// panics in its own clean-up, whose panic then replaces it, as with
+// iter.Pull).
 //
 // When the range ends, the goroutine reading seq stops at seq's next
 // yield, which then returns false; Imap waits for that only if seq is

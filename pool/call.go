@@ -211,21 +211,25 @@ func notify(ch chan struct{}) {
 	}
 }
 
+// orphanPanic raises a panic of the input iterator that no call is left
+// to raise (see stop): in the feeder's goroutine, which ends the program.
+// Tests count it instead.
+var orphanPanic = func(v any) { panic(v) }
+
 // run is the feeder.
 func (f *feed[In]) run(seq iter.Seq[In]) {
 	ok := false
 	defer func() {
 		if !ok {
 			v := recover() // nil: runtime.Goexit, which goes on
-			f.mu.Lock()
-			lost := f.stopping && !f.awaited
-			f.mu.Unlock()
-			if lost && v != nil {
+			// Decide and record in one critical section: a stop in
+			// between would neither wait for the feeder nor raise.
+			if !f.fail(v) && v != nil {
 				// Nobody is left to raise it in: it is this goroutine's.
 				close(f.exited)
-				panic(v)
+				orphanPanic(v)
+				return
 			}
-			f.fail(v)
 		}
 		close(f.exited)
 	}()
@@ -253,13 +257,20 @@ func (f *feed[In]) run(seq iter.Seq[In]) {
 }
 
 // fail records a panic of the iterator, value v (nil: runtime.Goexit),
-// for the dispatcher to raise again.
-func (f *feed[In]) fail(v any) {
+// for the dispatcher to raise again, and reports whether it did: not if
+// the call has ended without waiting for the feeder (the panic is then
+// the feeder's own).
+func (f *feed[In]) fail(v any) (recorded bool) {
 	f.mu.Lock()
+	if f.stopping && !f.awaited {
+		f.mu.Unlock()
+		return false // the call has ended without waiting for the feeder
+	}
 	f.ended, f.inIter, f.panicked = true, false, true
 	f.pnc, f.goexit = v, v == nil
 	f.mu.Unlock()
 	close(f.broke)
+	return true
 }
 
 // hasRoom reports whether the feeder may read another input. The caller

@@ -104,8 +104,8 @@ func MaxTasksPerChild(n int) Option { return func(o *options) { o.maxTasks = n }
 // Resident memory is what /proc/self/statm counts: the program's own
 // pages (about 8 MiB for a small Go program, several times that with the
 // race detector) and the parts of the pool's rings the worker has
-// touched are in it, so a cap of a few MiB replaces every worker as soon
-// as it runs a function.
+// touched are in it, so a cap of a few MiB fails every call that runs
+// for more than one check (5ms) with ErrMaxRSS, and replaces the worker.
 func MaxRSS(bytes int64) Option { return func(o *options) { o.maxRSS = bytes } }
 
 // Retries runs a batch again, up to n more times, when the worker running
@@ -115,8 +115,9 @@ func MaxRSS(bytes int64) Option { return func(o *options) { o.maxRSS = bytes } }
 // answered, to send them again.
 func Retries(n int) Option { return func(o *options) { o.retries = n } }
 
-// ChunkSize sends calls to the workers in batches of n (Python's
-// chunksize). 0, the default, sizes batches automatically, as joblib's
+// ChunkSize sends calls to the workers in batches of at most n (Python's
+// chunksize): of n when the inputs are at hand (Map), of those read so far
+// when Imap's input is slower than the workers. 0, the default, sizes batches automatically, as joblib's
 // batch_size="auto" does: the first calls go one at a time, then batches
 // are sized to take about 0.2s each by a moving average of the time per
 // call (so they follow a change of speed within a few batches), but no

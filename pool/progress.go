@@ -77,10 +77,16 @@ func newLines(w io.Writer, workers int) reporter {
 		default:
 			s = fmt.Sprintf("[Pool(n_jobs=%d)]: Done %3d tasks      | elapsed: %6.1fs\n", workers, done, elapsed)
 		}
-		linesMu.Lock()
-		io.WriteString(w, s)
-		linesMu.Unlock()
+		writeLine(w, s)
 	}
+}
+
+// writeLine writes s to w under linesMu, which a panicking writer does
+// not leave locked.
+func writeLine(w io.Writer, s string) {
+	linesMu.Lock()
+	defer linesMu.Unlock()
+	io.WriteString(w, s)
 }
 
 // barBoard draws the bars of the calls under way at once, one line each,

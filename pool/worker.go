@@ -161,6 +161,7 @@ type workerState struct {
 	current     atomic.Uint64
 	batch       uint64
 	count       int
+	acked       bool // the running batch's lease is acknowledged: overRSS may answer it
 	lastName    string
 	lastEntry   registry.Entry
 	// The cancelled ring as last read, and the count it was read at.
@@ -241,13 +242,17 @@ func (w *workerState) watch() (stop func()) {
 // exit for a death holding the batch, which would fail it with
 // ErrWorkerDied or send it again), and exits with exitMaxRSS; the
 // parent starts a replacement. The function cannot be stopped otherwise.
-// If the batch has just ended, its results are sent as usual, and the
-// check after the batch ends the worker. If the answer cannot be sent,
+// A batch whose function has returned (or whose lease is not yet
+// acknowledged) is not answered here: its results are sent as usual, and
+// the check after the batch ends the worker. If the answer cannot be sent,
 // the worker exits all the same, with the batch's words set: its calls
 // fail with ErrWorkerDied.
 func (w *workerState) overRSS(r int64) {
 	w.mu.Lock() // never unlocked: the batch running stays the one answered
-	if w.current.Load() == 0 || w.batch == 0 {
+	if w.current.Load() == 0 || w.batch == 0 || !w.acked {
+		// Between batches, or before the lease is acknowledged: exiting
+		// then would leave the lease to be recovered and the batch run
+		// again. The check after the batch ends the worker.
 		w.mu.Unlock()
 		return
 	}
@@ -280,7 +285,7 @@ func (w *workerState) endBatch() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.current.Store(0)
-	w.batch, w.count = 0, 0
+	w.batch, w.count, w.acked = 0, 0, false
 	w.ctl.AtomicStore(w.layout.call(w.cfg.Slot), 0)
 	w.ctl.AtomicStore(w.layout.batch(w.cfg.Slot), 0)
 }
@@ -331,10 +336,18 @@ func (w *workerState) serve(l *queue.Lease) (int, error) {
 	if err := l.Ack(); err != nil {
 		return 0, err
 	}
+	w.mu.Lock()
+	w.acked = true
+	w.mu.Unlock()
 	start := time.Now()
 	rs, err := e.Batch(ctx, w.args, t.count)
 	r.ns = int64(time.Since(start))
-	w.current.Store(0) // run: a cancellation no longer concerns it
+	// Run: a cancellation no longer concerns it, and overRSS no longer
+	// answers it (under mu, so that it answers a batch either while it
+	// runs or not at all).
+	w.mu.Lock()
+	w.current.Store(0)
+	w.mu.Unlock()
 	if err != nil {
 		r.status, r.message = statusFailed, trim("arguments: "+err.Error(), maxFailMessage)
 		return 0, w.put(&r)
