@@ -355,7 +355,7 @@ func cmdRemove(args []string, w io.Writer) error {
 				// with those that map it.
 				who := "processes"
 				if live := liveAttached(in); len(live) > 0 {
-					who = fmt.Sprintf("processes %v", live)
+					who = pids(live)
 				}
 				fmt.Fprintf(w, "removed %s (still mapped by %s, which keep it until they close it; no process can open it any more)\n", name, who)
 				continue
@@ -401,13 +401,25 @@ func notStale(in shm.Info) string {
 	case in.CreatorAlive && !in.CreatorForeign:
 		return fmt.Sprintf("its creator, pid %d, is running", in.Creator)
 	case in.InUse && len(in.Attached) > len(in.Dead):
-		return fmt.Sprintf("processes %v have it mapped", liveAttached(in))
+		live := liveAttached(in)
+		if len(live) == 1 {
+			return pids(live) + " has it mapped"
+		}
+		return pids(live) + " have it mapped"
 	case in.InUse:
 		return "a process has it mapped"
 	case in.CreatorForeign:
 		return fmt.Sprintf("its creator, %s, may still run; rm -stale -foreign removes it", foreignPid(in.Creator))
 	}
 	return "not a leftover"
+}
+
+// pids names processes: "process 12", "processes [12 34]".
+func pids(ps []int) string {
+	if len(ps) == 1 {
+		return fmt.Sprintf("process %d", ps[0])
+	}
+	return fmt.Sprintf("processes %v", ps)
 }
 
 func liveAttached(in shm.Info) []int {

@@ -201,9 +201,18 @@ func describe(sb *strings.Builder, t reflect.Type, path string) error {
 		if k == reflect.Pointer || k == reflect.UnsafePointer {
 			what = "pointer"
 		}
-		if path == t.String() {
-			return fmt.Errorf("%w: %s is %s", ErrUnsupportedType, path, WithArticle(what))
+		// What the value holds refers to this process's memory (or, for
+		// an interface, a type of it) and means nothing in another.
+		why := "it refers to this process's memory"
+		if k == reflect.String || k == reflect.Slice {
+			why += "; use a fixed-size array ([N]byte, [N]T) instead"
 		}
-		return fmt.Errorf("%w: field %s is %s (%s)", ErrUnsupportedType, path, WithArticle(what), t)
+		if path == t.String() {
+			if t.Name() == what { // string, say: "string is a string" says nothing
+				return fmt.Errorf("%w: %s: %s", ErrUnsupportedType, t, why)
+			}
+			return fmt.Errorf("%w: %s is %s: %s", ErrUnsupportedType, path, WithArticle(what), why)
+		}
+		return fmt.Errorf("%w: field %s is %s (%s): %s", ErrUnsupportedType, path, WithArticle(what), t, why)
 	}
 }

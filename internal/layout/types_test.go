@@ -157,7 +157,7 @@ func TestDescribeRefuses(t *testing.T) {
 		{reflect.TypeFor[unsafe.Pointer](), "unsafe.Pointer is a pointer"},
 		{reflect.TypeFor[[]int](), "[]int is a slice"},
 		{reflect.TypeFor[map[string]int](), "is a map"},
-		{reflect.TypeFor[string](), "string is a string"},
+		{reflect.TypeFor[string](), "string: it refers to this process's memory; use a fixed-size array"},
 		{reflect.TypeFor[chan int](), "chan int is a chan"},
 		{reflect.TypeFor[func()](), "func() is a func"},
 		{reflect.TypeFor[any](), "interface {} is an interface"},

@@ -138,7 +138,7 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("cycles %d, hangs %d, torn %d, duplicated %d, lost %d, failed %d (%d messages committed; %d deliveries after a consumer died, %d of them of a message already counted; %d taken by a Get consumer killed before it counted them; %d producers and %d consumers killed) in %v",
+	return fmt.Sprintf("cycles %d, hangs %d, torn %d, duplicated %d, lost %d, failed %d (messages committed: %d; deliveries after a consumer died: %d, of a message already counted: %d; taken by a Get consumer killed before it counted them: %d; killed: producers %d, consumers %d) in %v",
 		r.Cycles, r.Hangs, r.Torn, r.Duplicated, r.Lost, r.Failed, r.Messages, r.Redelivered, r.Recounted, r.InInbox, r.ProducerKills, r.ConsumerKills, r.Elapsed.Round(time.Millisecond))
 }
 
