@@ -219,7 +219,7 @@ func TestRemoveStale(t *testing.T) {
 	// who keeps its memory.
 	code, out, errOut = xproc("rm", mine)
 	assert.Equal(t, 0, code, errOut)
-	assert.Equal(t, fmt.Sprintf("removed %s (still mapped by processes [%d], which keep it until they close it; no process can open it any more)\n", mine, os.Getpid()), out)
+	assert.Equal(t, fmt.Sprintf("removed %s (still mapped by process %d, which keeps it until it closes it; no process can open it any more)\n", mine, os.Getpid()), out)
 }
 
 // TestRemoveRefusesNonSegments: rm removes segments, damaged ones

@@ -62,7 +62,7 @@ func TestSegmentCommands(t *testing.T) {
 
 	out.Reset()
 	require.NoError(t, cmdRemove([]string{"cmd-test-mutex"}, &out))
-	assert.Equal(t, fmt.Sprintf("removed cmd-test-mutex (still mapped by processes [%d], which keep it until they close it; no process can open it any more)\n", os.Getpid()), out.String())
+	assert.Equal(t, fmt.Sprintf("removed cmd-test-mutex (still mapped by process %d, which keeps it until it closes it; no process can open it any more)\n", os.Getpid()), out.String())
 	m.Unlock()
 	assert.Error(t, cmdRemove([]string{"cmd-test-mutex"}, &out))
 }

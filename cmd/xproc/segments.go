@@ -353,11 +353,14 @@ func cmdRemove(args []string, w io.Writer) error {
 			if serr == nil && in.InUse {
 				// As rm of an open file: the name goes, the memory stays
 				// with those that map it.
-				who := "processes"
+				who, keep := "processes", "which keep it until they close it"
 				if live := liveAttached(in); len(live) > 0 {
 					who = pids(live)
+					if len(live) == 1 {
+						keep = "which keeps it until it closes it"
+					}
 				}
-				fmt.Fprintf(w, "removed %s (still mapped by %s, which keep it until they close it; no process can open it any more)\n", name, who)
+				fmt.Fprintf(w, "removed %s (still mapped by %s, %s; no process can open it any more)\n", name, who, keep)
 				continue
 			}
 			fmt.Fprintln(w, "removed", name)
