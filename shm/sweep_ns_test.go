@@ -3,10 +3,6 @@
 package shm_test
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -16,35 +12,6 @@ import (
 	"github.com/xproc-go/xproc/internal/testproc"
 	"github.com/xproc-go/xproc/shm"
 )
-
-// childOf returns the pid (in this namespace) of the one child of the
-// process pid: the process unshare(1) runs in its new PID namespace.
-func childOf(t *testing.T, pid int) int {
-	t.Helper()
-	p := strconv.Itoa(pid)
-	if b, err := os.ReadFile(filepath.Join("/proc", p, "task", p, "children")); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 1 {
-			return testproc.Atoi(f[0])
-		}
-	}
-	// Without /proc/PID/task/TID/children: look for the process whose
-	// parent it is.
-	ents, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) == 2 && f[0] == "PPid:" && f[1] == p {
-				return testproc.Atoi(e.Name())
-			}
-		}
-	}
-	t.Fatalf("process %d has no child", pid)
-	return 0
-}
 
 // TestSweepPrefixAfterRestart: a container restarted gets a new PID
 // namespace, so what its previous run left counts as another namespace's
@@ -66,7 +33,7 @@ func TestSweepPrefixAfterRestart(t *testing.T) {
 	// The previous run: killed in its namespace, leaving its segment.
 	prev := testproc.StartInPIDNamespace(t, "shm-create-wait", dead)
 	prev.Expect("created")
-	require.NoError(t, syscall.Kill(childOf(t, prev.Pid()), syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(prev.InnerPid(), syscall.SIGKILL))
 	// unshare exits once it has reaped its child: the child is gone,
 	// and so is its mapping.
 	assert.Error(t, prev.Exit(), "unshare reports its child's death")

@@ -1,10 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -14,33 +10,6 @@ import (
 	"github.com/xproc-go/xproc/internal/testproc"
 	"github.com/xproc-go/xproc/shm"
 )
-
-// childOf returns the pid (in this namespace) of the one child of the
-// process pid: the process unshare(1) runs in its new PID namespace.
-func childOf(t *testing.T, pid int) int {
-	t.Helper()
-	p := strconv.Itoa(pid)
-	if b, err := os.ReadFile(filepath.Join("/proc", p, "task", p, "children")); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 1 {
-			return testproc.Atoi(f[0])
-		}
-	}
-	ents, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) == 2 && f[0] == "PPid:" && f[1] == p {
-				return testproc.Atoi(e.Name())
-			}
-		}
-	}
-	t.Fatalf("process %d has no child", pid)
-	return 0
-}
 
 // TestRemoveStalePrefix: after a container restart (a new PID
 // namespace), rm -stale -foreign -prefix P removes what the previous run
@@ -57,7 +26,7 @@ func TestRemoveStalePrefix(t *testing.T) {
 	})
 	prev := testproc.StartInPIDNamespace(t, "cmd-create-live", dead)
 	prev.Expect("created")
-	require.NoError(t, syscall.Kill(childOf(t, prev.Pid()), syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(prev.InnerPid(), syscall.SIGKILL))
 	assert.Error(t, prev.Exit(), "unshare exits once it has reaped its killed child")
 	liveC := testproc.StartInPIDNamespace(t, "cmd-create-live", live)
 	liveC.Expect("created")

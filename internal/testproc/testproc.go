@@ -225,6 +225,38 @@ func StartInPIDNamespace(t testing.TB, role string, args ...string) *Child {
 	}, args...)
 }
 
+// InnerPid returns, as this namespace numbers it, the pid of the child
+// that a Child started with StartInPIDNamespace runs in its new
+// namespace (Pid is unshare's): to kill it, leaving unshare to report it.
+func (c *Child) InnerPid() int {
+	c.t.Helper()
+	p := strconv.Itoa(c.Pid())
+	if b, err := os.ReadFile("/proc/" + p + "/task/" + p + "/children"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 1 {
+			return Atoi(f[0])
+		}
+	}
+	// Without /proc/PID/task/TID/children: look for the process whose
+	// parent it is.
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) == 2 && f[0] == "PPid:" && f[1] == p {
+				return Atoi(e.Name())
+			}
+		}
+	}
+	c.t.Fatalf("process %s has no child", p)
+	return 0
+}
+
 var pidNS struct {
 	once sync.Once
 	path string
