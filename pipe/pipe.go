@@ -463,8 +463,10 @@ func (e *End) check(op string, r *ring.Ring) error {
 // receiver reassembling it (a Recv cancelled half-way keeps what arrived,
 // and the next Recv goes on with it); a Send cancelled half-way leaves the
 // receiver a truncated message that it drops. It fails with ErrTooLarge,
-// ErrPeerClosed once the other end closed or died (see watchPeer),
-// ErrDirection, ErrClosed or ctx.Err().
+// ErrPeerClosed once the other end closed or died (a death is seen at
+// once through the peer's pidfd where it can be watched, else within
+// about 100ms; see the package documentation), ErrDirection, ErrClosed or
+// ctx.Err().
 func (e *End) Send(ctx context.Context, msg []byte) error {
 	if err := e.check("send", e.send); err != nil {
 		return err

@@ -26,11 +26,16 @@ const (
 )
 
 // Verbose prints progress to w as joblib's Parallel(verbose=...) does,
-// one line at 1, 2, 4, 8, ... completed calls and one when a call
-// finishes:
+// one line when the completed calls reach (or, as results come in
+// batches, pass) 1, 2, 4, 8, ... and one when a call finishes:
 //
-//	[Pool(n_jobs=2)]: Done   1 tasks      | elapsed:    0.0s
+//	[Pool(n_jobs=2)]: Done   1 out of  10 | elapsed:    0.0s
+//	[Pool(n_jobs=2)]: Done   2 out of  10 | elapsed:    0.3s
+//	[Pool(n_jobs=2)]: Done   5 out of  10 | elapsed:    0.7s
 //	[Pool(n_jobs=2)]: Done  10 out of  10 | elapsed:    1.4s finished
+//
+// (Imap, whose total is not known until its input ends, says "Done   5
+// tasks".)
 //
 // Lines of concurrent calls interleave; each line is written whole.
 func Verbose(w io.Writer) Option {

@@ -31,7 +31,8 @@ type Lease struct {
 }
 
 // GetLease takes the oldest message as a lease, waiting for one until ctx
-// is done. Messages put back (Nak, or a dead consumer's) are handed out
+// is done. Messages put back (Nak, or a dead consumer's once the scan has
+// found it: within about 100ms of the death, not at once) are handed out
 // before newer ones. It fails as Get does.
 func (q *Queue) GetLease(ctx context.Context) (*Lease, error) {
 	return q.getLease(ctx, true)

@@ -577,7 +577,7 @@ func (q *Queue) discard() {
 	}
 }
 
-// Shutdown reports whether Shutdown was called (in any process).
+// IsShutdown reports whether Shutdown was called (in any process).
 func (q *Queue) IsShutdown() bool {
 	q.live("IsShutdown")
 	return q.r.Control().Flags.Load() != 0

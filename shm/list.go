@@ -220,9 +220,11 @@ func (i Info) Stale() bool {
 	return i.Err == nil && !i.InUse && !i.CreatorAlive
 }
 
-// Unused reports whether the segment was read without error and no
-// process maps it, whoever created it: Stale, or a foreign creator's
-// segment that nobody maps (its creator may run or not).
+// Unused reports whether the segment was read without error, no process
+// maps it, and its creator is gone or of another PID namespace: Stale,
+// or a foreign creator's segment that nobody maps (whether that creator
+// runs cannot be told). A segment whose creator runs in this namespace is
+// not Unused, mapped or not.
 func (i Info) Unused() bool {
 	return i.Err == nil && !i.InUse && (!i.CreatorAlive || i.CreatorForeign)
 }

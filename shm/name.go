@@ -68,11 +68,12 @@ func DefaultDir() string {
 type Option func(*options)
 
 type options struct {
-	dir     string
-	fromEnv bool // dir came from DirEnv
-	perm    os.FileMode
-	foreign bool   // Foreign: sweep foreign creators' unused segments
-	prefix  string // Prefix: only names that start with it
+	dir      string
+	fromEnv  bool // dir came from DirEnv
+	perm     os.FileMode
+	foreign  bool   // Foreign: sweep foreign creators' unused segments
+	prefix   string // Prefix: only names that start with it
+	prefixed bool   // Prefix was given (an empty prefix is refused, not "all")
 }
 
 // Dir places segments in dir instead of DefaultDir(). Any directory works;
@@ -94,26 +95,30 @@ func Perm(perm os.FileMode) Option { return func(o *options) { o.perm = perm.Per
 func Foreign() Option { return func(o *options) { o.foreign = true } }
 
 // Prefix makes List, Sweep and RemoveStale consider only the segments
-// whose names start with prefix (which must itself be a valid name, or
-// they fail with ErrInvalidName). Other functions ignore it.
+// whose names start with prefix (which must itself be a valid name, not
+// empty: otherwise they fail with ErrInvalidName, rather than take an
+// unset variable for "every segment"). Other functions ignore it.
 //
 // With Foreign it is the way to clean up after a restarted container:
 // a container that restarts gets a new PID namespace, so the leftovers of
 // its previous run have a creator of another namespace, which Sweep alone
-// keeps. Sweep(Prefix(p), Foreign()) removes every segment named p...
-// that no process maps, whichever namespace created it, and of the rest
-// of the directory only the hidden files of creations cut short, as
-// every Sweep does. A segment some process maps, in any
+// keeps. Sweep(Prefix(p), Foreign()) removes the segments named p...
+// that no process maps and whose creator is gone or of another
+// namespace (a segment whose creator runs in this namespace is kept, as
+// by every Sweep), and of the rest of the directory only the hidden files
+// of creations cut short, as every Sweep does. A segment some process maps, in any
 // namespace, is never removed (liveness is the kernel's lock of each
 // mapping, not a pid). Choose a prefix that no other container sharing
 // the directory uses, such as the application's name and the
 // container's.
-func Prefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
+func Prefix(prefix string) Option {
+	return func(o *options) { o.prefix, o.prefixed = prefix, true }
+}
 
 // checkPrefix reports whether the Prefix option, if any, is usable: a
 // prefix no valid name could start with is an error, not an empty sweep.
 func (o *options) checkPrefix() error {
-	if o.prefix == "" {
+	if !o.prefixed {
 		return nil
 	}
 	if err := ValidName(o.prefix); err != nil {

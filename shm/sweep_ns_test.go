@@ -101,7 +101,7 @@ func TestSweepPrefixAfterRestart(t *testing.T) {
 // TestPrefixInvalid: a prefix no name could start with is an error, not
 // an empty sweep.
 func TestPrefixInvalid(t *testing.T) {
-	for _, p := range []string{".hidden", "-x", "a/b", "é"} {
+	for _, p := range []string{"", ".hidden", "-x", "a/b", "é"} {
 		_, err := shm.Sweep(shm.Prefix(p))
 		assert.ErrorIs(t, err, shm.ErrInvalidName, "%q", p)
 		_, err = shm.List(shm.Prefix(p))

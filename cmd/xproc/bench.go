@@ -233,7 +233,7 @@ func runBench(w io.Writer, rows []benchRow, runs int, per time.Duration, maxSpre
 			if !ok {
 				continue
 			}
-			a := compare(row, s.median, ref.median)
+			a := compare(row, s.median, o, ref.median)
 			if o == row.alt {
 				a += " (sleeps in the kernel)"
 			}
@@ -381,15 +381,15 @@ func openBenchShared(name string) (*shm.Segment, *bench.Shared, error) {
 // compare says how many times faster or slower a row's median is than its
 // reference's, whichever way its unit counts (a rate: higher is faster; a
 // time: lower is faster).
-func compare(row benchRow, median, ref float64) string {
+func compare(row benchRow, median float64, other string, ref float64) string {
 	f := median / ref
 	if row.lowerIsBetter() {
 		f = ref / median
 	}
 	if f >= 1 {
-		return fmt.Sprintf("%.2f× faster than %s", f, row.ref)
+		return fmt.Sprintf("%.2f× faster than %s", f, other)
 	}
-	return fmt.Sprintf("%.2f× slower than %s", 1/f, row.ref)
+	return fmt.Sprintf("%.2f× slower than %s", 1/f, other)
 }
 
 // lowerIsBetter reports whether the row's figure is a time.

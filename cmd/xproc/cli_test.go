@@ -431,6 +431,23 @@ func TestBenchTable(t *testing.T) {
 	assert.Contains(t, s, "a row that moved 80×")
 }
 
+// TestBenchAlternative: a row with a like reference and an alternative
+// compares with each under its own name.
+func TestBenchAlternative(t *testing.T) {
+	rows := []benchRow{
+		{name: "pp", workload: "pipe-pingpong", spin: true, ref: "spinpair", alt: "sock", what: "a row"},
+		{name: "spinpair", workload: "futex-pingpong-spin", spin: true, what: "its reference"},
+		{name: "sock", workload: "socket-pingpong", what: "the alternative"},
+	}
+	figures := map[string]float64{"pp": 0.5, "spinpair": 0.25, "sock": 10}
+	var out bytes.Buffer
+	err := runBench(&out, rows, 3, time.Millisecond, 0.25, func(r benchRow, n int) (measurement, error) {
+		return measurement{value: figures[r.name], took: time.Millisecond}, nil
+	})
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^pp .* 2\.00× slower than spinpair; 20\.00× faster than sock \(sleeps in the kernel\)$`, out.String())
+}
+
 // TestBenchBusyMachine: while another process keeps a CPU busy, the
 // table says so and marks every ratio, steady or not.
 func TestBenchBusyMachine(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -283,6 +284,8 @@ func cmdRemove(args []string, w io.Writer) error {
 	foreign := fs.Bool("foreign", false, "with -stale: also remove segments no process maps whose creator is in another PID namespace (another container), which may still run")
 	prefix := fs.String("prefix", "", "with -stale and no NAMEs: only segments whose names start with `P`; with -foreign, how a restarted container (a new PID namespace) removes its previous run's leftovers and nothing of other containers'")
 	names, err := parseArgs(fs, args)
+	prefixed := false // -prefix given, even empty (an unset variable: refused, not "all")
+	fs.Visit(func(f *flag.Flag) { prefixed = prefixed || f.Name == "prefix" })
 	switch {
 	case err != nil:
 		return err
@@ -290,17 +293,17 @@ func cmdRemove(args []string, w io.Writer) error {
 		return usageError(fs, "-stale and -force exclude each other")
 	case *foreign && !*stale:
 		return usageError(fs, "-foreign goes with -stale")
-	case *prefix != "" && !*stale:
+	case prefixed && !*stale:
 		return usageError(fs, "-prefix goes with -stale")
-	case *prefix != "" && len(names) > 0:
+	case prefixed && len(names) > 0:
 		return usageError(fs, "-prefix chooses the segments: give it or NAMEs, not both")
-	case *prefix != "" && shm.ValidName(*prefix) != nil:
+	case prefixed && shm.ValidName(*prefix) != nil:
 		return usageError(fs, "-prefix %q: no segment name starts so: %v", *prefix, shm.ValidName(*prefix))
 	case !*stale && len(names) == 0:
-		return usageError(fs, "no segment named")
+		return usageError(fs, "no segment named: give the NAMEs to remove, or -stale to remove stale segments")
 	}
 	opts := dirOption(*dir)
-	if *prefix != "" {
+	if prefixed {
 		opts = append(opts, shm.Prefix(*prefix))
 	}
 	isStale := shm.Info.Stale

@@ -53,6 +53,7 @@ func TestRemoveStalePrefix(t *testing.T) {
 		{"rm", "-prefix", prefix},
 		{"rm", "-stale", "-prefix", prefix, live},
 		{"rm", "-stale", "-prefix", ".x"},
+		{"rm", "-stale", "-foreign", "-prefix", ""},
 	} {
 		code, _, errOut := xproc(args...)
 		assert.Equal(t, 2, code, "%q", args)
