@@ -278,7 +278,7 @@ func (p *Process[Out]) result() ([]byte, error) {
 	case !p.hello:
 		// Killed, or failed while starting up (a panic in a package's
 		// initialisation, say): its standard error says why.
-		return nil, fmt.Errorf("process: %s, before reaching process.Init: %w", p.name, ee)
+		return nil, fmt.Errorf("process: %s died while starting up (before reaching process.Init): %w", p.name, ee)
 	case r == nil && p.replyErr != nil && (ee.Code == 0 || ee.Code == exitFuncFailed) && ee.Signal == 0:
 		// It exited normally, but what it sent back cannot be read.
 		return nil, fmt.Errorf("process: %s (pid %d): %w: reply: %w", p.name, pid, ErrCodec, p.replyErr)
