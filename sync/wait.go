@@ -71,20 +71,25 @@ var watchExits = true
 // so that a lock held by a process that was killed is taken over within
 // about a millisecond rather than at the next liveness check. It watches
 // one process at a time, through owner.ExitContext (a pidfd in Go's
-// network poller: no thread per waiter). Where that cannot watch the
-// process (another PID namespace, an old kernel), sleeps end only as
-// before, and liveness is checked every checkInterval.
+// network poller: no thread per waiter), and through the segment's
+// Region.DetachContext, which asks every few milliseconds (one goroutine
+// for the process) whether the process still maps the segment: that
+// catches what no pidfd shows, a holder that exec'd another program or
+// one of another PID namespace. Where neither can watch (memory that is
+// not a segment, with no pidfd either), sleeps end only as before, and
+// liveness is checked every checkInterval.
 type exitWatch struct {
-	id     owner.ID
-	ctx    context.Context // the waiter's context, ended also by the exit
-	exited context.Context // done when id exits; nil if not watched
-	stop   func()
+	id       owner.ID
+	ctx      context.Context // the waiter's context, ended also by the exit
+	exited   context.Context // done when id exits; nil if not watched
+	detached context.Context // done when id no longer maps the segment; nil if not watched
+	stop     func()
 }
 
-// watch makes ctx (the waiter's context) end also when process id exits,
-// replacing the watch of any other process. It returns the context to
-// sleep with.
-func (x *exitWatch) watch(ctx context.Context, id owner.ID) context.Context {
+// watch makes ctx (the waiter's context) end also when process id exits
+// or no longer maps reg's segment, replacing the watch of any other
+// process. It returns the context to sleep with.
+func (x *exitWatch) watch(ctx context.Context, reg *region.Region, id owner.ID) context.Context {
 	if !watchExits {
 		return ctx
 	}
@@ -94,18 +99,32 @@ func (x *exitWatch) watch(ctx context.Context, id owner.ID) context.Context {
 	x.done()
 	x.id, x.ctx = id, ctx
 	exited, release, ok := owner.ExitContext(id)
-	if !ok {
+	detached, undetach := reg.DetachContext(id)
+	if !ok && detached == nil {
 		return ctx
 	}
 	merged, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(exited, cancel)
-	x.ctx, x.exited = merged, exited
-	x.stop = func() { stop(); cancel(); release() }
+	stopExit, stopDetach := func() bool { return false }, func() bool { return false }
+	if ok {
+		stopExit = context.AfterFunc(exited, cancel)
+		x.exited = exited
+	} else {
+		release = func() {}
+	}
+	if detached != nil {
+		stopDetach = context.AfterFunc(detached, cancel)
+		x.detached = detached
+	}
+	x.ctx = merged
+	x.stop = func() { stopExit(); stopDetach(); cancel(); release(); undetach() }
 	return merged
 }
 
-// fired reports whether the watched process has exited.
-func (x *exitWatch) fired() bool { return x.exited != nil && x.exited.Err() != nil }
+// fired reports whether the watched process has exited or no longer maps
+// the segment.
+func (x *exitWatch) fired() bool {
+	return x.exited != nil && x.exited.Err() != nil || x.detached != nil && x.detached.Err() != nil
+}
 
 // disarm stops watching after a false alarm (the exit was seen, but the
 // process still counts as attached: it was a reused pid's): sleeps end
