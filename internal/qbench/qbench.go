@@ -534,10 +534,8 @@ func PipePingPong(start Starter, t Timer, name string, n int, spin time.Duration
 	if err != nil {
 		return Result{}, err
 	}
-	defer p.Wait()
 	if _, err := e.Recv(bg); err != nil { // ready
-		p.Kill()
-		return Result{}, err
+		return Result{}, echoFailed(p, err)
 	}
 	msg, buf := make([]byte, 64), make([]byte, 64)
 	r, err := pingLoop(t, n, func(i int) (uint64, error) {
@@ -549,9 +547,16 @@ func PipePingPong(start Starter, t Timer, name string, n int, spin time.Duration
 		return seq(buf), err
 	})
 	if err != nil {
-		p.Kill()
+		return Result{}, echoFailed(p, err)
 	}
-	return r, err
+	return r, p.Wait()
+}
+
+// echoFailed stops the echo worker p after err and says how it ended:
+// an io.EOF is the worker's exit, whose reason is in its own error.
+func echoFailed(p Proc, err error) error {
+	p.Kill()
+	return fmt.Errorf("%w (the echo worker: %v)", err, p.Wait())
 }
 
 // pingLoop runs n round trips, each an exchange of message i that must
