@@ -225,9 +225,10 @@ func (f *feed[In]) run(seq iter.Seq[In]) {
 			// Decide and record in one critical section: a stop in
 			// between would neither wait for the feeder nor raise.
 			if !f.fail(v) && v != nil {
-				// Nobody is left to raise it in: it is this goroutine's.
-				close(f.exited)
+				// Nobody is left to raise it in, or waits for the
+				// feeder: the panic is this goroutine's.
 				orphanPanic(v)
+				close(f.exited) // tests' orphanPanic returns
 				return
 			}
 		}
