@@ -326,6 +326,16 @@ func cpuTime(t *testing.T) time.Duration {
 func takeover(t testing.TB, lock func() error, unlock func(), asleep func() bool, ready, role string, args ...string) time.Duration {
 	c := testproc.Start(t, role, args...)
 	c.Expect(ready)
+	d := waitTakeover(t, lock, unlock, asleep, c.Kill)
+	c.WaitKilled()
+	return d
+}
+
+// waitTakeover puts a waiter to sleep in lock, on a lock another process
+// holds, calls end (which ends the holder's hold on the segment: a kill,
+// an exec) and returns how long the waiter then took to take the lock
+// over with ErrOwnerDead; unlock releases it, in the waiter's goroutine.
+func waitTakeover(t testing.TB, lock func() error, unlock func(), asleep func() bool, end func()) time.Duration {
 	got := make(chan error, 1)
 	var back time.Time
 	go func() {
@@ -339,8 +349,8 @@ func takeover(t testing.TB, lock func() error, unlock func(), asleep func() bool
 	for !asleep() {
 		time.Sleep(100 * time.Microsecond) // observing, not synchronising
 	}
-	killed := time.Now()
-	c.Kill()
+	ended := time.Now()
+	end()
 	select {
 	case err := <-got:
 		if !errors.Is(err, xsync.ErrOwnerDead) {
@@ -349,8 +359,7 @@ func takeover(t testing.TB, lock func() error, unlock func(), asleep func() bool
 	case <-time.After(testproc.Bound):
 		t.Fatal("the waiter never took the lock over")
 	}
-	c.WaitKilled()
-	return back.Sub(killed)
+	return back.Sub(ended)
 }
 
 // mutexTakeover is takeover for the named Mutex m.
@@ -400,62 +409,41 @@ func TestTakeoverIsFast(t *testing.T) {
 	// (it no longer maps the segment: it can never unlock), and one of
 	// another PID namespace. The segment's detach poll (a few ms) sees
 	// both, where the periodic liveness check alone takes 100-200 ms.
-	t.Run("exec'd holder", func(t *testing.T) {
+	// holdersEnding measures 11 takeovers from holders started by start,
+	// whose hold end ends.
+	holdersEnding := func(t *testing.T, start func(name string) (end, after func())) {
 		name := testproc.Name(t)
 		m, err := xsync.CreateMutex(name)
 		require.NoError(t, err)
 		defer m.Close()
 		var ds []time.Duration
 		for range 11 {
-			c := testproc.Start(t, "hold-exec", "mutex", name)
-			c.Expect("held")
-			ds = append(ds, waitTakeover(t, m, func() { c.Send("exec") }))
-			c.Expect("idle")
-			c.Send("exit")
-			c.Wait()
+			end, after := start(name)
+			ds = append(ds, waitTakeover(t, func() error { return m.LockContext(context.Background()) }, m.Unlock,
+				func() bool { return xsync.Asleep(m) }, end))
+			after()
 		}
 		check(t, ds)
+	}
+	t.Run("exec'd holder", func(t *testing.T) {
+		holdersEnding(t, func(name string) (func(), func()) {
+			c := testproc.Start(t, "hold-exec", "mutex", name)
+			c.Expect("held")
+			return func() { c.Send("exec") }, func() {
+				c.Expect("idle")
+				c.Send("exit")
+				c.Wait()
+			}
+		})
 	})
 	t.Run("holder of another PID namespace", func(t *testing.T) {
-		name := testproc.Name(t)
-		m, err := xsync.CreateMutex(name)
-		require.NoError(t, err)
-		defer m.Close()
-		var ds []time.Duration
-		for range 11 {
+		holdersEnding(t, func(name string) (func(), func()) {
 			c := testproc.StartInPIDNamespace(t, "mutex-hold", name)
 			c.Expect("locked")
 			inner := c.InnerPid()
-			ds = append(ds, waitTakeover(t, m, func() { require.NoError(t, syscall.Kill(inner, syscall.SIGKILL)) }))
-			assert.Error(t, c.Exit(), "unshare exits once it has reaped its killed child")
-		}
-		check(t, ds)
+			return func() { require.NoError(t, syscall.Kill(inner, syscall.SIGKILL)) }, func() {
+				assert.Error(t, c.Exit(), "unshare exits once it has reaped its killed child")
+			}
+		})
 	})
-}
-
-// waitTakeover puts a waiter to sleep on m, held by another process, does
-// end (which ends the holder's hold on the segment) and returns how long
-// the waiter then took to take m over.
-func waitTakeover(t *testing.T, m *xsync.NamedMutex, end func()) time.Duration {
-	t.Helper()
-	got := make(chan error, 1)
-	var back time.Time
-	go func() {
-		err := m.LockContext(context.Background())
-		back = time.Now()
-		got <- err
-	}()
-	for !xsync.Asleep(m) {
-		time.Sleep(100 * time.Microsecond) // observing, not synchronising
-	}
-	ended := time.Now()
-	end()
-	select {
-	case err := <-got:
-		require.ErrorIs(t, err, xsync.ErrOwnerDead)
-	case <-time.After(testproc.Bound):
-		t.Fatal("the waiter never took the lock over")
-	}
-	m.Unlock()
-	return back.Sub(ended)
 }
